@@ -1,0 +1,83 @@
+# failover.vrrp: developer and CI entry points.  `make help` lists the targets.
+#
+# `make test` is what CI runs (.ci/run): apt packages, the venv, ruff, mypy,
+# the unit tests with coverage, the netns tests (root), ansible-test sanity and
+# the changelog lint.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+VENV_STAMP  := $(VENV)/.requirements-stamp
+REQUIREMENTS := $(wildcard requirements/*.txt)
+
+ENGINE      := plugins/module_utils/vrrp
+COV_MIN     := 90
+LINT_PATHS  := plugins tests $(wildcard bench)
+
+# ansible-test needs the collection at .../ansible_collections/<namespace>/<name>.
+BUILD       := build
+COLLECTION  := $(BUILD)/ansible_collections/failover/vrrp
+SANITY_PY   := 3.11
+
+APT_PACKAGES := keepalived tshark iproute2 ethtool tcpdump python3-venv
+
+.PHONY: help test deps venv lint typecheck unit netns sanity sanity-tree \
+        changelog-lint ansible-lint bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+	  awk 'BEGIN {FS = ":.*## "} {printf "  %-15s %s\n", $$1, $$2}'
+
+test: deps venv lint typecheck unit netns sanity changelog-lint ## everything CI checks
+
+deps: ## install the apt packages the tests need (idempotent, quiet)
+	@missing=""; \
+	for pkg in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q 'install ok installed' \
+	    || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -qq; \
+	  apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+venv: $(VENV_STAMP) ## create .venv from the pinned requirements (PyPI only)
+
+$(VENV_STAMP): $(REQUIREMENTS)
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check $(addprefix -r ,$(REQUIREMENTS))
+	@touch $@
+
+lint: venv ## ruff check + ruff format --check
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+
+typecheck: venv ## mypy, strict on the engine package (settings in pyproject.toml)
+	$(VENV)/bin/mypy
+
+unit: venv ## unit tests with coverage of the engine (fails under 90 %)
+	$(PY) -m pytest tests/unit --cov=$(ENGINE) --cov-report=term-missing \
+	  --cov-fail-under=$(COV_MIN)
+
+netns: venv ## tests in network namespaces (root); an empty folder is not a failure
+	@if [ ! -d tests/netns ]; then echo "netns: no tests/netns folder"; exit 0; fi; \
+	rc=0; $(PY) -m pytest tests/netns || rc=$$?; \
+	if [ "$$rc" -eq 5 ]; then echo "netns: no tests collected yet"; exit 0; fi; \
+	exit "$$rc"
+
+bench: venv ## print the engine's benchmark figures (not part of `test`)
+	@if [ -f bench/run.py ]; then \
+	  $(PY) bench/run.py; \
+	else \
+	  echo "bench: no bench/run.py yet, nothing to measure"; \
+	fi
+
+clean: ## remove build output and caches (keeps .venv)
+	rm -rf $(BUILD) .mypy_cache .ruff_cache .pytest_cache .hypothesis .coverage htmlcov
+	find plugins tests -name __pycache__ -type d -prune -exec rm -rf {} +
