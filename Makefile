@@ -23,7 +23,7 @@ BUILD       := build
 COLLECTION  := $(BUILD)/ansible_collections/failover/vrrp
 SANITY_PY   := 3.11
 
-APT_PACKAGES := keepalived tshark iproute2 ethtool tcpdump python3-venv
+APT_PACKAGES := keepalived tshark iproute2 iputils-ping ethtool tcpdump python3-venv
 
 .PHONY: help test deps venv lint typecheck unit netns sanity sanity-tree \
         changelog-lint ansible-lint bench clean
