@@ -23,7 +23,8 @@ BUILD       := build
 COLLECTION  := $(BUILD)/ansible_collections/failover/vrrp
 SANITY_PY   := 3.11
 
-APT_PACKAGES := keepalived tshark iproute2 iputils-ping ethtool tcpdump python3-venv
+# shellcheck: ansible-test's shellcheck sanity test skips itself without it.
+APT_PACKAGES := keepalived tshark iproute2 iputils-ping ethtool tcpdump shellcheck python3-venv
 
 .PHONY: help test deps venv lint typecheck unit netns sanity sanity-tree \
         changelog-lint ansible-lint bench clean
@@ -32,19 +33,23 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "} {printf "  %-15s %s\n", $$1, $$2}'
 
-test: deps venv lint typecheck unit netns sanity changelog-lint ## everything CI checks
+test: deps venv lint typecheck unit netns sanity changelog-lint ansible-lint ## everything CI checks
 
 deps: ## install the apt packages the tests need (idempotent, quiet)
 	@missing=""; \
 	for pkg in $(APT_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null | grep -q 'install ok installed' \
-	    || missing="$$missing $$pkg"; \
+	  status=$$(dpkg-query -W -f='$${Status}' "$$pkg" 2>/dev/null || true); \
+	  [ "$$status" = "install ok installed" ] || missing="$$missing $$pkg"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "deps: installing$$missing"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  apt-get update -qq; \
-	  apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	  log=$$(mktemp); \
+	  if ! { apt-get update -qq && \
+	         apt-get install -y -qq --no-install-recommends $$missing; } >"$$log" 2>&1; then \
+	    cat "$$log"; rm -f "$$log"; exit 1; \
+	  fi; \
+	  rm -f "$$log"; \
 	fi
 
 venv: $(VENV_STAMP) ## create .venv from the pinned requirements (PyPI only)
@@ -70,6 +75,29 @@ netns: venv ## tests in network namespaces (root); an empty folder is not a fail
 	rc=0; $(PY) -m pytest tests/netns || rc=$$?; \
 	if [ "$$rc" -eq 5 ]; then echo "netns: no tests collected yet"; exit 0; fi; \
 	exit "$$rc"
+
+sanity-tree: ## copy the collection (tracked + untracked-not-ignored files) under build/
+	@rm -rf $(COLLECTION) && mkdir -p $(COLLECTION)
+	@git ls-files -z --cached --others --exclude-standard --exclude='.venv*/' --exclude=.ansible/ | \
+	  while IFS= read -r -d '' f; do \
+	    if [ -e "$$f" ] || [ -L "$$f" ]; then printf '%s\0' "$$f"; fi; \
+	  done | tar --null --files-from=- -cf - | tar -xf - -C $(COLLECTION)
+	@# ansible-test lists content with git from the nearest .git upwards; without
+	@# one here it would find this repo's, where build/ is ignored, and test nothing.
+	@echo "sanity-tree: $(COLLECTION) ($$(find $(COLLECTION) -type f | wc -l) files)"
+	@git init --quiet $(COLLECTION)
+
+sanity: venv sanity-tree ## ansible-test sanity on the build/ copy (installs its own requirements)
+	$(PY) tests/ansible_test_bootstrap.py --python $(SANITY_PY)
+	cd $(COLLECTION) && $(abspath $(VENV))/bin/ansible-test sanity \
+	  --color no --requirements --python $(SANITY_PY)
+
+changelog-lint: venv ## antsibull-changelog lint (fragments and changelog.yaml)
+	$(VENV)/bin/antsibull-changelog lint
+	$(VENV)/bin/antsibull-changelog lint-changelog-yaml --strict changelogs/changelog.yaml
+
+ansible-lint: venv ## ansible-lint, profile production (.ansible-lint)
+	PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/ansible-lint --nocolor
 
 bench: venv ## print the engine's benchmark figures (not part of `test`)
 	@if [ -f bench/run.py ]; then \
