@@ -1,0 +1,670 @@
+"""One VRRP virtual router: the state machine of RFC 9568 §6 and RFC 3768 §6.
+
+Sans-IO: :meth:`VirtualRouter.handle` takes an event and the current time (a
+monotonic float in seconds, supplied by the caller) and returns the list of
+actions the caller must carry out, in order. Nothing here reads a clock, opens
+a socket or sleeps; the runner and the simulated LAN of the tests drive the very
+same object.
+
+States are those of the RFC (Initialize, Backup, Master) plus Fault, as in
+keepalived's design: a router whose link is down, whose interface lost its
+address, or one of whose weight-0 trackers failed, neither sends nor answers
+for the virtual addresses until every fault is cleared; it then re-enters
+Initialize and starts again (RFC 9568 §6.4.1).
+
+Events (one handler each): :class:`Startup`, :class:`Shutdown`,
+:class:`AdvertReceived`, :class:`TimerExpired` (``adver``, ``master_down``,
+``preempt_delay``), :class:`FaultRaised` / :class:`FaultCleared`,
+:class:`PriorityChanged`, and the sync-group pair :class:`GroupMaster` /
+:class:`GroupBackup`.
+
+Actions: :class:`SendAdvert`, :class:`AddAddresses`, :class:`RemoveAddresses`,
+:class:`Announce` (gratuitous ARP / unsolicited NA), :class:`ArmTimer`,
+:class:`CancelTimer`, :class:`Transition` (for logs, notify hooks and sync
+groups), :class:`Drop` (a counted receive drop), :class:`Anomaly` (log-only
+with a counter) and :class:`RequestMaster` (sync-group members ask the group
+before they take over).
+
+Beyond the RFC text, following keepalived where the RFC is silent:
+
+- A Master that hears a lower-priority advertisement answers at once with its
+  own and re-announces its addresses, so a peer that came up late or was cut
+  off learns who the Master is within one round trip.
+- ``preempt_delay``: a Backup that hears a lower-priority Master first accepts
+  it for ``preempt_delay`` seconds, then takes over.
+- Leaving Master for Fault sends a priority-0 advertisement when it can, so the
+  Backup takes over after Skew_Time instead of Master_Down_Interval.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+from typing import Any, Callable, Final, Union
+
+from .errors import StateError, VRRPError
+from .packet import Advertisement
+
+IPAddress = Union[IPv4Address, IPv6Address]
+
+OWNER_PRIORITY: Final = 255
+STOP_PRIORITY: Final = 0
+# An asyncio timer may fire a hair before its deadline (loop clock resolution);
+# an expiry this close to the deadline counts as on time.
+TIMER_TOLERANCE: Final = 0.001
+
+
+class State(str, enum.Enum):
+    INIT = "INIT"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+    FAULT = "FAULT"
+
+
+class Timer(str, enum.Enum):
+    ADVER = "adver"
+    MASTER_DOWN = "master_down"
+    PREEMPT_DELAY = "preempt_delay"
+
+
+#: Every legal move. Anything else raises :class:`StateError` (a bug, not input).
+TRANSITIONS: Final[frozenset[tuple[State, State]]] = frozenset(
+    {
+        (State.INIT, State.BACKUP),
+        (State.INIT, State.MASTER),
+        (State.INIT, State.FAULT),
+        (State.BACKUP, State.MASTER),
+        (State.BACKUP, State.INIT),
+        (State.BACKUP, State.FAULT),
+        (State.MASTER, State.BACKUP),
+        (State.MASTER, State.INIT),
+        (State.MASTER, State.FAULT),
+        (State.FAULT, State.INIT),
+    }
+)
+
+
+# ---------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class RouterParams:
+    """What one virtual router is configured with (built from the config)."""
+
+    vrid: int
+    version: int
+    priority: int
+    advert_interval_cs: int
+    primary_address: IPAddress
+    virtual_addresses: tuple[IPAddress, ...]
+    preempt: bool = True
+    preempt_delay_cs: int = 0
+    accept: bool = False
+    auth_type: int = 0
+    auth_data: bytes = b""
+    unicast_peers: tuple[IPAddress, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.version not in (2, 3):
+            raise VRRPError(f"VRRP version must be 2 or 3, not {self.version}")
+        if not 1 <= self.vrid <= 255:
+            raise VRRPError(f"VRID must be 1..255, not {self.vrid}")
+        if not 1 <= self.priority <= OWNER_PRIORITY:
+            raise VRRPError(f"priority must be 1..255, not {self.priority}")
+        if self.advert_interval_cs < 1:
+            raise VRRPError(f"advert interval must be positive, not {self.advert_interval_cs} cs")
+        if not self.virtual_addresses:
+            raise VRRPError("a virtual router needs at least one virtual address")
+
+
+# ------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Startup:
+    """RFC 9568 §6.4.1: the router is enabled."""
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """The router is disabled (runner stop or instance removed)."""
+
+
+@dataclass(frozen=True)
+class AdvertReceived:
+    """A decoded advertisement for this VRID, from ``src``."""
+
+    advert: Advertisement
+    src: IPAddress
+
+
+@dataclass(frozen=True)
+class TimerExpired:
+    timer: Timer
+
+
+@dataclass(frozen=True)
+class FaultRaised:
+    """A fault source (``link``, ``address``, ``track:<name>``, ``group:<name>``) failed."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class FaultCleared:
+    reason: str
+
+
+@dataclass(frozen=True)
+class PriorityChanged:
+    """The effective priority changed (tracking, maintenance demotion)."""
+
+    priority: int
+
+
+@dataclass(frozen=True)
+class GroupMaster:
+    """The sync group lets this member become Master."""
+
+    cause: str
+
+
+@dataclass(frozen=True)
+class GroupBackup:
+    """The sync group pulls this member back to Backup."""
+
+    cause: str
+
+
+Event = Union[
+    Startup,
+    Shutdown,
+    AdvertReceived,
+    TimerExpired,
+    FaultRaised,
+    FaultCleared,
+    PriorityChanged,
+    GroupMaster,
+    GroupBackup,
+]
+
+
+# ------------------------------------------------------------------ actions
+
+
+@dataclass(frozen=True)
+class SendAdvert:
+    advert: Advertisement
+
+
+@dataclass(frozen=True)
+class AddAddresses:
+    """Install the virtual addresses (Master)."""
+
+
+@dataclass(frozen=True)
+class RemoveAddresses:
+    """Withdraw the virtual addresses (leaving Master)."""
+
+
+@dataclass(frozen=True)
+class Announce:
+    """Gratuitous ARP / unsolicited NA for the virtual addresses.
+
+    ``refresh`` is False on becoming Master (the runner applies the configured
+    delay and repeat) and True for a re-announcement while Master.
+    """
+
+    refresh: bool = False
+
+
+@dataclass(frozen=True)
+class ArmTimer:
+    timer: Timer
+    at: float
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    timer: Timer
+
+
+@dataclass(frozen=True)
+class Transition:
+    old: State
+    new: State
+    cause: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Drop:
+    """An advertisement failed a check of the configured instance."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """Worth a log line and a counter, but the advertisement is still used."""
+
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class RequestMaster:
+    """A sync-group member is ready to be Master and asks its group."""
+
+    cause: str
+
+
+Action = Union[
+    SendAdvert,
+    AddAddresses,
+    RemoveAddresses,
+    Announce,
+    ArmTimer,
+    CancelTimer,
+    Transition,
+    Drop,
+    Anomaly,
+    RequestMaster,
+]
+
+
+def skew_time(*, version: int, priority: int, master_adver_interval_cs: int) -> float:
+    """Skew_Time in seconds, exact (RFC 9568 §6.1, RFC 3768 §6.1)."""
+    if version == 2:
+        return (256 - priority) / 256
+    return (256 - priority) * master_adver_interval_cs / 25600
+
+
+def master_down_interval(*, version: int, priority: int, master_adver_interval_cs: int) -> float:
+    """Master_Down_Interval in seconds: 3 × the interval + Skew_Time."""
+    skew = skew_time(
+        version=version, priority=priority, master_adver_interval_cs=master_adver_interval_cs
+    )
+    return 3 * master_adver_interval_cs / 100 + skew
+
+
+# ------------------------------------------------------------------- router
+
+
+@dataclass
+class VirtualRouter:
+    """The state machine of one virtual router; see the module docstring."""
+
+    params: RouterParams
+    state: State = State.INIT
+    effective_priority: int = field(default=0)
+    master_adver_interval_cs: int = field(default=0)
+    master_address: IPAddress | None = None
+    master_priority: int | None = None
+    in_sync_group: bool = False
+    wants_master: bool = False
+    faults: set[str] = field(default_factory=set)
+    timers: dict[Timer, float] = field(default_factory=dict)
+    preempt_deadline: float | None = None
+    enabled: bool = False
+    since: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not self.effective_priority:
+            self.effective_priority = self.params.priority
+        if not self.master_adver_interval_cs:
+            self.master_adver_interval_cs = self.params.advert_interval_cs
+        self._vip_set = frozenset(self.params.virtual_addresses)
+        # RFC 3768 §5.3.10: the password travels as 8 bytes, zero padded.
+        self._auth_wire = (
+            self.params.auth_data.ljust(8, b"\0")[:8] if self.params.auth_type else b""
+        )
+        self._handlers: dict[type, Callable[[Any, float], list[Action]]] = {
+            Startup: self._on_startup,
+            Shutdown: self._on_shutdown,
+            AdvertReceived: self._on_advert,
+            TimerExpired: self._on_timer,
+            FaultRaised: self._on_fault_raised,
+            FaultCleared: self._on_fault_cleared,
+            PriorityChanged: self._on_priority_changed,
+            GroupMaster: self._on_group_master,
+            GroupBackup: self._on_group_backup,
+        }
+
+    # -- derived values (computed, never stored twice) -----------------------
+
+    @property
+    def skew_time(self) -> float:
+        return skew_time(
+            version=self.params.version,
+            priority=self.effective_priority,
+            master_adver_interval_cs=self.master_adver_interval_cs,
+        )
+
+    @property
+    def master_down_interval(self) -> float:
+        return master_down_interval(
+            version=self.params.version,
+            priority=self.effective_priority,
+            master_adver_interval_cs=self.master_adver_interval_cs,
+        )
+
+    @property
+    def is_owner(self) -> bool:
+        return self.effective_priority == OWNER_PRIORITY
+
+    def advertisement(self, priority: int | None = None) -> Advertisement:
+        """The advertisement this router sends now (``priority`` overrides)."""
+        return Advertisement(
+            version=self.params.version,
+            vrid=self.params.vrid,
+            priority=self.effective_priority if priority is None else priority,
+            interval_cs=self.params.advert_interval_cs,
+            addresses=self.params.virtual_addresses,
+            auth_type=self.params.auth_type,
+            auth_data=self._auth_wire,
+        )
+
+    # -- entry point ----------------------------------------------------------
+
+    def handle(self, event: Event, now: float) -> list[Action]:
+        """Feed one event at time ``now``; return the actions to carry out."""
+        handler = self._handlers.get(type(event))
+        if handler is None:
+            raise StateError(f"unknown event {event!r}")
+        return handler(event, now)
+
+    # -- helpers ----------------------------------------------------------------
+
+    def _move(self, new: State, cause: str, now: float, actions: list[Action]) -> None:
+        if (self.state, new) not in TRANSITIONS:
+            raise StateError(f"illegal transition {self.state.value} -> {new.value} ({cause})")
+        actions.append(Transition(self.state, new, cause, now))
+        self.state = new
+        self.since = now
+        self.wants_master = False
+
+    def _arm(self, timer: Timer, at: float, actions: list[Action]) -> None:
+        self.timers[timer] = at
+        actions.append(ArmTimer(timer, at))
+
+    def _cancel(self, timer: Timer, actions: list[Action]) -> None:
+        if self.timers.pop(timer, None) is not None:
+            actions.append(CancelTimer(timer))
+
+    def _cancel_all(self, actions: list[Action]) -> None:
+        for timer in list(self.timers):
+            self._cancel(timer, actions)
+        self.preempt_deadline = None
+
+    def _become_master(self, cause: str, now: float, actions: list[Action]) -> None:
+        """RFC 9568 §6.4.1 / §6.4.2: advertise, take the addresses, announce."""
+        self._cancel(Timer.MASTER_DOWN, actions)
+        self._cancel(Timer.PREEMPT_DELAY, actions)
+        self.preempt_deadline = None
+        self._move(State.MASTER, cause, now, actions)
+        self.master_address = self.params.primary_address
+        self.master_priority = self.effective_priority
+        actions.append(SendAdvert(self.advertisement()))
+        actions.append(AddAddresses())
+        actions.append(Announce())
+        self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+
+    def _become_backup(self, cause: str, now: float, actions: list[Action]) -> None:
+        was_master = self.state is State.MASTER
+        self._cancel(Timer.ADVER, actions)
+        self._move(State.BACKUP, cause, now, actions)
+        if was_master:
+            actions.append(RemoveAddresses())
+        self._arm(Timer.MASTER_DOWN, now + self.master_down_interval, actions)
+
+    def _want_master(self, cause: str, now: float, actions: list[Action]) -> None:
+        """Take over now, or, in a sync group, ask the group first."""
+        if not self.in_sync_group:
+            self._become_master(cause, now, actions)
+            return
+        self.wants_master = True
+        actions.append(RequestMaster(cause))
+        # Until the group answers, keep watching as a Backup would.
+        self._arm(Timer.MASTER_DOWN, now + self.master_down_interval, actions)
+
+    def _start(self, cause: str, now: float, actions: list[Action]) -> None:
+        """RFC 9568 §6.4.1: leave Initialize."""
+        if self.faults:
+            self._move(
+                State.FAULT, f"{cause}; fault: {', '.join(sorted(self.faults))}", now, actions
+            )
+            return
+        self.master_adver_interval_cs = self.params.advert_interval_cs
+        self.master_address = None
+        self.master_priority = None
+        if self.is_owner:
+            self._become_master(f"{cause}; address owner", now, actions)
+        else:
+            self._become_backup(cause, now, actions)
+
+    # -- handlers -----------------------------------------------------------------
+
+    def _on_startup(self, event: Startup, now: float) -> list[Action]:
+        actions: list[Action] = []
+        if self.enabled:
+            return actions
+        self.enabled = True
+        self._start("startup", now, actions)
+        return actions
+
+    def _on_shutdown(self, event: Shutdown, now: float) -> list[Action]:
+        actions: list[Action] = []
+        if not self.enabled:
+            return actions
+        self.enabled = False
+        was_master = self.state is State.MASTER
+        self._cancel_all(actions)
+        if was_master:
+            # RFC 9568 §6.4.3: a priority-0 advertisement lets a Backup take
+            # over after Skew_Time.
+            actions.append(SendAdvert(self.advertisement(STOP_PRIORITY)))
+            actions.append(RemoveAddresses())
+        if self.state is not State.INIT:
+            self._move(State.INIT, "shutdown", now, actions)
+        return actions
+
+    def _on_fault_raised(self, event: FaultRaised, now: float) -> list[Action]:
+        reason = event.reason
+        actions: list[Action] = []
+        self.faults.add(reason)
+        if not self.enabled or self.state in (State.FAULT, State.INIT):
+            return actions
+        was_master = self.state is State.MASTER
+        self._cancel_all(actions)
+        if was_master:
+            actions.append(SendAdvert(self.advertisement(STOP_PRIORITY)))
+            actions.append(RemoveAddresses())
+        self._move(State.FAULT, f"fault: {reason}", now, actions)
+        return actions
+
+    def _on_fault_cleared(self, event: FaultCleared, now: float) -> list[Action]:
+        reason = event.reason
+        actions: list[Action] = []
+        if reason not in self.faults:
+            return actions
+        self.faults.discard(reason)
+        if self.faults or not self.enabled or self.state is not State.FAULT:
+            return actions
+        self._move(State.INIT, f"fault cleared: {reason}", now, actions)
+        self._start(f"recovered from {reason}", now, actions)
+        return actions
+
+    def _on_priority_changed(self, event: PriorityChanged, now: float) -> list[Action]:
+        priority = event.priority
+        if not 1 <= priority <= OWNER_PRIORITY:
+            raise VRRPError(f"effective priority must be 1..255, not {priority}")
+        actions: list[Action] = []
+        if priority == self.effective_priority:
+            return actions
+        self.effective_priority = priority
+        if self.state is State.MASTER:
+            # Tell the Backups at once rather than at the next Adver_Timer.
+            self.master_priority = priority
+            actions.append(SendAdvert(self.advertisement()))
+            self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+        elif (
+            self.state is State.BACKUP
+            and self.preempt_deadline is not None
+            and self.master_priority is not None
+            and self.master_priority >= priority
+        ):
+            # The Master is no longer worse than us: nothing to preempt.
+            self.preempt_deadline = None
+            self._cancel(Timer.PREEMPT_DELAY, actions)
+        return actions
+
+    def _on_timer(self, event: TimerExpired, now: float) -> list[Action]:
+        timer = event.timer
+        actions: list[Action] = []
+        deadline = self.timers.get(timer)
+        if deadline is None or now < deadline - TIMER_TOLERANCE:
+            return actions  # cancelled or re-armed since: a stale expiry
+        del self.timers[timer]
+        if timer is Timer.ADVER and self.state is State.MASTER:
+            # RFC 9568 §6.4.3
+            actions.append(SendAdvert(self.advertisement()))
+            self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+        elif timer is Timer.MASTER_DOWN and self.state is State.BACKUP:
+            # RFC 9568 §6.4.2
+            self._want_master("master down timer expired", now, actions)
+        elif timer is Timer.PREEMPT_DELAY and self.state is State.BACKUP:
+            self.preempt_deadline = None
+            if self.master_priority is not None and self.master_priority < self.effective_priority:
+                self._want_master("preempt delay over", now, actions)
+        return actions
+
+    def _on_group_master(self, event: GroupMaster, now: float) -> list[Action]:
+        cause = event.cause
+        actions: list[Action] = []
+        if self.state is State.BACKUP:
+            self._become_master(f"sync group: {cause}", now, actions)
+        return actions
+
+    def _on_group_backup(self, event: GroupBackup, now: float) -> list[Action]:
+        cause = event.cause
+        actions: list[Action] = []
+        if self.state is State.MASTER:
+            self._become_backup(f"sync group: {cause}", now, actions)
+        elif self.state is State.BACKUP:
+            self.wants_master = False
+        return actions
+
+    # -- receiving ----------------------------------------------------------------
+
+    def _check(self, advert: Advertisement, src: IPAddress) -> Action | None:  # noqa: PLR0911
+        """Receive checks of the configured instance (RFC 9568 §7.1, RFC 3768 §7.1)."""
+        params = self.params
+        if advert.vrid != params.vrid:
+            return Drop("vrid", f"VRID {advert.vrid}, configured {params.vrid}")
+        if advert.version != params.version:
+            return Drop("version", f"version {advert.version}, configured {params.version}")
+        if params.unicast_peers and src not in params.unicast_peers:
+            return Drop("peer", f"{src} is not a configured unicast peer")
+        if src == params.primary_address:
+            return Drop("own_address", f"advertisement from our own address {src}")
+        if params.version == 2:
+            if advert.auth_type != params.auth_type:
+                return Drop("auth", f"auth type {advert.auth_type}, configured {params.auth_type}")
+            if params.auth_type and advert.auth_data != self._auth_wire:
+                return Drop("auth", "authentication data mismatch")
+            if advert.interval_cs != params.advert_interval_cs:
+                return Drop(
+                    "interval",
+                    f"advert interval {advert.interval_cs / 100:g}s, "
+                    f"configured {params.advert_interval_cs / 100:g}s",
+                )
+        if self.is_owner:
+            return Drop("owner", f"we own the addresses; priority {advert.priority} from {src}")
+        return None
+
+    def _on_advert(self, event: AdvertReceived, now: float) -> list[Action]:
+        advert, src = event.advert, event.src
+        actions: list[Action] = []
+        if self.state not in (State.BACKUP, State.MASTER):
+            return actions
+        drop = self._check(advert, src)
+        if drop is not None:
+            actions.append(drop)
+            return actions
+        if advert.addresses != self.params.virtual_addresses and (
+            frozenset(advert.addresses) != self._vip_set
+        ):
+            # RFC 9568 §7.1 lets a receiver verify the address list; a
+            # mismatch is a misconfiguration to report, not a reason to flap.
+            actions.append(
+                Anomaly(
+                    "address_mismatch",
+                    f"{src} advertises {', '.join(map(str, advert.addresses))}",
+                )
+            )
+        if self.state is State.BACKUP:
+            self._backup_receive(advert, src, now, actions)
+        else:
+            self._master_receive(advert, src, now, actions)
+        return actions
+
+    def _learn_master(self, advert: Advertisement, src: IPAddress) -> None:
+        self.master_address = src
+        self.master_priority = advert.priority
+        if self.params.version == 3:
+            # RFC 9568 §6.4.2: Master_Adver_Interval follows the Master.
+            self.master_adver_interval_cs = advert.interval_cs
+
+    def _backup_receive(
+        self, advert: Advertisement, src: IPAddress, now: float, actions: list[Action]
+    ) -> None:
+        """RFC 9568 §6.4.2, Backup state, ADVERTISEMENT received."""
+        if advert.priority == STOP_PRIORITY:
+            self.master_priority = STOP_PRIORITY
+            self._arm(Timer.MASTER_DOWN, now + self.skew_time, actions)
+            return
+        lower = advert.priority < self.effective_priority
+        if lower and self.params.preempt:
+            if self.params.preempt_delay_cs <= 0:
+                return  # discard: the Master_Down_Timer lets us preempt
+            if self.preempt_deadline is None:
+                self.preempt_deadline = now + self.params.preempt_delay_cs / 100
+                self._arm(Timer.PREEMPT_DELAY, self.preempt_deadline, actions)
+            elif now >= self.preempt_deadline:
+                return  # the delay is over: discard
+        elif self.preempt_deadline is not None:
+            self.preempt_deadline = None
+            self._cancel(Timer.PREEMPT_DELAY, actions)
+        self.wants_master = False
+        self._learn_master(advert, src)
+        self._arm(Timer.MASTER_DOWN, now + self.master_down_interval, actions)
+
+    def _master_receive(
+        self, advert: Advertisement, src: IPAddress, now: float, actions: list[Action]
+    ) -> None:
+        """RFC 9568 §6.4.3, Master state, ADVERTISEMENT received."""
+        if advert.priority == STOP_PRIORITY:
+            actions.append(SendAdvert(self.advertisement()))
+            self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+            return
+        ours = self.effective_priority
+        if advert.priority > ours or (
+            advert.priority == ours and int(src) > int(self.params.primary_address)
+        ):
+            self._learn_master(advert, src)
+            cause = (
+                f"higher priority {advert.priority} from {src}"
+                if advert.priority > ours
+                else f"equal priority {ours} from higher address {src}"
+            )
+            self._become_backup(cause, now, actions)
+            return
+        # A lower-priority router believes it is Master: answer at once and
+        # re-announce (keepalived does the same; see the module docstring).
+        actions.append(Anomaly("lower_priority_master", f"priority {advert.priority} from {src}"))
+        actions.append(SendAdvert(self.advertisement()))
+        actions.append(Announce(refresh=True))
+        self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
