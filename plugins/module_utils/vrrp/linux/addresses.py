@@ -1,0 +1,276 @@
+"""Virtual addresses and VMAC interfaces, in the current network namespace.
+
+Every change is idempotent: adding an address that is there (EEXIST) or
+removing one that is gone (EADDRNOTAVAIL) is "no change", not an error, so the
+runner can re-apply its whole view after a restart or a netlink resync.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Union
+
+from ..errors import NetlinkError
+from . import netlink
+
+IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
+
+IFF_UP: Final = 0x1
+IFA_F_SECONDARY: Final = 0x01
+IFA_F_NODAD: Final = 0x02
+IFA_F_TENTATIVE: Final = 0x40
+RT_SCOPE_UNIVERSE: Final = 0
+RT_SCOPE_LINK: Final = 253
+MACVLAN_MODE_PRIVATE: Final = 1
+
+# keepalived (vrrp/vrrp_if_config.c) sets these for a VMAC: the macvlan must
+# hear its peers' multicast with a local source (accept_local), must not answer
+# ARP for the parent's addresses (arp_ignore) and must receive while it has no
+# address (rp_filter 0); the parent must not answer ARP for the VIP.
+VMAC_SYSCTLS: Final = {
+    "arp_ignore": "1",
+    "accept_local": "1",
+    "rp_filter": "0",
+    "promote_secondaries": "1",
+}
+PARENT_SYSCTLS: Final = {"arp_ignore": "1", "arp_filter": "1"}
+
+
+@dataclass(frozen=True)
+class Address:
+    """One address of an interface as the kernel reports it."""
+
+    ifindex: int
+    interface: IPInterface
+    secondary: bool
+    tentative: bool
+    scope: int
+
+    @property
+    def ip(self) -> str:
+        return str(self.interface.ip)
+
+
+def _ifname_to_index(ifname: str) -> int:
+    try:
+        return socket.if_nametoindex(ifname)
+    except OSError as exc:
+        raise NetlinkError(f"interface {ifname!r} does not exist") from exc
+
+
+def _parse_interface(address: str) -> IPInterface:
+    try:
+        return ipaddress.ip_interface(address)
+    except ValueError as exc:
+        raise NetlinkError(f"not an IP address: {address!r}") from exc
+
+
+def _addr_msg(ifindex: int, iface: IPInterface, *, nodad: bool) -> Any:
+    msg = netlink.new_addr_msg()
+    msg["family"] = socket.AF_INET if iface.version == 4 else socket.AF_INET6
+    msg["prefixlen"] = iface.network.prefixlen
+    msg["index"] = ifindex
+    msg["scope"] = RT_SCOPE_LINK if iface.ip.is_link_local else RT_SCOPE_UNIVERSE
+    attrs: list[tuple[str, Any]] = [("IFA_LOCAL", str(iface.ip)), ("IFA_ADDRESS", str(iface.ip))]
+    if iface.version == 6 and nodad:
+        # A VIP must answer at once; DAD would hold it tentative for a second.
+        msg["flags"] = IFA_F_NODAD
+    msg["attrs"] = attrs
+    return msg
+
+
+def add_address(ifname: str, address: str) -> bool:
+    """Add ``address`` (``"192.0.2.1/24"``; no length means /32 or /128).
+
+    Returns True when the address was added, False when it was already there.
+    """
+    iface = _parse_interface(address)
+    ifindex = _ifname_to_index(ifname)
+    with netlink.Rtnl() as rtnl:
+        code = rtnl.request(
+            _addr_msg(ifindex, iface, nodad=True),
+            msg_type=netlink.RTM_NEWADDR,
+            flags=netlink.NLM_F_CREATE | netlink.NLM_F_EXCL,
+        )
+    if code == errno.EEXIST:
+        return False
+    if code:
+        raise NetlinkError(f"add {iface} on {ifname}: {os.strerror(code)}")
+    return True
+
+
+def remove_address(ifname: str, address: str) -> bool:
+    """Remove ``address``; returns False when it was not there."""
+    iface = _parse_interface(address)
+    ifindex = _ifname_to_index(ifname)
+    with netlink.Rtnl() as rtnl:
+        code = rtnl.request(_addr_msg(ifindex, iface, nodad=False), msg_type=netlink.RTM_DELADDR)
+    if code in (errno.EADDRNOTAVAIL, errno.ENOENT):
+        return False
+    if code:
+        raise NetlinkError(f"remove {iface} from {ifname}: {os.strerror(code)}")
+    return True
+
+
+def address_from_message(msg: Any) -> Address | None:
+    """An :class:`Address` from a decoded ifaddrmsg (None when it has no address)."""
+    ip = msg.get_attr("IFA_LOCAL") or msg.get_attr("IFA_ADDRESS")
+    if ip is None:
+        return None
+    flags = msg.get_attr("IFA_FLAGS")
+    if flags is None:
+        flags = msg["flags"]
+    return Address(
+        ifindex=int(msg["index"]),
+        interface=ipaddress.ip_interface(f"{ip}/{msg['prefixlen']}"),
+        secondary=bool(flags & IFA_F_SECONDARY),
+        tentative=bool(flags & IFA_F_TENTATIVE),
+        scope=int(msg["scope"]),
+    )
+
+
+def list_addresses(ifname: str, *, family: int = socket.AF_UNSPEC) -> list[Address]:
+    """The addresses of ``ifname`` in the kernel's order (primary first)."""
+    ifindex = _ifname_to_index(ifname)
+    with netlink.Rtnl() as rtnl:
+        messages = rtnl.addresses(family)
+    out = []
+    for msg in messages:
+        if int(msg["index"]) != ifindex:
+            continue
+        addr = address_from_message(msg)
+        if addr is not None:
+            out.append(addr)
+    return out
+
+
+def source_address(ifname: str, *, version: int) -> str | None:
+    """The address adverts leave ``ifname`` from (RFC 9568 §5.1.1.1, §5.1.2.1).
+
+    IPv4: the interface's first primary address. IPv6: its link-local address.
+    None when there is none yet (the runner treats that as a fault).
+    """
+    family = socket.AF_INET if version == 4 else socket.AF_INET6
+    for addr in list_addresses(ifname, family=family):
+        if addr.tentative:
+            continue
+        if version == 4 and not addr.secondary:
+            return addr.ip
+        if version == 6 and addr.interface.ip.is_link_local:
+            return addr.ip
+    return None
+
+
+def vmac_address(vrid: int, *, version: int) -> str:
+    """The virtual router MAC: 00-00-5E-00-01-{VRID} / 00-00-5E-00-02-{VRID} (RFC 9568 §7.3)."""
+    if not 1 <= vrid <= 255:
+        raise NetlinkError(f"VRID {vrid} is out of range 1-255")
+    return f"00:00:5e:00:{1 if version == 4 else 2:02x}:{vrid:02x}"
+
+
+def _write_sysctls(ifname: str, values: dict[str, str], *, version: int = 4) -> None:
+    family = "ipv4" if version == 4 else "ipv6"
+    base = Path("/proc/sys/net") / family / "conf" / ifname
+    for key, value in values.items():
+        try:
+            (base / key).write_text(value)
+        except OSError as exc:
+            raise NetlinkError(f"sysctl net.{family}.conf.{ifname}.{key}={value}: {exc}") from exc
+
+
+def _link_state(rtnl: netlink.Rtnl, ifname: str) -> Any:
+    for msg in rtnl.links():
+        if msg.get_attr("IFLA_IFNAME") == ifname:
+            return msg
+    return None
+
+
+def _set_up(rtnl: netlink.Rtnl, ifindex: int, ifname: str) -> None:
+    msg = netlink.new_link_msg()
+    msg["index"] = ifindex
+    msg["flags"] = IFF_UP
+    msg["change"] = IFF_UP
+    code = rtnl.request(msg, msg_type=netlink.RTM_NEWLINK)
+    if code:
+        raise NetlinkError(f"set {ifname} up: {os.strerror(code)}")
+
+
+def create_vmac(*, ifname: str, vmac_ifname: str, vrid: int, version: int) -> int:
+    """Create (or adopt) macvlan ``vmac_ifname`` on ``ifname`` with the VRRP MAC, up.
+
+    Mode private: the VMAC does not talk to its siblings on the same parent.
+    An existing interface of that name with the right MAC and parent is kept;
+    anything else by that name is an error (never silently replaced).
+    Returns the VMAC's ifindex.
+    """
+    parent = _ifname_to_index(ifname)
+    mac = vmac_address(vrid, version=version)
+    with netlink.Rtnl() as rtnl:
+        existing = _link_state(rtnl, vmac_ifname)
+        if existing is None:
+            msg = netlink.new_link_msg()
+            msg["attrs"] = [
+                ("IFLA_IFNAME", vmac_ifname),
+                ("IFLA_LINK", parent),
+                ("IFLA_ADDRESS", mac),
+                (
+                    "IFLA_LINKINFO",
+                    {
+                        "attrs": [
+                            ("IFLA_INFO_KIND", "macvlan"),
+                            (
+                                "IFLA_INFO_DATA",
+                                {"attrs": [("IFLA_MACVLAN_MODE", MACVLAN_MODE_PRIVATE)]},
+                            ),
+                        ]
+                    },
+                ),
+            ]
+            code = rtnl.request(
+                msg, msg_type=netlink.RTM_NEWLINK, flags=netlink.NLM_F_CREATE | netlink.NLM_F_EXCL
+            )
+            if code:
+                raise NetlinkError(f"create VMAC {vmac_ifname} on {ifname}: {os.strerror(code)}")
+            existing = _link_state(rtnl, vmac_ifname)
+            if existing is None:
+                raise NetlinkError(f"VMAC {vmac_ifname} vanished right after creation")
+        elif existing.get_attr("IFLA_ADDRESS") != mac or existing.get_attr("IFLA_LINK") != parent:
+            raise NetlinkError(
+                f"{vmac_ifname} exists but is not the VMAC {mac} on {ifname}: refusing to touch it"
+            )
+        ifindex = int(existing["index"])
+        _write_sysctls(vmac_ifname, VMAC_SYSCTLS)
+        _write_sysctls(ifname, PARENT_SYSCTLS)
+        # Every router of the VRID has this MAC, so an EUI-64 link-local made
+        # from it would clash on the link: generate none (keepalived does too).
+        _write_sysctls(vmac_ifname, {"addr_gen_mode": "1"}, version=6)
+        _set_up(rtnl, ifindex, vmac_ifname)
+    if version == 6:
+        # VRRPv3 IPv6 adverts leave from a link-local address (RFC 9568
+        # §5.1.2.1): the VMAC borrows the parent's, as keepalived's does.
+        parent_ll = source_address(ifname, version=6)
+        if parent_ll is None:
+            raise NetlinkError(f"{ifname} has no link-local address for VMAC {vmac_ifname}")
+        add_address(vmac_ifname, f"{parent_ll}/64")
+    return ifindex
+
+
+def delete_vmac(vmac_ifname: str) -> bool:
+    """Delete the VMAC interface; False when it did not exist."""
+    with netlink.Rtnl() as rtnl:
+        existing = _link_state(rtnl, vmac_ifname)
+        if existing is None:
+            return False
+        msg = netlink.new_link_msg()
+        msg["index"] = int(existing["index"])
+        code = rtnl.request(msg, msg_type=netlink.RTM_DELLINK)
+    if code == errno.ENODEV:
+        return False
+    if code:
+        raise NetlinkError(f"delete VMAC {vmac_ifname}: {os.strerror(code)}")
+    return True
