@@ -1,0 +1,86 @@
+"""GARP and unsolicited NA frames, byte for byte."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from vrrp.errors import NetlinkError
+from vrrp.linux.announce import garp_frame, mac_bytes, multicast_mac_v6, unsolicited_na_frame
+
+MAC = bytes.fromhex("020000000001")
+
+
+def ones_complement_sum(data: bytes) -> int:
+    total = 0
+    for i in range(0, len(data), 2):
+        total += int.from_bytes(data[i : i + 2].ljust(2, b"\0"), "big")
+    while total > 0xFFFF:
+        total = (total & 0xFFFF) + (total >> 16)
+    return total
+
+
+def test_garp_frame_is_a_broadcast_request_with_sender_equal_target() -> None:
+    expected = bytes.fromhex(
+        "ffffffffffff"
+        "020000000001"
+        "0806"  # Ethernet: broadcast, our MAC, ARP
+        "0001"
+        "0800"
+        "06"
+        "04"
+        "0001"  # Ethernet/IPv4, request
+        "020000000001"
+        "c0000264"  # sender: our MAC, the VIP
+        "000000000000"
+        "c0000264"  # target: zero MAC, the VIP
+    ) + bytes(18)  # padded to the 60-byte minimum frame
+    assert garp_frame(mac=MAC, vip="192.0.2.100") == expected
+    assert len(expected) == 60
+
+
+def test_unsolicited_na_frame_layout() -> None:
+    frame = unsolicited_na_frame(mac=MAC, target="2001:db8::100")
+    vip = ipaddress.IPv6Address("2001:db8::100").packed
+    all_nodes = ipaddress.IPv6Address("ff02::1").packed
+    assert frame[:14] == bytes.fromhex("33330000000102000000000186dd")
+    ip6 = frame[14:54]
+    assert ip6[:4] == bytes.fromhex("60000000")  # version 6, no class, no flow
+    assert ip6[4:6] == (32).to_bytes(2, "big")  # payload: 24 NA + 8 option
+    assert ip6[6] == 58 and ip6[7] == 255  # ICMPv6, hop limit 255 (RFC 4861 §7.1.2)
+    assert ip6[8:24] == vip and ip6[24:40] == all_nodes
+    icmp = frame[54:]
+    assert icmp[0] == 136 and icmp[1] == 0  # neighbour advertisement, code 0
+    assert icmp[4:8] == bytes.fromhex("20000000")  # override only: not solicited, not router
+    assert icmp[8:24] == vip
+    assert icmp[24:32] == bytes.fromhex("0201") + MAC  # target link-layer address option
+    pseudo = vip + all_nodes + len(icmp).to_bytes(4, "big") + bytes(3) + bytes([58])
+    assert ones_complement_sum(pseudo + icmp) == 0xFFFF  # checksum verifies
+
+
+def test_unsolicited_na_router_flag_and_explicit_source() -> None:
+    frame = unsolicited_na_frame(mac=MAC, target="2001:db8::100", source="fe80::1", router=True)
+    assert frame[54 + 4 : 54 + 8] == bytes.fromhex("a0000000")
+    assert frame[22:38] == ipaddress.IPv6Address("fe80::1").packed
+    pseudo = frame[22:54] + (32).to_bytes(4, "big") + bytes(3) + bytes([58])
+    assert ones_complement_sum(pseudo + frame[54:]) == 0xFFFF
+
+
+def test_multicast_mac_v6() -> None:
+    assert multicast_mac_v6(ipaddress.IPv6Address("ff02::1:ff00:12")) == bytes.fromhex(
+        "3333ff000012"
+    )
+
+
+@pytest.mark.parametrize("text", ["00:00:5e:00:01:05", "00-00-5E-00-01-05"])
+def test_mac_bytes(text: str) -> None:
+    assert mac_bytes(text) == bytes.fromhex("00005e000105")
+
+
+@pytest.mark.parametrize(
+    "text", ["", "00:00:5e:00:01", "zz:00:5e:00:01:05", "00:00:5e:00:01:05:06"]
+)
+def test_mac_bytes_rejects_garbage(text: str) -> None:
+    with pytest.raises(NetlinkError, match="not a MAC address"):
+        mac_bytes(text)
