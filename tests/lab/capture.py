@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import Any, Final
 
 from .core import Lab, Router, Target
+from .netns import ensure_tool
 
 _STATUS: Final = {"0": "bad", "1": "good", "2": "unverified", "3": "not present", "4": "illegal"}
 
@@ -82,7 +83,7 @@ def tshark_json(
     pcap: str, display_filter: str, fields: list[str], prefs: dict[str, str] | None = None
 ) -> list[dict[str, list[str]]]:
     """``tshark -r pcap -Y filter -T json -e ...``: one ``{field: [values]}`` per frame."""
-    argv = ["tshark", "-n", "-r", pcap, "-Y", display_filter, "-T", "json"]
+    argv = [ensure_tool("tshark", "tshark"), "-n", "-r", pcap, "-Y", display_filter, "-T", "json"]
     for key, value in (prefs or {}).items():
         argv += ["-o", f"{key}:{value}"]
     for name in fields:
@@ -220,8 +221,9 @@ class Capture:
         self.proc: subprocess.Popen[Any] | None = None
 
     def start(self) -> Capture:
-        argv = ["tcpdump", "-n", "-Z", "root", "-i", self.interface, "-U", "--immediate-mode",
-                "-s", "0", "-w", str(self.pcap), self.bpf]  # fmt: skip
+        # -Z root: tcpdump would drop to its own user and could not write our temp dir.
+        argv = [ensure_tool("tcpdump", "tcpdump"), "-n", "-Z", "root", "-i", self.interface,
+                "-U", "--immediate-mode", "-s", "0", "-w", str(self.pcap), self.bpf]  # fmt: skip
         self.proc = proc = self.lab.popen(self.target, argv)
         # tcpdump says "listening on" once the socket and filter are in place.
         self.lab.wait_for(

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import itertools
 import json
 import os
 import re
@@ -40,6 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import Any, Final, TypeVar, Union
+
+from .netns import kill_ns_processes, run_cmd, sweep, wait_for
 
 REPO_ROOT: Final = Path(__file__).resolve().parents[2]
 BRIDGE: Final = "br0"
@@ -87,69 +88,6 @@ Target = Union[Router, str]  # a router or a namespace name (e.g. ``lab.switch_n
 
 def _ns_of(target: Target) -> str:
     return target.ns if isinstance(target, Router) else target
-
-
-def _run(
-    argv: Sequence[str], *, check: bool = True, timeout: float = 30.0
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
-    if check and proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, list(argv), proc.stdout, proc.stderr)
-    return proc
-
-
-_B36: Final = "0123456789abcdefghijklmnopqrstuvwxyz"
-_prefix_counter = itertools.count(1)
-
-
-def base36(n: int) -> str:
-    digits = ""
-    while True:
-        n, rem = divmod(n, 36)
-        digits = _B36[rem] + digits
-        if n == 0:
-            return digits
-
-
-# "fv" + the last three base-36 digits of our PID: distinct among concurrent runs,
-# short enough that "{prefix}{counter}-{router}" stays a short name.
-SESSION_PREFIX: Final = "fv" + base36(os.getpid())[-3:].rjust(3, "0")
-
-
-def unique_prefix() -> str:
-    """A lab prefix unique per process and per call: ``SESSION_PREFIX`` + a counter."""
-    return SESSION_PREFIX + base36(next(_prefix_counter))
-
-
-def netns_list() -> list[str]:
-    """Names of all named network namespaces (``ip -j netns list``)."""
-    out = _run(["ip", "-j", "netns", "list"]).stdout.strip()
-    if not out:
-        return []
-    return [str(entry["name"]) for entry in json.loads(out)]
-
-
-def _kill_ns_processes(ns: str) -> None:
-    """Kill what still runs inside a namespace of ours (a crashed run's leftovers)."""
-    pids = _run(["ip", "netns", "pids", ns], check=False).stdout.split()
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid), signal.SIGKILL)
-
-
-def sweep(prefix: str) -> list[str]:
-    """Remove every namespace named ``{prefix}-*`` and the processes inside it.
-
-    Returns the names removed. Deleting a namespace removes its veth ends, and
-    with them their peers in the other namespaces.
-    """
-    removed = []
-    for ns in netns_list():
-        if ns.startswith(prefix + "-"):
-            _kill_ns_processes(ns)
-            _run(["ip", "netns", "del", ns], check=False)
-            removed.append(ns)
-    return removed
 
 
 # --- the registry of open labs: teardown on exit and on SIGTERM -----------------
@@ -257,8 +195,8 @@ class Lab:
             self._stop_all()
         finally:
             for ns in reversed(self._namespaces):
-                _kill_ns_processes(ns)
-                _run(["ip", "netns", "del", ns], check=False)
+                kill_ns_processes(ns)
+                run_cmd(["ip", "netns", "del", ns], check=False)
             sweep(self.prefix)
             shutil.rmtree(self.tmpdir, ignore_errors=True)
             with _registry_lock:
@@ -360,7 +298,7 @@ class Lab:
         timeout: float = 30.0,
     ) -> subprocess.CompletedProcess[str]:
         """Run ``argv`` inside the namespace and wait; output captured as text."""
-        return _run(["ip", "netns", "exec", _ns_of(target), *argv], check=check, timeout=timeout)
+        return run_cmd(["ip", "netns", "exec", _ns_of(target), *argv], check=check, timeout=timeout)
 
     def popen(self, target: Target, argv: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
         """Start ``argv`` inside the namespace; stopped at teardown by PID.
@@ -457,7 +395,7 @@ class Lab:
 
     def ip_json(self, target: Target, *args: str) -> list[dict[str, Any]]:
         """``ip -j ARGS`` inside the namespace, decoded."""
-        out = _run(["ip", "-n", _ns_of(target), "-j", *args]).stdout.strip()
+        out = run_cmd(["ip", "-n", _ns_of(target), "-j", *args]).stdout.strip()
         return list(json.loads(out)) if out else []
 
     def link(self, router: Router) -> dict[str, Any]:
@@ -488,31 +426,13 @@ class Lab:
     # --- internals ------------------------------------------------------------
 
     def _add_ns(self, ns: str) -> None:
-        _run(["ip", "netns", "add", ns])
+        run_cmd(["ip", "netns", "add", ns])
         self._namespaces.append(ns)
         self._ip(ns, "link", "set", "lo", "up")
 
     def _ip(self, ns: str, *args: str) -> None:
-        _run(["ip", "-n", ns, *args])
+        run_cmd(["ip", "-n", ns, *args])
 
     def _sysctl(self, ns: str, values: dict[str, str]) -> None:
         argv = ["sysctl", "-q", "-w"] + [f"{k}={v}" for k, v in values.items()]
         self.run(ns, argv, check=True)
-
-
-def wait_for(
-    predicate: Callable[[], T],
-    *,
-    timeout: float = 5.0,
-    interval: float = 0.01,
-    what: str = "condition",
-) -> T:
-    """Poll until ``predicate()`` is truthy; raise ``TimeoutError`` naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(interval)

@@ -10,13 +10,13 @@ own temporary directory, so several keepalived run side by side on one host.
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .core import Lab, Router
+from .netns import ensure_tool
 
 KEEPALIVED: Final = "keepalived"
 _STATE_RE: Final = re.compile(r"\((?P<name>[^)]+)\) Entering (?P<state>[A-Z]+) STATE")
@@ -24,18 +24,7 @@ _STATE_RE: Final = re.compile(r"\((?P<name>[^)]+)\) Entering (?P<state>[A-Z]+) S
 
 def ensure_keepalived() -> str:
     """Path of the keepalived binary; installs Debian's package when missing."""
-    found = shutil.which(KEEPALIVED) or shutil.which(f"/usr/sbin/{KEEPALIVED}")
-    if found:
-        return found
-    env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-    install = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", KEEPALIVED]
-    if subprocess.run(install, env=env, capture_output=True, check=False).returncode != 0:
-        subprocess.run(["apt-get", "update", "-qq"], env=env, capture_output=True, check=True)
-        subprocess.run(install, env=env, capture_output=True, check=True)
-    found = shutil.which(KEEPALIVED) or shutil.which(f"/usr/sbin/{KEEPALIVED}")
-    if not found:
-        raise RuntimeError("keepalived is not installed and apt-get could not install it")
-    return found
+    return ensure_tool(KEEPALIVED, "keepalived")
 
 
 @dataclass
