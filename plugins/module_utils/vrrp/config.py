@@ -441,7 +441,7 @@ def _parse_json(file: str, text: str) -> object:
             path="",
             rule=f"invalid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
         ) from None
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ConfigFileError(file=file, path="", rule=f"invalid JSON: {exc}") from None
 
 
@@ -456,8 +456,11 @@ def _parse_yaml(file: str, text: str) -> object:
         where = "" if mark is None else f" (line {line}, column {mark.column + 1})"
         rule = f"invalid YAML: {exc.problem}{where}"
         raise ConfigFileError(file=file, line=line, path="", rule=rule) from None
-    except yaml.YAMLError as exc:
-        raise ConfigFileError(file=file, path="", rule=f"invalid YAML: {exc}") from None
+    except (yaml.YAMLError, ValueError, RecursionError) as exc:
+        # PyYAML lets a few errors of its constructors through unwrapped
+        # (a date such as 2024-13-01, !!int "x") and recursion on deep nesting.
+        rule = f"invalid YAML: {exc or type(exc).__name__}"
+        raise ConfigFileError(file=file, path="", rule=rule) from None
 
 
 @functools.cache
@@ -523,8 +526,6 @@ def load_file(path: Pathlike) -> Config:
     data = _parse_json(file, text) if file.endswith(".json") else _parse_yaml(file, text)
     try:
         return load_config({} if data is None else data)  # type: ignore[arg-type]
-    except ConfigFileError:
-        raise
     except ConfigError as exc:
         raise _in_file(file, exc) from None
 
