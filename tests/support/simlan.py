@@ -9,7 +9,7 @@ will:
 - ``ArmTimer`` / ``CancelTimer`` schedule and cancel ``TimerExpired`` events
   (each arm gets a token; a cancelled or re-armed timer's old entry is skipped);
 - ``SendAdvert`` reaches every other node's routers with the same VRID and IP
-  family after ``latency`` (+ a uniform ``jitter``), unless a partition
+  family after ``latency`` (+ a uniform ``jitter``, in order per link), unless a partition
   separates the two nodes or the per-link loss draw (seeded RNG) drops it; with
   ``codec=True`` the advert goes through the real codec: ``encode`` once at the
   sender, ``decode`` with TTL 255 at each receiver;
@@ -131,6 +131,7 @@ class SimLAN:
         self._listeners: dict[tuple[int, int], list[Endpoint]] = {}
         self._masters: dict[int, set[Endpoint]] = {}
         self._side: dict[str, int] = {}
+        self._last: dict[tuple[str, str], float] = {}  # last arrival per link (FIFO)
 
     # -- building -------------------------------------------------------------------
 
@@ -252,6 +253,19 @@ class SimLAN:
             else:
                 timeline.append((record.at, snapshot))
         return timeline
+
+    def master_throughout(self, node: str, member: str, start: float, end: float) -> bool:
+        """Whether ``node``/``member`` was Master over the whole of [start, end]."""
+        state = State.INIT
+        for record in self.history:
+            if record.node != node or record.member != member:
+                continue
+            if record.at > start:
+                if state is State.MASTER and record.at <= end:
+                    return False
+                break
+            state = record.new
+        return state is State.MASTER
 
     # -- carrying out -----------------------------------------------------------------
 
@@ -396,11 +410,16 @@ class SimLAN:
             if loss and self.rng.random() < loss:
                 self.stats.lost += 1
                 continue
-            delay = self.latency + (self.rng.random() * self.jitter if self.jitter else 0.0)
+            arrival = self.now + self.latency
+            if self.jitter:
+                # A link delivers in order: jitter never swaps two messages.
+                link = (node.name, name)
+                arrival = max(arrival + self.rng.random() * self.jitter, self._last.get(link, 0.0))
+                self._last[link] = arrival
             self._seq += 1
             heapq.heappush(
                 self._queue,
-                (self.now + delay, self._seq, self._deliver, (name, member, payload, src, dst)),
+                (arrival, self._seq, self._deliver, (name, member, payload, src, dst)),
             )
 
     def _deliver(self, arg: tuple[str, str, Advertisement | bytes, IPAddress, str]) -> None:
