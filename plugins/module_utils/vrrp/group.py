@@ -53,8 +53,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from .errors import StateError, VRRPError
 from .fsm import (
@@ -79,8 +78,7 @@ _ROUNDS_PER_MEMBER: Final = 16
 TaggedAction = tuple[str, Action]
 
 
-@dataclass(frozen=True)
-class _Work:
+class _Work(NamedTuple):
     """One event for one member. ``pulled``: the group moves the member itself
     (GroupMaster, GroupBackup, stop), so its transitions start no rule again."""
 
@@ -153,18 +151,21 @@ class SyncGroup:
     def _run(self, work: deque[_Work], now: float) -> list[TaggedAction]:
         out: list[TaggedAction] = []
         budget = _ROUNDS_PER_MEMBER * len(self.routers) + len(work)
-        while work:
+        while True:
             while work:
                 budget -= 1
                 if budget < 0:
                     raise StateError(f"sync group {self.name}: the rules do not settle")
                 item = work.popleft()
                 actions = self.routers[item.member].handle(item.event, now)
-                out.extend((item.member, action) for action in actions)
+                member = item.member
+                out.extend([(member, action) for action in actions])
                 work.extend(self._react(item, actions))
             # Faults last: a transition above may have raised or cleared one.
-            work.extend(self._fault_work())
-        return out
+            faults = self._fault_work()
+            if not faults:
+                return out
+            work.extend(faults)
 
     def _react(self, item: _Work, actions: list[Action]) -> list[_Work]:
         """Group events that follow from one member's actions."""
@@ -205,8 +206,10 @@ class SyncGroup:
 
     def _fault_work(self) -> list[_Work]:
         """Raise or clear the group fault so that it matches the real faults."""
-        faulty = [name for name in self.routers if self.real_faults(name)]
         work: list[_Work] = []
+        if not any(router.faults for router in self.routers.values()):
+            return work  # the common case, on every advert: nothing to do
+        faulty = [name for name in self.routers if self.real_faults(name)]
         for name, router in self.routers.items():
             others = [other for other in faulty if other != name]
             held = self.fault_reason in router.faults
