@@ -128,8 +128,12 @@ class SyncGroup:
 
     def handle(self, member: str, event: Event, now: float) -> list[TaggedAction]:
         """Feed ``event`` to ``member`` at ``now``; return every member's actions."""
-        self._router(member)
-        return self._run(deque([_Work(member, event, pulled=False)]), now)
+        actions = self._router(member).handle(event, now)
+        out = [(member, action) for action in actions]
+        follow = self._react(member, actions, pulled=False)
+        if follow or self._any_fault():
+            out.extend(self._run(deque(follow), now))
+        return out
 
     def sync(self, now: float) -> list[TaggedAction]:
         """Apply the fault rule to the members as they are (after building a group
@@ -160,22 +164,25 @@ class SyncGroup:
                 actions = self.routers[item.member].handle(item.event, now)
                 member = item.member
                 out.extend([(member, action) for action in actions])
-                work.extend(self._react(item, actions))
+                work.extend(self._react(member, actions, pulled=item.pulled))
             # Faults last: a transition above may have raised or cleared one.
             faults = self._fault_work()
             if not faults:
                 return out
             work.extend(faults)
 
-    def _react(self, item: _Work, actions: list[Action]) -> list[_Work]:
+    def _react(self, member: str, actions: list[Action], *, pulled: bool) -> list[_Work]:
         """Group events that follow from one member's actions."""
         follow: list[_Work] = []
         for action in actions:
             if isinstance(action, RequestMaster):
-                follow.extend(self._on_request(item.member, action.cause))
-            elif isinstance(action, Transition) and not item.pulled:
-                follow.extend(self._on_transition(item.member, action))
+                follow.extend(self._on_request(member, action.cause))
+            elif isinstance(action, Transition) and not pulled:
+                follow.extend(self._on_transition(member, action))
         return follow
+
+    def _any_fault(self) -> bool:
+        return any(router.faults for router in self.routers.values())
 
     def _on_request(self, member: str, cause: str) -> list[_Work]:
         if not self.can_go_master(member):
@@ -207,8 +214,8 @@ class SyncGroup:
     def _fault_work(self) -> list[_Work]:
         """Raise or clear the group fault so that it matches the real faults."""
         work: list[_Work] = []
-        if not any(router.faults for router in self.routers.values()):
-            return work  # the common case, on every advert: nothing to do
+        if not self._any_fault():
+            return work
         faulty = [name for name in self.routers if self.real_faults(name)]
         for name, router in self.routers.items():
             others = [other for other in faulty if other != name]
