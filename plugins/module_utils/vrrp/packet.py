@@ -297,14 +297,16 @@ def _checksum_form(
 
 
 _V4_WORDS: Final = [struct.Struct(f"!{n}I") for n in range(256)]
-_ADDRESS_CACHE: dict[bytes, tuple[Address, ...]] = {}
+# Per family: 16 octets are one IPv6 address or four IPv4 ones.
+_ADDRESS_CACHE: Final[dict[int, dict[bytes, tuple[Address, ...]]]] = {4: {}, 6: {}}
 _ADDRESS_CACHE_MAX: Final = 4096
 
 
 def _addresses(message: bytes, family: int, count: int) -> tuple[Address, ...]:
     """The address list; a router hears the same few lists again and again."""
     raw = bytes(message[HEADER_LEN : HEADER_LEN + count * _ADDR_LEN[family]])
-    cached = _ADDRESS_CACHE.get(raw)
+    cache = _ADDRESS_CACHE[family]
+    cached = cache.get(raw)
     if cached is not None:
         return cached
     result: tuple[Address, ...]
@@ -312,9 +314,9 @@ def _addresses(message: bytes, family: int, count: int) -> tuple[Address, ...]:
         result = tuple(map(IPv4Address, _V4_WORDS[count].unpack(raw)))
     else:
         result = tuple(IPv6Address(raw[off : off + 16]) for off in range(0, len(raw), 16))
-    if len(_ADDRESS_CACHE) >= _ADDRESS_CACHE_MAX:
-        _ADDRESS_CACHE.clear()
-    _ADDRESS_CACHE[raw] = result
+    if len(cache) >= _ADDRESS_CACHE_MAX:
+        cache.clear()
+    cache[raw] = result
     return result
 
 

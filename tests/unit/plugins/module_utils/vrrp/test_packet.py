@@ -388,4 +388,15 @@ def test_address_cache_stays_bounded_and_right() -> None:
         address = ipaddress.IPv4Address(0xC6336400 + n)  # 198.51.100.0 onwards
         message = encode(v3(addresses=(address,)), src=src, dst=dst)
         assert decode(message, src=src, dst=dst, ttl=255).addresses == (address,)
-        assert len(packet._ADDRESS_CACHE) <= packet._ADDRESS_CACHE_MAX
+        assert len(packet._ADDRESS_CACHE[4]) <= packet._ADDRESS_CACHE_MAX
+
+
+def test_same_address_octets_in_both_families() -> None:
+    # Found by the fuzz test: 16 octets are one IPv6 or four IPv4 addresses.
+    raw = bytes(range(1, 17))
+    six = encode(v3(addresses=(ipaddress.IPv6Address(raw),)), src=V6_SRC, dst=V6_DST)
+    four = tuple(ipaddress.IPv4Address(raw[i : i + 4]) for i in range(0, 16, 4))
+    v4 = encode(v2(addresses=four), src=V4_SRC, dst=V4_DST)
+    assert decode(six, src=V6_SRC, dst=V6_DST, ttl=255).addresses == (ipaddress.IPv6Address(raw),)
+    assert decode(v4, src=V4_SRC, dst=V4_DST, ttl=255).addresses == four
+    assert decode(six, src=V6_SRC, dst=V6_DST, ttl=255).addresses == (ipaddress.IPv6Address(raw),)
