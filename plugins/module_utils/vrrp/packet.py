@@ -62,43 +62,49 @@ One RFC 1071 sum (16-bit one's complement of the one's complement sum, the
 checksum field taken as zero) over the VRRP message, plus, depending on the
 form, a pseudo-header.  :attr:`Advertisement.checksum_form` names it:
 
-=================  ==========================================================
-``"v2"``           VRRPv2: the whole message including the authentication
-                   data, no pseudo-header (RFC 3768 §5.3.8).
-``"rfc9568"``      VRRPv3 over IPv4: the VRRP message only ("For the IPv4
-                   address family, the checksum calculation only includes
-                   the VRRP message", RFC 9568 §5.2.8).  VRRPv3 over IPv6:
-                   the message plus the RFC 8200 §8.1 pseudo-header (source,
-                   destination, 32-bit length, next header 112): the only
-                   form there, and also what RFC 9568 prescribes.
-``"pseudo_header"`` VRRPv3 over IPv4: the message plus an IPv4 pseudo-header
-                   (source, destination, zero, protocol 112, 16-bit VRRP
-                   length) built on RFC 5798's wording "and a pseudo-header
-                   as defined in Section 8.1 of [RFC2460]".
-=================  ==========================================================
+===================  ========================================================
+``"v2"``             VRRPv2: the whole message including the authentication
+                     data, no pseudo-header (RFC 3768 §5.3.8).
+``"rfc9568"``        VRRPv3 over IPv4: the VRRP message only ("For the IPv4
+                     address family, the checksum calculation only includes
+                     the VRRP message", RFC 9568 §5.2.8).  VRRPv3 over IPv6:
+                     the message plus the RFC 8200 §8.1 pseudo-header
+                     (source, destination, 32-bit length, next header 112):
+                     the only form there, and what RFC 9568 prescribes.
+``"pseudo_header"``  VRRPv3 over IPv4: the message plus an IPv4 pseudo-header
+                     (source, destination, zero, protocol 112, 16-bit VRRP
+                     length), from RFC 5798 §5.2.8's wording "and a
+                     pseudo-header as defined in Section 8.1 of [RFC2460]".
+===================  ========================================================
 
 What is in the field (sources read for this module):
 
 * RFC 5798 §5.2.8 asked for the RFC 2460 pseudo-header without saying what
-  it is for IPv4.  keepalived, Wireshark and FRR read it as an IPv4
-  pseudo-header; Cisco (and others) left it out.  RFC 9568 §5.2.8 settled
-  it: message only for IPv4, pseudo-header for IPv6 only.
+  it is for IPv4.  keepalived, Wireshark and FRR built an IPv4
+  pseudo-header; Cisco (per keepalived's ChangeLog) left it out.  RFC 9568
+  §5.2.8 settled it the other way: message only for IPv4, pseudo-header for
+  IPv6 only.  So ``"pseudo_header"`` is the pre-RFC 9568 form that most
+  open-source peers still send, and ``"rfc9568"`` the standard one.
 * keepalived (``keepalived/vrrp/vrrp.c``) sends and requires
   ``"pseudo_header"`` for v3 over IPv4.  From 2.2.8 on, ``v3_checksum_as_v2``
-  (global_defs or per instance) switches an instance to ``"rfc9568"`` (its
-  ChangeLog cites Cisco interop).  Debian 12's keepalived 2.2.7 has no such
-  keyword: the golden vectors show it sending ``"pseudo_header"``, also to a
-  unicast peer, where the pseudo-header holds the unicast destination.
-  ``vrrp_strict`` does not change the checksum.
-* keepalived's ``old_unicast_checksum`` (and its auto-detection) is a third,
-  broken form: before 1.3.6 keepalived put 224.0.0.18 in the pseudo-header
-  of *unicast* adverts.  It is not accepted here (``checksum``); a golden
-  vector shows it being refused.
-* FRR vrrpd: ``vrrp (1-255) checksum-with-ipv4-pseudoheader`` (on by
-  default) sends ``"pseudo_header"``; ``no ...`` sends ``"rfc9568"``.
+  (global_defs or per instance) switches an instance to ``"rfc9568"``.
+  Debian 12's keepalived 2.2.7 has no such keyword: the golden vectors show
+  it sending ``"pseudo_header"``, also to a unicast peer, where the
+  pseudo-header holds the peer's address.  ``vrrp_strict`` changes no
+  checksum: its list in keepalived.conf(5) covers VIPs, unicast peers,
+  authentication, preempt delay, accept mode and GARP repeats.
+* keepalived's ``old_unicast_checksum`` (and its auto-detection of it) is a
+  third, broken form: up to 1.3.6 keepalived put 224.0.0.18 in the
+  pseudo-header of *unicast* adverts (keepalived issue #642).  It is not
+  accepted here (``checksum``); a golden vector shows it refused.
+* FRR vrrpd built the IPv4 pseudo-header with the group address
+  (``vrrpd/vrrp_packet.c``, multicast only); newer FRR has
+  ``[no] vrrp (1-255) checksum-with-ipv4-pseudoheader``: the ``no`` form
+  sends ``"rfc9568"``.
 * The other one's complement zero: the field must equal the computed value
-  exactly (``0x0000``, never ``0xFFFF``, for a sum of ``0xFFFF``), as every
-  RFC 1071 implementation sends it; this keeps the round trip exact.
+  exactly (``0x0000``, never ``0xFFFF``, for a sum of ``0xFFFF``), which is
+  what RFC 1071 code (keepalived's ``in_csum``, the kernel's) writes; this
+  keeps the round trip exact.
 
 :func:`decode` accepts both v3 IPv4 forms and records which one matched
 (``"pseudo_header"`` when both do).  :func:`encode` sends the form it is
