@@ -41,15 +41,15 @@ NETLINK: Final = "netlink"
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """One probe's answer: ``status`` is up / down / unsupported."""
+    """One probe's answer: ``result`` is up / down / unsupported."""
 
     method: str
-    status: str
+    result: str
     detail: str = ""
 
     @property
     def supported(self) -> bool:
-        return self.status != UNSUPPORTED
+        return self.result != UNSUPPORTED
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class ProbeReport:
         for name, result in self.results.items():
             methods[name] = {
                 "supported": result.supported,
-                "result": result.status,
+                "result": result.result,
                 "detail": result.detail,
             }
         return {"interface": self.ifname, "methods": methods, "best": self.best}

@@ -182,24 +182,30 @@ class VrrpSocket:
 
     # --- sending ------------------------------------------------------------
 
-    def _pktinfo(self) -> list[tuple[int, int, bytes]]:
+    def _pktinfo(self, source: str) -> list[tuple[int, int, bytes]]:
         # The source goes in IP(V6)_PKTINFO: bind() on a raw socket would also
         # filter what we receive by destination and lose the multicast.
         if self.version == 4:
-            src = socket.inet_aton(self.source)
+            src = socket.inet_aton(source)
             data = _IN_PKTINFO.pack(self.ifindex, src, bytes(4))
             return [(socket.IPPROTO_IP, IP_PKTINFO, data)]
-        src6 = socket.inet_pton(socket.AF_INET6, self.source)
+        src6 = socket.inet_pton(socket.AF_INET6, source)
         return [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, _IN6_PKTINFO.pack(src6, self.ifindex))]
 
-    def send(self, message: bytes, *, dst: str | None = None) -> None:
+    def send(self, message: bytes, *, dst: str | None = None, source: str | None = None) -> None:
         """Send one VRRP message to ``dst`` (default: the group or every peer).
 
-        Raises :class:`NetlinkError` when the kernel refuses (interface down,
-        no route); the runner counts it and keeps its rhythm.
+        ``source`` overrides the socket's source for this message (instances
+        sharing one socket may have their own unicast source). Raises
+        :class:`NetlinkError` when the kernel refuses (interface down, no
+        route, a source we do not own); the runner counts it and keeps its
+        rhythm.
         """
         targets = (dst,) if dst is not None else self.destinations
-        ancillary = self._pktinfo()
+        try:
+            ancillary = self._pktinfo(source if source is not None else self.source)
+        except OSError as exc:
+            raise NetlinkError(f"bad source address {source!r}: {exc}") from exc
         for target in targets:
             address: tuple[str, int] | tuple[str, int, int, int] = (
                 (target, 0) if self.version == 4 else (target, 0, 0, self.ifindex)

@@ -141,8 +141,14 @@ class LinkWatcher:
                     raise NetlinkError(f"netlink events: {exc}") from exc
                 events.extend(self.resync())
                 continue
-            for msg_type, _flags, _seq, message in netlink.split_messages(data):
-                events.extend(self._apply(msg_type, message))
+            events.extend(self.feed(data))
+        return events
+
+    def feed(self, data: bytes) -> list[Event]:
+        """Apply one buffer of netlink messages to the view; the changes it made."""
+        events: list[Event] = []
+        for msg_type, _flags, _seq, message in netlink.split_messages(data):
+            events.extend(self._apply(msg_type, message))
         return events
 
     def _ifname(self, ifindex: int) -> str:
