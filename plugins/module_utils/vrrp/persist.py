@@ -1,0 +1,135 @@
+"""Runtime state that outlives the runner: ``<lib_dir>/runtime.json``.
+
+Today that is the maintenance demotions (``vrrp.ctl demote``): a host demoted
+for maintenance must stay demoted across a restart or a reboot, or it would
+take the master role back in the middle of the work.
+
+The file is written atomically (a temp file in the same directory, fsync,
+rename over the old file, fsync of the directory), mode 0600, so a crash
+leaves the old or the new state, never half of one. A file that cannot be
+read or does not hold what we wrote is not fatal: :meth:`RuntimeState.load`
+starts empty, keeps the file as ``runtime.json.bad`` for a person to look at,
+and says so in :attr:`RuntimeState.load_error` (and the log).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from .errors import ConfigError, ControlError
+
+log = logging.getLogger("failover-vrrp.persist")
+
+FILENAME: Final = "runtime.json"
+FORMAT: Final = 1
+
+
+def _demotions_of(document: Any) -> dict[str, int]:
+    """Check a decoded file; raise :class:`ConfigError` naming the bad part."""
+    if not isinstance(document, dict):
+        raise ConfigError("", "runtime state must be a JSON object")
+    unknown = sorted(set(document) - {"format", "demotions"})
+    if unknown:
+        raise ConfigError(unknown[0], "unknown key in runtime state")
+    if document.get("format") != FORMAT:
+        raise ConfigError("format", f"runtime state format must be {FORMAT}")
+    demotions = document.get("demotions", {})
+    if not isinstance(demotions, dict):
+        raise ConfigError("demotions", "must be an object of instance name to priority")
+    for name, priority in demotions.items():
+        if not name:
+            raise ConfigError("demotions", "instance names must not be empty")
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 254:
+            raise ConfigError(f"demotions.{name}", "priority must be an integer from 1 to 254")
+    return dict(demotions)
+
+
+@dataclass
+class RuntimeState:
+    """What the runner must remember across restarts, and where."""
+
+    lib_dir: str
+    demotions: dict[str, int] = field(default_factory=dict)
+    load_error: str | None = None  # why the file on disk was not used, if it was not
+
+    @property
+    def path(self) -> str:
+        return os.path.join(self.lib_dir, FILENAME)
+
+    @classmethod
+    def read(cls, lib_dir: str) -> RuntimeState:
+        """The state on disk (empty if there is none); a bad file raises ConfigError."""
+        state = cls(lib_dir)
+        try:
+            with open(state.path, "rb") as fh:
+                raw = fh.read()
+        except FileNotFoundError:
+            return state
+        except OSError as exc:
+            raise ConfigError("", f"cannot read: {exc.strerror or exc}") from exc
+        try:
+            document = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise ConfigError("", f"not valid JSON ({exc})") from exc
+        state.demotions = _demotions_of(document)
+        return state
+
+    @classmethod
+    def load(cls, lib_dir: str) -> RuntimeState:
+        """Like :meth:`read`, but a bad file gives an empty state and ``load_error``."""
+        try:
+            return cls.read(lib_dir)
+        except ConfigError as exc:
+            state = cls(lib_dir)
+            where = f" at {exc.path}" if exc.path else ""
+            message = f"{state.path}: {exc.rule}{where}; starting without runtime state"
+            try:
+                os.replace(state.path, state.path + ".bad")
+                message += f", the bad file is kept as {state.path}.bad"
+            except OSError as move:
+                message += f" (could not move the bad file aside: {move.strerror or move})"
+            state.load_error = message
+            log.error("%s", message)
+            return state
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "demotions": dict(sorted(self.demotions.items()))}
+
+    def save(self) -> None:
+        """Write atomically; raise :class:`ControlError` (the request that asked fails)."""
+        data = json.dumps(self.as_dict(), indent=2).encode() + b"\n"
+        try:
+            os.makedirs(self.lib_dir, mode=0o700, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{FILENAME}.", suffix=".tmp", dir=self.lib_dir)
+        except OSError as exc:
+            raise ControlError(
+                f"cannot save runtime state in {self.lib_dir}: {exc.strerror or exc}"
+            ) from exc
+        try:
+            with os.fdopen(fd, "wb") as fh:  # mkstemp made it 0600
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+            _fsync_dir(self.lib_dir)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise ControlError(
+                f"cannot save runtime state to {self.path}: {exc.strerror or exc}"
+            ) from exc
+
+
+def _fsync_dir(path: str) -> None:
+    # The rename is durable only once the directory entry is on disk.
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
