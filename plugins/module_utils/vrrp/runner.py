@@ -1,0 +1,686 @@
+"""The runner: one asyncio loop that makes the VRRP core true on a Linux host.
+
+``PYTHONPATH=plugins/module_utils python3 -m vrrp.runner --config FILE|DIR
+[--state-dir DIR] [--lib-dir DIR] [--check]``
+
+It feeds kernel events (VRRP datagrams, netlink link and address changes,
+probe results, tracker results) and timer expiries to the state machines and
+carries out the actions they return. It owns reload (SIGHUP or the control
+socket: the new config is validated as a whole first and unchanged instances
+keep their state and rhythm), graceful stop on SIGTERM (priority-0 adverts,
+addresses removed), sd_notify readiness and watchdog, notify hooks and the
+control socket.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Coroutine, Sequence
+from ipaddress import ip_address
+from typing import Any, Final
+
+from . import sdnotify
+from .config import Config, load
+from .control import ControlServer
+from .errors import ConfigError, ControlError, PacketError, VRRPError
+from .fsm import (
+    AdvertReceived,
+    Event,
+    FaultCleared,
+    FaultRaised,
+    PriorityChanged,
+    Shutdown,
+    Startup,
+    State,
+    Transition,
+)
+from .group import SyncGroup
+from .hooks import HookRunner
+from .instance import Instance
+from .linux import addresses, link
+from .linux.announce import Announcer, mac_bytes
+from .linux.sockets import VrrpSocket
+from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
+from .packet import (
+    CHECKSUM_PSEUDO_HEADER,
+    VRRP_MCAST_V4,
+    VRRP_MCAST_V6,
+    Advertisement,
+    decode,
+    encode,
+)
+from .persist import RuntimeState
+from .tracking import TrackResult
+from .trackio import FileTracker, ScriptTracker
+from .version import __version__
+
+log = logging.getLogger("failover-vrrp")
+
+DEFAULT_STATE_DIR: Final = "/run/failover-vrrp"
+DEFAULT_LIB_DIR: Final = "/var/lib/failover-vrrp"
+PROBE_INTERVAL: Final = 0.1
+UNSPECIFIED = {4: ip_address("0.0.0.0"), 6: ip_address("::")}  # noqa: S104
+
+
+class Runner:
+    """The daemon. See the module docstring."""
+
+    def __init__(self, *, config_path: str, state_dir: str, lib_dir: str) -> None:
+        self.config_path = config_path
+        self.state_dir = state_dir
+        self.lib_dir = lib_dir
+        self.config = Config(instances=(), sync_groups=())
+        self.instances: dict[str, Instance] = {}
+        self.groups: dict[str, SyncGroup] = {}
+        self.by_vrid: dict[tuple[str, int, int], Instance] = {}
+        self.sockets: dict[tuple[str, int], VrrpSocket] = {}
+        self.announcers: dict[str, Announcer] = {}
+        self.scripts: dict[str, ScriptTracker] = {}
+        self.files: FileTracker | None = None
+        self.counters: Counter[str] = Counter()
+        self.started = time.time()
+        self.loop = asyncio.get_event_loop()
+        self.stop_event = asyncio.Event()
+        self.watcher: LinkWatcher | None = None
+        self.runtime = RuntimeState.load(lib_dir)
+        self.hooks = HookRunner()
+        self.control = ControlServer(os.path.join(state_dir, "control.sock"), self)
+        self.probe_methods: dict[str, str] = {}
+        self._probe_task: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Future[Any]] = set()
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> int:
+        self.config = load(self.config_path)
+        os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
+        os.makedirs(self.lib_dir, mode=0o700, exist_ok=True)
+        self.watcher = LinkWatcher()
+        self.loop.add_reader(self.watcher.fileno(), self._on_netlink)
+        self._apply(self.config, previous=None)
+        await self.control.start()
+        for signum, handler in (
+            (signal.SIGTERM, self.stop_event.set),
+            (signal.SIGINT, self.stop_event.set),
+            (signal.SIGHUP, self._reload_on_signal),
+        ):
+            self.loop.add_signal_handler(signum, handler)
+        self._probe_task = asyncio.ensure_future(self._probe_loop())
+        watchdog = asyncio.ensure_future(self._watchdog_loop())
+        sdnotify.ready(self._status())
+        log.info("failover-vrrp %s running %d instance(s)", __version__, len(self.instances))
+        await self.stop_event.wait()
+        sdnotify.stopping()
+        log.info("stopping: releasing every virtual router")
+        watchdog.cancel()
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+        now = self.loop.time()
+        for group in self.groups.values():
+            # All members at once: each Master sends its priority-0 advert.
+            self._execute_tagged(group.stop(now))
+        for name in list(self.instances):
+            self._remove_instance(name)
+        await self._close_trackers()
+        await self.control.close()
+        await self.hooks.close()
+        self.loop.remove_reader(self.watcher.fileno())
+        self.watcher.close()
+        return 0
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _reload_on_signal(self) -> None:
+        async def reload() -> None:
+            with contextlib.suppress(ConfigError):  # logged by reload()
+                await self.reload()
+
+        self._spawn(reload())
+
+    def _status(self) -> str:
+        counts = Counter(inst.router.state.value for inst in self.instances.values())
+        return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no instances"
+
+    async def _watchdog_loop(self) -> None:
+        interval = sdnotify.watchdog_interval()
+        if interval is None:
+            return
+        while True:
+            sdnotify.watchdog()
+            await asyncio.sleep(interval / 2)
+
+    # ------------------------------------------------------------- dispatch
+
+    def feed(self, inst: Instance, event: Event) -> None:
+        """Give one event to an instance (through its sync group if it has one)."""
+        now = self.loop.time()
+        try:
+            group = self.groups.get(inst.group) if inst.group else None
+            if group is None:
+                inst.execute(inst.router.handle(event, now))
+                return
+            self._execute_tagged(group.handle(inst.name, event, now))
+        except VRRPError as exc:
+            # A bug in the core must not take the host's routers down with it.
+            self.counters["core_errors"] += 1
+            log.exception("%s: %s while handling %r: %s", inst.name, type(exc).__name__, event, exc)
+
+    def _execute_tagged(self, tagged: Sequence[tuple[str, Any]]) -> None:
+        for member, action in tagged:
+            target = self.instances.get(member)
+            if target is not None:
+                target.execute([action])
+
+    # -------------------------------------------------------------- receive
+
+    def _on_datagrams(self, key: tuple[str, int]) -> None:
+        sock = self.sockets.get(key)
+        if sock is None:
+            return
+        ifname, version = key
+        for rx in sock.receive():
+            payload = rx.payload
+            if len(payload) < 2:
+                self.counters["drop.length"] += 1
+                continue
+            inst = self.by_vrid.get((ifname, version, payload[1]))
+            if inst is None:
+                self.counters["drop.unknown_vrid"] += 1
+                continue
+            try:
+                advert = decode(payload, src=rx.src, dst=rx.dst, ttl=rx.ttl)
+            except PacketError as exc:
+                inst.stats[f"drop.{exc.reason}"] += 1
+                continue
+            inst.stats["adverts_received"] += 1
+            self.feed(inst, AdvertReceived(advert, ip_address(rx.src)))
+
+    # ---------------------------------------------------------------- links
+
+    def _on_netlink(self) -> None:
+        if self.watcher is None:
+            return
+        try:
+            events = self.watcher.read()
+        except VRRPError as exc:
+            log.warning("netlink: %s; resynchronising", exc)
+            events = self.watcher.resync()
+        for event in events:
+            if isinstance(event, LinkChanged):
+                self._link_changed(event.ifname, up=event.up and event.carrier)
+            elif isinstance(event, AddressChanged):
+                self._address_changed(event)
+            elif isinstance(event, Resynced):
+                self.counters["netlink_resyncs"] += 1
+                self._resync_links()
+
+    def _link_changed(self, ifname: str, *, up: bool) -> None:
+        for inst in list(self.instances.values()):
+            if inst.ifname == ifname:
+                self.feed(inst, FaultCleared("link") if up else FaultRaised("link"))
+            if any(t.interface == ifname for t in inst.cfg.track_interfaces):
+                self._tracked(inst, inst.tracking.set_interface(ifname, up=up))
+
+    def _resync_links(self) -> None:
+        if self.watcher is None:
+            return
+        for ifname in {inst.ifname for inst in self.instances.values()}:
+            state = self.watcher.link(ifname)
+            self._link_changed(ifname, up=state is not None and state.up and state.carrier)
+        for inst in list(self.instances.values()):
+            self._check_primary(inst)
+
+    def _address_changed(self, event: AddressChanged) -> None:
+        for inst in list(self.instances.values()):
+            if inst.ifname == event.ifname:
+                self._check_primary(inst)
+
+    def _primary_for(self, inst: Instance) -> str | None:
+        if inst.cfg.unicast_source is not None:
+            return str(inst.cfg.unicast_source)
+        vips = {str(v.ip) for v in inst.virtual_interfaces}
+        for candidate in self._interface_addresses(inst.ifname, inst.ip_version):
+            if candidate not in vips:
+                return candidate
+        return None
+
+    def _interface_addresses(self, ifname: str, version: int) -> list[str]:
+        found = []
+        for addr in addresses.list_addresses(ifname):
+            ip = ip_address(addr.ip)
+            if ip.version != version:
+                continue
+            if version == 6 and not ip.is_link_local:
+                continue
+            found.append(str(ip))
+        return found
+
+    def _check_primary(self, inst: Instance) -> None:
+        """An instance needs its source address (IPv6: the link-local one)."""
+        try:
+            primary = self._primary_for(inst)
+        except VRRPError:
+            primary = None
+        params = inst.router.params
+        if primary is None:
+            if params.primary_address == UNSPECIFIED[inst.ip_version]:
+                self.feed(inst, FaultRaised("address"))
+                return
+            present = str(params.primary_address) in self._safe_addresses(inst)
+            if not present:
+                self.feed(inst, FaultRaised("address"))
+            return
+        if ip_address(primary) != params.primary_address and inst.router.state in (
+            State.INIT,
+            State.FAULT,
+        ):
+            from dataclasses import replace  # noqa: PLC0415
+
+            inst.router.params = replace(params, primary_address=ip_address(primary))
+        self.feed(inst, FaultCleared("address"))
+
+    def _safe_addresses(self, inst: Instance) -> list[str]:
+        try:
+            return self._interface_addresses(inst.ifname, inst.ip_version)
+        except VRRPError:
+            return []
+
+    async def _probe_loop(self) -> None:
+        """Poll the best classic probe: a driver that sends no carrier event is still caught."""
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL)
+            for ifname, method in list(self.probe_methods.items()):
+                if method == link.NETLINK:
+                    continue  # no classic probe works here: events only
+                result = link.probe(ifname, method)
+                if result.result == link.UNSUPPORTED:
+                    continue
+                reason = f"probe:{method}"
+                for inst in list(self.instances.values()):
+                    if inst.ifname != ifname:
+                        continue
+                    down = result.result == link.DOWN
+                    if down and reason not in inst.router.faults:
+                        self.feed(inst, FaultRaised(reason))
+                    elif not down and reason in inst.router.faults:
+                        self.feed(inst, FaultCleared(reason))
+
+    # -------------------------------------------------------------- tracking
+
+    def _tracked(self, inst: Instance, result: TrackResult) -> None:
+        for reason in sorted(result.faults - inst.router.faults):
+            self.feed(inst, FaultRaised(reason))
+        for reason in sorted(
+            r for r in inst.router.faults if r.startswith("track:") and r not in result.faults
+        ):
+            self.feed(inst, FaultCleared(reason))
+        if result.effective_priority != inst.router.effective_priority:
+            self.feed(inst, PriorityChanged(result.effective_priority))
+
+    def _script_result(self, name: str, ok: bool) -> None:
+        for inst in list(self.instances.values()):
+            if any(t.name == name for t in inst.cfg.track_scripts):
+                self._tracked(inst, inst.tracking.set_script(name, ok=ok))
+
+    def _file_result(self, path: str, value: int) -> None:
+        for inst in list(self.instances.values()):
+            if any(t.path == path for t in inst.cfg.track_files):
+                self._tracked(inst, inst.tracking.set_file(path, value=value))
+
+    async def _close_trackers(self) -> None:
+        for tracker in self.scripts.values():
+            await tracker.close()
+        self.scripts.clear()
+        if self.files is not None:
+            await self.files.close()
+            self.files = None
+
+    def _start_trackers(self) -> None:
+        specs = {t.name: t for inst in self.instances.values() for t in inst.cfg.track_scripts}
+        for name in list(self.scripts):
+            if name not in specs or specs[name] != self.scripts[name].spec:
+                self._spawn(self.scripts.pop(name).close())
+        for name, spec in specs.items():
+            if name not in self.scripts:
+                tracker = ScriptTracker(spec=spec, report=self._script_result)
+                self.scripts[name] = tracker
+                tracker.start()
+        paths = {t.path for inst in self.instances.values() for t in inst.cfg.track_files}
+        if self.files is None and paths:
+            self.files = FileTracker(paths=paths, report=self._file_result)
+            self.files.poll()
+            self.files.start()
+        elif self.files is not None:
+            self.files.paths = paths
+            self.files.poll()
+
+    # ---------------------------------------------------------------- config
+
+    def _apply(self, config: Config, *, previous: Config | None) -> dict[str, list[str]]:
+        """Make the running set match ``config``; unchanged instances are left alone."""
+        group_of = {m: g.name for g in config.sync_groups for m in g.members}
+        old_group_of = (
+            {m: g.name for g in previous.sync_groups for m in g.members} if previous else {}
+        )
+        wanted = {cfg.name: cfg for cfg in config.instances}
+        report: dict[str, list[str]] = {"added": [], "changed": [], "removed": [], "kept": []}
+        for name, inst in list(self.instances.items()):
+            cfg = wanted.get(name)
+            if cfg is None:
+                report["removed"].append(name)
+                self._remove_instance(name)
+            elif cfg != inst.cfg or group_of.get(name) != old_group_of.get(name):
+                report["changed"].append(name)
+                self._remove_instance(name)
+            else:
+                report["kept"].append(name)
+        created = []
+        for name, cfg in wanted.items():
+            if name not in self.instances:
+                if name not in report["changed"]:
+                    report["added"].append(name)
+                created.append(self._add_instance(cfg, group=group_of.get(name)))
+        self.groups = {
+            g.name: SyncGroup(g.name, {m: self.instances[m].router for m in g.members})
+            for g in config.sync_groups
+        }
+        now = self.loop.time()
+        for group in self.groups.values():
+            self._execute_tagged(group.sync(now))
+        self._start_trackers()
+        for inst in created:
+            self._start_instance(inst)
+        self.config = config
+        return report
+
+    def _socket_for(self, ifname: str, version: int, source: str) -> VrrpSocket:
+        key = (ifname, version)
+        sock = self.sockets.get(key)
+        if sock is None:
+            sock = VrrpSocket(ifname=ifname, version=version, source=source)
+            self.sockets[key] = sock
+            self.loop.add_reader(sock.fileno(), self._on_datagrams, key)
+        return sock
+
+    def _add_instance(self, cfg: Any, *, group: str | None) -> Instance:
+        version = int(cfg.family)
+        inst = Instance(
+            cfg=cfg,
+            primary=UNSPECIFIED[version],
+            loop=self.loop,
+            io=self,
+            feed=self.feed,
+            group=group,
+        )
+        self.instances[cfg.name] = inst
+        self.by_vrid[(inst.ifname, version, cfg.vrid)] = inst
+        return inst
+
+    def _start_instance(self, inst: Instance) -> None:
+        """Initial faults from the kernel's view, then Startup (RFC 9568 §6.4.1)."""
+        ifname, version = inst.ifname, inst.ip_version
+        state = self.watcher.link(ifname) if self.watcher else None
+        if state is None:
+            inst.router.faults.add("link")
+            log.warning("%s: interface %s does not exist: instance in FAULT", inst.name, ifname)
+        else:
+            if not (state.up and state.carrier):
+                inst.router.faults.add("link")
+            if ifname not in self.probe_methods:
+                report = link.probe_report(ifname)
+                self.probe_methods[ifname] = report.best or "netlink"
+            inst.link_probe = self.probe_methods.get(ifname, "netlink")
+            primary = self._primary_for(inst)
+            if primary is None:
+                inst.router.faults.add("address")
+            else:
+                from dataclasses import replace  # noqa: PLC0415
+
+                inst.router.params = replace(
+                    inst.router.params, primary_address=ip_address(primary)
+                )
+            try:
+                self._socket_for(ifname, version, primary or str(UNSPECIFIED[version]))
+                if inst.cfg.vmac:
+                    addresses.create_vmac(
+                        ifname=ifname,
+                        vmac_ifname=inst.address_ifname,
+                        vrid=inst.cfg.vrid,
+                        version=version,
+                    )
+            except VRRPError as exc:
+                inst.router.faults.add("socket")
+                log.error("%s: %s", inst.name, exc)
+        demoted = self.runtime.demotions.get(inst.name)
+        result = inst.tracking.set_override(demoted) if demoted else inst.tracking.result()
+        inst.router.faults.update(result.faults)
+        inst.router.effective_priority = result.effective_priority
+        self.feed(inst, Startup())
+
+    def _remove_instance(self, name: str) -> None:
+        inst = self.instances.get(name)
+        if inst is None:
+            return
+        self.feed(inst, Shutdown())
+        inst.close()
+        del self.instances[name]
+        key = (inst.ifname, inst.ip_version, inst.cfg.vrid)
+        if self.by_vrid.get(key) is inst:
+            del self.by_vrid[key]
+        if inst.cfg.vmac:
+            with contextlib.suppress(VRRPError):
+                addresses.delete_vmac(inst.address_ifname)
+        in_use = {(i.ifname, i.ip_version) for i in self.instances.values()}
+        for sock_key in [k for k in self.sockets if k not in in_use]:
+            sock = self.sockets.pop(sock_key)
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
+
+    async def reload(self) -> dict[str, Any]:
+        """Validate the config on disk as a whole, then apply it (or keep the old one)."""
+        try:
+            config = load(self.config_path)
+        except ConfigError as exc:
+            self.counters["reloads_refused"] += 1
+            log.error("reload refused, still running the previous config: %s", exc)
+            raise
+        report = self._apply(config, previous=self.config)
+        self.counters["reloads"] += 1
+        log.info(
+            "reloaded: %s",
+            "; ".join(f"{k} {', '.join(v)}" for k, v in report.items() if v) or "no instances",
+        )
+        sdnotify.status(self._status())
+        return report
+
+    # ------------------------------------------------------- InstanceIo (kernel)
+
+    def send_advert(self, instance: Instance, advert: Advertisement) -> None:
+        sock = self.sockets.get((instance.ifname, instance.ip_version))
+        if sock is None:
+            instance.stats["send_errors"] += 1
+            return
+        src = str(instance.router.params.primary_address)
+        peers = [str(p) for p in instance.cfg.unicast_peers] or [
+            VRRP_MCAST_V4 if instance.ip_version == 4 else VRRP_MCAST_V6
+        ]
+        form = instance.cfg.checksum_form
+        if form is None and advert.version == 3 and instance.ip_version == 4:
+            # keepalived (2.2.7 in Debian 12) and FRR send, and keepalived
+            # requires, the IPv4 pseudo-header form by default; decode takes both.
+            form = CHECKSUM_PSEUDO_HEADER
+        for dst in peers:
+            message = encode(advert, src=src, dst=dst, checksum_form=form)
+            try:
+                sock.send(message, dst=dst, source=src)
+            except VRRPError as exc:
+                instance.stats["send_errors"] += 1
+                log.debug("%s: %s", instance.name, exc)
+
+    def add_addresses(self, instance: Instance) -> None:
+        for vip in instance.virtual_interfaces:
+            addresses.add_address(instance.address_ifname, str(vip))
+
+    def remove_addresses(self, instance: Instance) -> None:
+        for vip in instance.virtual_interfaces:
+            addresses.remove_address(instance.address_ifname, str(vip))
+
+    def announce(self, instance: Instance) -> None:
+        ifname = instance.address_ifname
+        announcer = self.announcers.get(ifname)
+        if announcer is None:
+            mac = (
+                mac_bytes(addresses.vmac_address(instance.cfg.vrid, version=instance.ip_version))
+                if instance.cfg.vmac
+                else None
+            )
+            announcer = Announcer(ifname=ifname, mac=mac)
+            self.announcers[ifname] = announcer
+        for vip in instance.virtual_interfaces:
+            announcer.announce(str(vip.ip))
+
+    def transition(self, instance: Instance, transition: Transition) -> None:
+        notify = instance.cfg.notify
+        if notify is not None:
+            argv = getattr(notify, transition.new.value.lower(), None)
+            if transition.new is State.INIT and not instance.router.enabled:
+                argv = notify.stop
+            if argv:
+                self.hooks.submit(
+                    instance.name,
+                    list(argv),
+                    args=[
+                        "INSTANCE",
+                        instance.name,
+                        transition.new.value,
+                        str(instance.router.effective_priority),
+                    ],
+                    timeout=notify.timeout,
+                )
+        sdnotify.status(self._status())
+
+    # ------------------------------------------------------ control requests
+
+    def _select(self, instance: str | None) -> list[Instance]:
+        if instance is None:
+            return list(self.instances.values())
+        if instance not in self.instances:
+            raise ControlError(f"no instance named {instance!r}")
+        return [self.instances[instance]]
+
+    def state(self) -> dict[str, Any]:
+        now = self.loop.time()
+        return {
+            "version": __version__,
+            "pid": os.getpid(),
+            "uptime": time.time() - self.started,
+            "instances": {
+                name: inst.state_dict(now=now, demoted=self.runtime.demotions.get(name))
+                for name, inst in sorted(self.instances.items())
+            },
+        }
+
+    def stats(self) -> dict[str, Any]:
+        runner = dict(self.counters)
+        for (ifname, version), sock in self.sockets.items():
+            for reason, count in sock.drops.items():
+                runner[f"socket.{ifname}.v{version}.{reason}"] = count
+        return {
+            "runner": runner,
+            "instances": {
+                name: dict(sorted(inst.stats.items()))
+                for name, inst in sorted(self.instances.items())
+            },
+        }
+
+    def history(self, instance: str | None = None, limit: int = 20) -> dict[str, Any]:
+        return {
+            inst.name: [h.as_dict() for h in list(inst.history)[-limit:]]
+            for inst in self._select(instance)
+        }
+
+    def demote(self, instance: str | None = None, priority: int = 1) -> dict[str, Any]:
+        if not 1 <= priority <= 254:
+            raise ControlError(f"demotion priority must be 1..254, not {priority}")
+        done = {}
+        for inst in self._select(instance):
+            self.runtime.demotions[inst.name] = priority
+            self._tracked(inst, inst.tracking.set_override(priority))
+            done[inst.name] = priority
+        self.runtime.save()
+        return {"demoted": done}
+
+    def restore(self, instance: str | None = None) -> dict[str, Any]:
+        done = []
+        for inst in self._select(instance):
+            if self.runtime.demotions.pop(inst.name, None) is not None:
+                done.append(inst.name)
+            self._tracked(inst, inst.tracking.set_override(None))
+        self.runtime.save()
+        return {"restored": done}
+
+    def version(self) -> dict[str, Any]:
+        return {"version": __version__, "pid": os.getpid()}
+
+
+def _setup_logging(level: str) -> None:
+    fmt = "%(levelname)s %(message)s"
+    if "JOURNAL_STREAM" not in os.environ:
+        fmt = "%(asctime)s " + fmt
+    logging.basicConfig(level=getattr(logging, level.upper()), format=fmt, stream=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="vrrp.runner", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--config", required=True, help="config file (YAML/JSON) or fragment directory"
+    )
+    parser.add_argument(
+        "--state-dir", default=DEFAULT_STATE_DIR, help="runtime dir (control socket)"
+    )
+    parser.add_argument("--lib-dir", default=DEFAULT_LIB_DIR, help="persistent runtime state dir")
+    parser.add_argument("--check", action="store_true", help="validate the config and exit")
+    parser.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    args = parser.parse_args(argv)
+    if args.check:
+        try:
+            config = load(args.config)
+        except ConfigError as exc:
+            print(f"{args.config}: {exc}", file=sys.stderr)
+            return 1
+        print(
+            f"{args.config}: valid ({len(config.instances)} instance(s), "
+            f"{len(config.sync_groups)} sync group(s))"
+        )
+        return 0
+    _setup_logging(args.log_level)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        runner = Runner(config_path=args.config, state_dir=args.state_dir, lib_dir=args.lib_dir)
+        return loop.run_until_complete(runner.run())
+    except ConfigError as exc:
+        log.error("%s: %s", args.config, exc)
+        return 1
+    except VRRPError as exc:
+        log.error("cannot start: %s", exc)
+        return 1
+    finally:
+        loop.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
