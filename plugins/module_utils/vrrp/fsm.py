@@ -177,6 +177,20 @@ class GroupBackup:
     cause: str
 
 
+@dataclass(frozen=True)
+class Resign:
+    """Maintenance: hand Mastership over without a gap, or take that back.
+
+    A resigning Master keeps its addresses but advertises priority 0 at every
+    Adver_Timer (RFC 9568 §6.4.3 lets a Backup take over after Skew_Time on
+    such an advert, whatever its preempt setting); it steps down when the new
+    Master's first advertisement arrives. With nobody to take over it keeps
+    serving: make before break.
+    """
+
+    active: bool
+
+
 Event = Union[
     Startup,
     Shutdown,
@@ -187,6 +201,7 @@ Event = Union[
     PriorityChanged,
     GroupMaster,
     GroupBackup,
+    Resign,
 ]
 
 
@@ -309,6 +324,7 @@ class VirtualRouter:
     timers: dict[Timer, float] = field(default_factory=dict)
     preempt_deadline: float | None = None
     enabled: bool = False
+    resigning: bool = False
     since: float = 0.0
 
     def __post_init__(self) -> None:
@@ -331,6 +347,7 @@ class VirtualRouter:
             PriorityChanged: self._on_priority_changed,
             GroupMaster: self._on_group_master,
             GroupBackup: self._on_group_backup,
+            Resign: self._on_resign,
         }
 
     # -- derived values (computed, never stored twice) -----------------------
@@ -357,10 +374,12 @@ class VirtualRouter:
 
     def advertisement(self, priority: int | None = None) -> Advertisement:
         """The advertisement this router sends now (``priority`` overrides)."""
+        if priority is None:
+            priority = STOP_PRIORITY if self.resigning else self.effective_priority
         return Advertisement(
             version=self.params.version,
             vrid=self.params.vrid,
-            priority=self.effective_priority if priority is None else priority,
+            priority=priority,
             interval_cs=self.params.advert_interval_cs,
             addresses=self.params.virtual_addresses,
             auth_type=self.params.auth_type,
@@ -557,6 +576,16 @@ class VirtualRouter:
             self.wants_master = False
         return actions
 
+    def _on_resign(self, event: Resign, now: float) -> list[Action]:
+        actions: list[Action] = []
+        if event.active == self.resigning:
+            return actions
+        self.resigning = event.active
+        if self.state is State.MASTER:
+            actions.append(SendAdvert(self.advertisement()))
+            self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+        return actions
+
     # -- receiving ----------------------------------------------------------------
 
     def _check(self, advert: Advertisement, src: IPAddress) -> Action | None:  # noqa: PLR0911
@@ -647,8 +676,15 @@ class VirtualRouter:
     ) -> None:
         """RFC 9568 §6.4.3, Master state, ADVERTISEMENT received."""
         if advert.priority == STOP_PRIORITY:
+            if self.resigning:
+                return  # two resigning Masters must not answer each other forever
             actions.append(SendAdvert(self.advertisement()))
             self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+            return
+        if self.resigning:
+            # Whoever advertises now took over: hand over (make before break).
+            self._learn_master(advert, src)
+            self._become_backup(f"resigned to {src}", now, actions)
             return
         ours = self.effective_priority
         if advert.priority > ours or (

@@ -24,6 +24,7 @@ from vrrp.fsm import (
     PriorityChanged,
     RemoveAddresses,
     RequestMaster,
+    Resign,
     RouterParams,
     SendAdvert,
     Shutdown,
@@ -531,3 +532,43 @@ def test_owner_sends_with_configured_auth_and_interval() -> None:
         auth_data=b"pw\0\0\0\0\0\0",
     )
     assert AddAddresses() in actions
+
+
+# -------------------------------------------------------------- maintenance
+
+
+def test_resigning_master_advertises_zero_and_hands_over_on_first_advert() -> None:
+    router = as_master(make_router(priority=200))
+    actions = router.handle(Resign(active=True), 5.0)
+    assert kinds(actions) == ["SendAdvert", "ArmTimer"]
+    first = actions[0]
+    assert isinstance(first, SendAdvert) and first.advert.priority == 0
+    tick = router.handle(TimerExpired(Timer.ADVER), 6.0)
+    assert isinstance(tick[0], SendAdvert) and tick[0].advert.priority == 0
+    assert router.state is State.MASTER  # still serving: make before break
+    # the Backup took over (even with a lower priority): step down
+    actions = router.handle(AdvertReceived(advert(100), PEER_LOW), 6.6)
+    assert router.state is State.BACKUP
+    assert Transition(State.MASTER, State.BACKUP, f"resigned to {PEER_LOW}", 6.6) in actions
+    assert RemoveAddresses() in actions
+
+
+def test_backup_takes_over_after_skew_from_a_resigning_master_even_without_preempt() -> None:
+    backup = started(make_router(preempt=False))
+    resigner = advert(0)
+    actions = backup.handle(AdvertReceived(resigner, PEER_HIGH), 1.0)
+    assert actions == [ArmTimer(Timer.MASTER_DOWN, 1.0 + backup.skew_time)]
+    backup.handle(TimerExpired(Timer.MASTER_DOWN), 1.0 + backup.skew_time)
+    assert backup.state is State.MASTER
+
+
+def test_two_resigning_masters_do_not_answer_each_other() -> None:
+    router = as_master(make_router())
+    router.handle(Resign(active=True), 1.0)
+    assert router.handle(AdvertReceived(advert(0), PEER_HIGH), 1.1) == []
+    assert router.handle(Resign(active=True), 1.2) == []
+    actions = router.handle(Resign(active=False), 1.3)
+    assert isinstance(actions[0], SendAdvert) and actions[0].advert.priority == 100
+    backup = started(make_router())
+    assert backup.handle(Resign(active=True), 0.0) == []
+    assert backup.resigning
