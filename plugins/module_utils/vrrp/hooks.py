@@ -275,6 +275,9 @@ class HookRunner:
                 proc.returncode if proc.returncode is not None else "error: no status", output.data
             )
         except asyncio.CancelledError:
+            lane.results.append(done("error: killed at shutdown", output.data))
+            lane.counts["run"] += 1
+            lane.counts["error"] += 1
             if proc.returncode is None:
                 _kill_group(proc)
                 with contextlib.suppress(Exception):
@@ -290,17 +293,21 @@ class HookRunner:
         """Refuse new hooks, let queued ones finish for ``timeout`` s, then kill the rest."""
         self._closed = True
         tasks = [lane.task for lane in self._lanes.values() if lane.task and not lane.task.done()]
+        late: set[asyncio.Task[None]] = set()
         if tasks:
             _, late = await asyncio.wait(tasks, timeout=timeout)
-            for task in late:
-                task.cancel()
-            if late:
-                log.warning("killing %d notify hook(s) still running at shutdown", len(late))
-                await asyncio.gather(*late, return_exceptions=True)
         for lane in self._lanes.values():
             while not lane.queue.empty():
                 lane.queue.get_nowait()
                 lane.counts["dropped"] += 1
+        if late:
+            log.warning("killing %d notify hook(s) still running at shutdown", len(late))
+        while late:
+            # Again until done: before Python 3.12 wait_for() can swallow a
+            # cancellation that races with the hook's own exit.
+            for task in late:
+                task.cancel()
+            _, late = await asyncio.wait(late, timeout=0.5)
 
 
 class _Output:

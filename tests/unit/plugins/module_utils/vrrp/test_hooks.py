@@ -251,6 +251,8 @@ def test_close_waits_then_kills_and_drops_the_rest(tmp_path: Path) -> None:
     assert hooks.results("db")[0].outcome == 0
     stats = hooks.stats()["web"]
     assert stats["dropped"] == 2  # the queued "true" and the one after close
+    assert [r.outcome for r in hooks.results("web")] == ["error: killed at shutdown"]
+    assert stats["error"] == 1
     assert hooks.pending() == 0
     assert hooks.results("unknown") == []
 
