@@ -67,7 +67,7 @@ typecheck: venv ## mypy, strict on the engine package (settings in pyproject.tom
 	$(VENV)/bin/mypy
 
 unit: venv ## unit tests with coverage of the engine (fails under 90 %)
-	$(PY) -m pytest tests/unit --cov=$(ENGINE) --cov-report=term-missing \
+	$(PY) -m pytest tests/unit --durations=10 --cov=$(ENGINE) --cov-report=term-missing \
 	  --cov-fail-under=$(COV_MIN)
 
 netns: venv ## tests in network namespaces (root); an empty folder is not a failure
