@@ -115,3 +115,29 @@ def test_link_down_on_master_gives_fault_and_failover(lab: Lab) -> None:
     lab.wait_for(lambda: b.state_of("vi") == "BACKUP", timeout=5, what="r2 BACKUP again")
     moves = [(h["from"], h["to"]) for h in a.result("history")["vi"]]
     assert ("MASTER", "FAULT") in moves and ("FAULT", "INIT") in moves
+
+
+def test_demote_resigns_without_a_gap_and_restore_takes_back(lab: Lab) -> None:
+    a, b = pair(lab, 200, 100, preempt=False)  # resigning works even without preempt
+    lab.wait_for(lambda: lab.has_address(a.router, VIP), timeout=5, what="VIP on r1")
+    lab.wait_for(lambda: b.state_of("vi") == "BACKUP", timeout=5, what="r2 BACKUP")
+    assert a.result("demote", instance="vi") == {"demoted": {"vi": 0}}
+    # make before break: the VIP is always somewhere while it moves
+    deadline = time.monotonic() + 3
+    while b.state_of("vi") != "MASTER":
+        assert lab.has_address(a.router, VIP) or lab.has_address(b.router, VIP)
+        assert time.monotonic() < deadline, "r2 did not take over"
+    lab.wait_for(lambda: a.state_of("vi") == "BACKUP", timeout=2, what="r1 steps down")
+    state = a.result("state")["instances"]["vi"]
+    assert state["demoted"] == 0 and state["effective_priority"] == 1
+    # persisted: a restarted runner stays demoted
+    a.stop()
+    a.start()
+    time.sleep(1.0)
+    assert a.state_of("vi") == "BACKUP"
+    assert b.state_of("vi") == "MASTER"
+    assert a.result("restore", instance="vi") == {"restored": ["vi"]}
+    # nopreempt: the restored router does not take over by itself
+    time.sleep(0.5)
+    assert b.state_of("vi") == "MASTER"
+    assert a.result("state")["instances"]["vi"]["effective_priority"] == 200

@@ -61,7 +61,7 @@ class ControlHandler(Protocol):
 
     async def reload(self) -> dict[str, Any]: ...
 
-    def demote(self, instance: str | None = None, priority: int = 1) -> dict[str, Any]: ...
+    def demote(self, instance: str | None = None, priority: int = 0) -> dict[str, Any]: ...
 
     def restore(self, instance: str | None = None) -> dict[str, Any]: ...
 
@@ -106,9 +106,10 @@ COMMANDS: Final[Mapping[str, Mapping[str, _Arg]]] = {
     "stats": {},
     "history": {"instance": _INSTANCE, "limit": _Arg("int", 1, 10_000)},
     "reload": {},
-    # A demotion is a runtime priority of 1..254: 0 is the "stepping down"
-    # advert (RFC 9568 §6.4.3) and 255 the address owner, neither is a priority.
-    "demote": {"instance": _INSTANCE, "priority": _Arg("int", 1, 254)},
+    # A demotion is a runtime priority of 1..254, or 0: resign (advertise
+    # priority 0 while still Master until a peer takes over, then stay Backup
+    # at priority 1). 255 is the address owner, not a demotion.
+    "demote": {"instance": _INSTANCE, "priority": _Arg("int", 0, 254)},
     "restore": {"instance": _INSTANCE},
     "version": {},
 }

@@ -5,8 +5,9 @@
 ``stats``, ``history [--instance NAME] [--limit N]``, ``reload``,
 ``demote [--instance NAME] [--priority N]``, ``restore [--instance NAME]``,
 ``version``. Without ``--instance``, ``demote`` and ``restore`` act on every
-instance; ``demote`` without ``--priority`` demotes to 1, the lowest priority
-that still takes part in elections.
+instance; ``demote`` without ``--priority`` resigns: the Master keeps serving
+while it advertises priority 0, hands over as soon as a peer takes over, and
+stays Backup at priority 1 until ``restore``.
 
 Output is a table for people; ``--json`` prints the runner's raw result.
 Exit status: 0 done, 1 the runner refused the request (the reason is on
@@ -139,7 +140,12 @@ def format_history(result: Mapping[str, Any]) -> str:
 
 def _format_demote(result: Any) -> str:
     done = result["demoted"]
-    lines = [f"{name}: demoted to priority {prio}" for name, prio in done.items()]
+    lines = [
+        f"{name}: resigning (priority 0 adverts, then Backup at 1)"
+        if prio == 0
+        else f"{name}: demoted to priority {prio}"
+        for name, prio in done.items()
+    ]
     return "\n".join(lines) or "no instance to demote"
 
 
@@ -210,7 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "history":
             cmd.add_argument("--limit", type=int, help="transitions per instance")
         if name == "demote":
-            cmd.add_argument("--priority", type=int, help="1..254 (default 1)")
+            cmd.add_argument(
+                "--priority", type=int, help="0 (default): resign without a gap; 1..254: run at it"
+            )
     return parser
 
 

@@ -45,8 +45,8 @@ def _demotions_of(document: Any) -> dict[str, int]:
     for name, priority in demotions.items():
         if not name:
             raise ConfigError("demotions", "instance names must not be empty")
-        if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 254:
-            raise ConfigError(f"demotions.{name}", "priority must be an integer from 1 to 254")
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 254:
+            raise ConfigError(f"demotions.{name}", "priority must be an integer from 0 to 254")
     return dict(demotions)
 
 

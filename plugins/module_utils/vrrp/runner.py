@@ -37,6 +37,7 @@ from .fsm import (
     FaultCleared,
     FaultRaised,
     PriorityChanged,
+    Resign,
     Shutdown,
     Startup,
     State,
@@ -463,9 +464,10 @@ class Runner:
                 inst.router.faults.add("socket")
                 log.error("%s: %s", inst.name, exc)
         demoted = self.runtime.demotions.get(inst.name)
-        result = inst.tracking.set_override(demoted) if demoted else inst.tracking.result()
+        result = inst.tracking.set_override(None if demoted is None else max(demoted, 1))
         inst.router.faults.update(result.faults)
         inst.router.effective_priority = result.effective_priority
+        inst.router.resigning = demoted == 0
         self.feed(inst, Startup())
 
     def _remove_instance(self, name: str) -> None:
@@ -552,22 +554,20 @@ class Runner:
 
     def transition(self, instance: Instance, transition: Transition) -> None:
         notify = instance.cfg.notify
-        if notify is not None:
-            argv = getattr(notify, transition.new.value.lower(), None)
-            if transition.new is State.INIT and not instance.router.enabled:
-                argv = notify.stop
-            if argv:
-                self.hooks.submit(
-                    instance.name,
-                    list(argv),
-                    args=[
-                        "INSTANCE",
-                        instance.name,
-                        transition.new.value,
-                        str(instance.router.effective_priority),
-                    ],
-                    timeout=notify.timeout,
-                )
+        stopping = transition.new is State.INIT and not instance.router.enabled
+        # keepalived's words: MASTER, BACKUP, FAULT, and STOP for a stopped instance
+        word = "STOP" if stopping else transition.new.value
+        argv = getattr(notify, word.lower(), None)
+        if argv:
+            self.hooks.submit_transition(
+                instance.name,
+                list(argv),
+                new_state=word,
+                old_state=transition.old.value,
+                priority=instance.router.effective_priority,
+                cause=transition.cause,
+                timeout=notify.timeout,
+            )
         sdnotify.status(self._status())
 
     # ------------------------------------------------------ control requests
@@ -598,6 +598,7 @@ class Runner:
                 runner[f"socket.{ifname}.v{version}.{reason}"] = count
         return {
             "runner": runner,
+            "hooks": self.hooks.stats(),
             "instances": {
                 name: dict(sorted(inst.stats.items()))
                 for name, inst in sorted(self.instances.items())
@@ -610,13 +611,19 @@ class Runner:
             for inst in self._select(instance)
         }
 
-    def demote(self, instance: str | None = None, priority: int = 1) -> dict[str, Any]:
-        if not 1 <= priority <= 254:
-            raise ControlError(f"demotion priority must be 1..254, not {priority}")
+    def _override(self, inst: Instance, demotion: int | None) -> None:
+        """Apply a demotion: 1..254 runs at that priority; 0 resigns (see fsm.Resign)."""
+        override = None if demotion is None else max(demotion, 1)
+        self._tracked(inst, inst.tracking.set_override(override))
+        self.feed(inst, Resign(active=demotion == 0))
+
+    def demote(self, instance: str | None = None, priority: int = 0) -> dict[str, Any]:
+        if not 0 <= priority <= 254:
+            raise ControlError(f"demotion priority must be 0..254, not {priority}")
         done = {}
         for inst in self._select(instance):
             self.runtime.demotions[inst.name] = priority
-            self._tracked(inst, inst.tracking.set_override(priority))
+            self._override(inst, priority)
             done[inst.name] = priority
         self.runtime.save()
         return {"demoted": done}
@@ -626,7 +633,7 @@ class Runner:
         for inst in self._select(instance):
             if self.runtime.demotions.pop(inst.name, None) is not None:
                 done.append(inst.name)
-            self._tracked(inst, inst.tracking.set_override(None))
+            self._override(inst, None)
         self.runtime.save()
         return {"restored": done}
 

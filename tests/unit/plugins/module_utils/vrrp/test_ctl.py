@@ -204,7 +204,7 @@ def test_refused_request_exits_1_with_the_reason(sock: str) -> None:
     done = ctl("--socket", sock, "demote", "--priority", "255")
     assert done.returncode == EXIT_REFUSED
     assert done.stdout == ""
-    assert "demote refused: demote: 'priority' must be from 1 to 254, not 255" in done.stderr
+    assert "demote refused: demote: 'priority' must be from 0 to 254, not 255" in done.stderr
     done = ctl("--socket", sock, "history", "--instance", "nope")
     assert done.returncode == EXIT_REFUSED
     assert "no instance named 'nope'" in done.stderr
