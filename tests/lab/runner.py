@@ -94,3 +94,156 @@ class RunnerProc:
         if self.proc is None:
             return 0
         return self.lab.stop(self.proc, timeout=10)
+
+
+# --- helpers for the scenario tests (tests/netns/test_runner_*.py) ---------------
+
+
+def single_instance(
+    name: str,
+    *,
+    vrid: int,
+    priority: int,
+    vips: list[str],
+    interval: float = 0.1,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A whole runner config with one instance on eth0 (``extra`` adds schema keys)."""
+    cfg: dict[str, Any] = {
+        "name": name,
+        "interface": "eth0",
+        "vrid": vrid,
+        "priority": priority,
+        "advert_interval": interval,
+        "virtual_addresses": vips,
+    }
+    cfg.update(extra)
+    return {"instances": [cfg], "sync_groups": []}
+
+
+def instance_state(runner: RunnerProc, name: str) -> dict[str, Any]:
+    """``state`` of one instance over the control socket (state, master, priorities, ...)."""
+    return dict(runner.result("state")["instances"][name])
+
+
+def neighbour(lab: Lab, target: Router, address: str) -> dict[str, Any] | None:
+    """The neighbour cache entry for ``address`` on ``target``'s eth0 (``ip -j neigh``)."""
+    for entry in lab.ip_json(target, "neigh", "show", "to", address, "dev", target.ifname):
+        if entry.get("dst") == address:
+            return entry
+    return None
+
+
+def neighbour_mac(lab: Lab, target: Router, address: str) -> str | None:
+    """The link-layer address ``target`` holds for ``address`` (None: none or FAILED)."""
+    entry = neighbour(lab, target, address)
+    if entry is None or "lladdr" not in entry:
+        return None
+    return str(entry["lladdr"]).lower()
+
+
+def ping(lab: Lab, source: Router, address: str, *, timeout: float = 1.0) -> bool:
+    """One echo request from ``source`` to ``address`` (``%eth0`` added for link-local)."""
+    dst = f"{address}%{source.ifname}" if address.lower().startswith("fe80:") else address
+    family = "-6" if ":" in address else "-4"
+    argv = ["ping", family, "-n", "-c", "1", "-W", f"{timeout:g}", dst]
+    return lab.run(source, argv, timeout=timeout + 5).returncode == 0
+
+
+# --- helpers for the runner scenario tests (tests/netns/test_runner_*.py) --------
+
+
+def vrrp_instance(
+    name: str,
+    *,
+    vrid: int,
+    priority: int,
+    vips: list[str],
+    interface: str = "eth0",
+    interval: float = 0.1,
+    **extra: Any,
+) -> dict[str, Any]:
+    """One instance of a runner config (keys as in the schema)."""
+    cfg: dict[str, Any] = {
+        "name": name,
+        "interface": interface,
+        "vrid": vrid,
+        "priority": priority,
+        "advert_interval": interval,
+        "virtual_addresses": list(vips),
+    }
+    cfg.update(extra)
+    return cfg
+
+
+def runner_config(
+    *instances: dict[str, Any], sync_groups: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """A whole runner config from instance dicts (and sync groups)."""
+    return {"instances": list(instances), "sync_groups": list(sync_groups or [])}
+
+
+def add_second_link(
+    lab: Lab, router: Router, *, v4: str, ifname: str = "eth1", bridge: str = "br1"
+) -> str:
+    """A second LAN: ``router``'s ``ifname`` on bridge ``bridge`` in the switch namespace.
+
+    Built like ``Lab.add_router`` builds eth0 (the pair made in the switch
+    namespace, so both ends get their own ifindex). Returns the bridge-side
+    port name, for ``set_second_port``. Removed with the lab's namespaces.
+    """
+    sw = lab.switch_ns
+    if not lab.ip_json(sw, "link", "show", "type", "bridge", "dev", bridge):
+        for argv in (
+            ["ip", "link", "add", bridge, "type", "bridge", "stp_state", "0",
+             "forward_delay", "0", "mcast_snooping", "0"],
+            ["ip", "link", "set", bridge, "up"],
+        ):  # fmt: skip
+            lab.run(sw, argv, check=True)
+    port, tmp = f"q-{router.name}", f"u-{router.name}"
+    for target, argv in (
+        (sw, ["ip", "link", "add", port, "type", "veth", "peer", "name", tmp]),
+        (sw, ["ip", "link", "set", tmp, "netns", router.ns]),
+        (router.ns, ["ip", "link", "set", tmp, "name", ifname]),
+        (sw, ["ip", "link", "set", port, "master", bridge]),
+        (sw, ["ip", "link", "set", port, "up"]),
+        (router.ns, ["ip", "addr", "add", v4, "dev", ifname]),
+        (router.ns, ["ip", "link", "set", ifname, "up"]),
+    ):
+        lab.run(target, argv, check=True)
+    return port
+
+
+def set_second_port(lab: Lab, port: str, *, up: bool) -> None:
+    """Bridge-side end of a second link up/down: carrier loss inside the router."""
+    lab.run(lab.switch_ns, ["ip", "link", "set", port, "up" if up else "down"], check=True)
+
+
+def wait_state(proc: RunnerProc, instance: str, state: str, *, timeout: float = 5.0) -> None:
+    """Wait until ``instance`` in ``proc`` reports ``state``."""
+    proc.lab.wait_for(
+        lambda: proc.state_of(instance) == state,
+        timeout=timeout,
+        what=f"{instance} {state} in {proc.router.name}",
+    )
+
+
+def moves(proc: RunnerProc, instance: str) -> list[tuple[str, str]]:
+    """``instance``'s transition history as (from, to) pairs, oldest first."""
+    return [(h["from"], h["to"]) for h in proc.result("history", limit=64)[instance]]
+
+
+def stats_of(proc: RunnerProc, instance: str) -> dict[str, int]:
+    """The per-instance counters of ``stats``."""
+    return dict(proc.result("stats")["instances"][instance])
+
+
+def adverts_of(packets: list[dict[str, Any]], *, src: str, vrid: int) -> list[dict[str, Any]]:
+    """The captured adverts (``lab.capture`` dicts) from ``src`` for ``vrid``."""
+    return [p for p in packets if p["src"] == src and p["vrid"] == vrid]
+
+
+def largest_gap(packets: list[dict[str, Any]]) -> float:
+    """The longest time between two consecutive packets (0 for fewer than two)."""
+    times = sorted(p["time"] for p in packets)
+    return max((b - a for a, b in zip(times, times[1:])), default=0.0)
