@@ -29,6 +29,7 @@ from ipaddress import ip_address, ip_interface
 from typing import Any, Final, Union
 
 from . import _deps
+from .cli import complain, say
 from .config_types import (
     Address,
     Authentication,
@@ -603,16 +604,16 @@ def main(argv: list[str] | None = None) -> int:
         try:
             config = load(args[1])
         except VRRPError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            complain(f"error: {exc}")
             return 1
-        print(
+        say(
             f"{args[1]}: valid, {len(config.instances)} instance(s), "
             f"{len(config.sync_groups)} sync group(s)"
         )
         return 0
-    print("usage: python -m vrrp.config schema | check PATH", file=sys.stderr)
+    complain("usage: python -m vrrp.config schema | check PATH")
     return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, NoReturn, TextIO
 
+from .cli import say
 from .control import DEFAULT_SOCKET, NoRunnerError, request
 from .errors import ControlError
 from .version import __version__
@@ -240,22 +241,22 @@ def main(
     try:
         response = request(args.socket, payload_of(args), timeout=args.timeout)
     except NoRunnerError as exc:
-        print(f"vrrp.ctl: {exc}", file=err)
+        say(f"vrrp.ctl: {exc}", err)
         return EXIT_NO_RUNNER
     except ControlError as exc:
-        print(f"vrrp.ctl: {exc}", file=err)
+        say(f"vrrp.ctl: {exc}", err)
         return EXIT_REFUSED
     if not response["ok"]:
         message = str(response.get("error", "request refused"))
-        print(f"vrrp.ctl: {args.cmd} refused: {message}", file=err)
+        say(f"vrrp.ctl: {args.cmd} refused: {message}", err)
         return EXIT_REFUSED
     result = response.get("result")
     if args.json:
-        print(json.dumps(result, indent=2, sort_keys=True), file=out)
+        say(json.dumps(result, indent=2, sort_keys=True), out)
     else:
-        print(format_result(args.cmd, result, now=time.time()), file=out)
+        say(format_result(args.cmd, result, now=time.time()), out)
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -28,6 +28,7 @@ from ipaddress import ip_address
 from typing import Any, Final
 
 from . import sdnotify
+from .cli import complain, say
 from .config import Config, load
 from .control import ControlServer
 from .errors import ConfigError, ControlError, PacketError, VRRPError
@@ -666,9 +667,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             config = load(args.config)
         except ConfigError as exc:
-            print(f"{args.config}: {exc}", file=sys.stderr)
+            complain(f"{args.config}: {exc}")
             return 1
-        print(
+        say(
             f"{args.config}: valid ({len(config.instances)} instance(s), "
             f"{len(config.sync_groups)} sync group(s))"
         )
@@ -690,4 +691,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
