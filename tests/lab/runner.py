@@ -193,7 +193,7 @@ def add_second_link(
     port name, for ``set_second_port``. Removed with the lab's namespaces.
     """
     sw = lab.switch_ns
-    if not lab.ip_json(sw, "link", "show", "type", "bridge", "dev", bridge):
+    if bridge not in {link["ifname"] for link in lab.ip_json(sw, "link", "show")}:
         for argv in (
             ["ip", "link", "add", bridge, "type", "bridge", "stp_state", "0",
              "forward_delay", "0", "mcast_snooping", "0"],
