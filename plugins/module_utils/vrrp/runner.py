@@ -464,6 +464,12 @@ class Runner:
             except VRRPError as exc:
                 inst.router.faults.add("socket")
                 log.error("%s: %s", inst.name, exc)
+            if not inst.cfg.owner:
+                # VIPs left by a runner that died (SIGKILL, crash) would make
+                # this Backup answer ARP/ND for them (RFC 9568 §6.4.2, "MUST
+                # NOT"): start without them, as keepalived does.
+                with contextlib.suppress(VRRPError):
+                    self.remove_addresses(inst)
         demoted = self.runtime.demotions.get(inst.name)
         result = inst.tracking.set_override(None if demoted is None else max(demoted, 1))
         inst.router.faults.update(result.faults)
