@@ -70,7 +70,7 @@ def per_op_ns(op: Callable[[int], object]) -> tuple[float, float]:
     machine; the median is the figure of record.
     """
     rounds = []
-    for _ in range(ROUNDS):
+    for _unused in range(ROUNDS):
         gc.collect()
         start = time.perf_counter_ns()
         for i in range(ITERATIONS):
@@ -92,10 +92,10 @@ def micro() -> tuple[dict[str, tuple[float, float]], Callable[[int], object]]:
     fsm_router = backup_router()
     step_router = backup_router()
 
-    def op_decode(_: int) -> object:
+    def op_decode(_unused: int) -> object:
         return decode(wire, src=SRC, dst=VRRP_MCAST_V4, ttl=VRRP_TTL)
 
-    def op_encode(_: int) -> object:
+    def op_encode(_unused: int) -> object:
         return encode(advert, src=SRC, dst=VRRP_MCAST_V4)
 
     def op_fsm(i: int) -> object:

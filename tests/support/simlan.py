@@ -160,7 +160,7 @@ class SimLAN:
     def run_until(self, until: float) -> None:
         queue = self._queue
         while queue and queue[0][0] <= until:
-            when, _, callback, arg = heapq.heappop(queue)
+            when, _unused, callback, arg = heapq.heappop(queue)
             self.now = when
             callback(arg)
         self.now = max(self.now, until)
@@ -310,7 +310,7 @@ class SimLAN:
     def _do_partition(self, side: dict[str, int]) -> None:
         self._side = side
 
-    def _do_heal(self, _: None) -> None:
+    def _do_heal(self, _unused: None) -> None:
         self._side = {}
         self.link_loss.clear()
         self.default_loss = 0.0

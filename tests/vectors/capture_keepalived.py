@@ -1,4 +1,4 @@
-#!/usr/bin/env python3
+#!/usr/bin/env python
 """Capture golden VRRP adverts from a real keepalived (Debian's package).
 
 Run as root from the repository root::

@@ -477,7 +477,7 @@ def _strict_yaml_loader() -> Any:
 
     def construct_mapping(loader: Any, node: Any) -> Any:
         seen: set[object] = set()
-        for key_node, _ in node.value:
+        for key_node, _unused in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
                 continue
             key = loader.construct_object(key_node, deep=True)
@@ -572,7 +572,7 @@ def load_dir(path: Pathlike) -> Config:
 
     try:
         check(data)
-        for key, _ in _FRAGMENT_DIRS:
+        for key, _unused in _FRAGMENT_DIRS:
             for file, obj in zip(files[key], data[key]):
                 stem = os.path.basename(file)[: -len(".json")]
                 name = obj["name"]  # type: ignore[index]

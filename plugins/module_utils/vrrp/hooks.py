@@ -295,7 +295,7 @@ class HookRunner:
         tasks = [lane.task for lane in self._lanes.values() if lane.task and not lane.task.done()]
         late: set[asyncio.Task[None]] = set()
         if tasks:
-            _, late = await asyncio.wait(tasks, timeout=timeout)
+            _unused, late = await asyncio.wait(tasks, timeout=timeout)
         for lane in self._lanes.values():
             while not lane.queue.empty():
                 lane.queue.get_nowait()
@@ -307,7 +307,7 @@ class HookRunner:
             # cancellation that races with the hook's own exit.
             for task in late:
                 task.cancel()
-            _, late = await asyncio.wait(late, timeout=0.5)
+            _unused, late = await asyncio.wait(late, timeout=0.5)
 
 
 class _Output:

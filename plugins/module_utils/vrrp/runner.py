@@ -656,7 +656,9 @@ def _setup_logging(level: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="vrrp.runner", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="vrrp.runner", description=__doc__.split("\n", maxsplit=1)[0]
+    )
     parser.add_argument(
         "--config", required=True, help="config file (YAML/JSON) or fragment directory"
     )

@@ -207,8 +207,8 @@ def test_equality_means_same_definition() -> None:
 def test_integral_floats_are_integers() -> None:
     inst = load_instance(minimal(vrid=5.0, priority=200.0))
     assert inst.vrid == 5
-    assert type(inst.vrid) is int
-    assert type(inst.priority) is int
+    assert isinstance(inst.vrid, int) and not isinstance(inst.vrid, bool)
+    assert isinstance(inst.priority, int) and not isinstance(inst.priority, bool)
 
 
 def test_to_dict_is_canonical_and_round_trips() -> None:

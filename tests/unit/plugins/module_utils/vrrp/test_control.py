@@ -129,7 +129,7 @@ class Client:
             if not chunk:
                 return None
             self.buffer += chunk
-        line, _, self.buffer = self.buffer.partition(b"\n")
+        line, _unused, self.buffer = self.buffer.partition(b"\n")
         response = json.loads(line)
         assert isinstance(response, dict)
         return response
@@ -204,7 +204,7 @@ def test_table_lists_every_command() -> None:
 
 def test_several_requests_on_one_connection_even_in_one_write(client: Client) -> None:
     client.send(b'{"cmd":"version"}\n{"cmd":"state"}\n{"cmd":"nope"}\n{"cmd":"stats"}\n')
-    answers = [client.line() for _ in range(4)]
+    answers = [client.line() for _unused in range(4)]
     assert [a and a["ok"] for a in answers] == [True, True, False, True]
     assert client.ask({"cmd": "version"})["result"]["version"] == "0.1.0"
 
@@ -366,7 +366,7 @@ def test_reloads_are_served_one_at_a_time(
     results: list[dict[str, Any]] = []
     threads = [
         threading.Thread(target=lambda: results.append(request(sock_path, {"cmd": "reload"})))
-        for _ in range(3)
+        for _unused in range(3)
     ]
     for t in threads:
         t.start()
@@ -543,7 +543,7 @@ def raw_server(path: str, reply: bytes | None) -> Iterator[None]:
     stop = threading.Event()
 
     def serve() -> None:
-        conn, _ = listener.accept()
+        conn, _unused = listener.accept()
         conn.recv(65536)
         if reply is not None:
             conn.sendall(reply)

@@ -229,7 +229,7 @@ def test_usage_error_exits_64(tmp_path: Path) -> None:
 
 
 def test_stats_reload_version_in_process(sock: str, handler: Handler) -> None:
-    code, out, _ = run_main("--socket", sock, "stats")
+    code, out, _unused = run_main("--socket", sock, "stats")
     assert code == 0
     assert out.splitlines() == [
         "instances:",
@@ -242,11 +242,11 @@ def test_stats_reload_version_in_process(sock: str, handler: Handler) -> None:
         "  core_errors  0",
         "  reloads      2",
     ]
-    code, out, _ = run_main("--socket", sock, "reload")
+    code, out, _unused = run_main("--socket", sock, "reload")
     assert (code, out) == (0, "reloaded; added: dns; removed: old; unchanged: web\n")
-    code, out, _ = run_main("--socket", sock, "version")
+    code, out, _unused = run_main("--socket", sock, "version")
     assert (code, out) == (0, "failover-vrrp 0.1.0 (runner pid 4242)\n")
-    code, out, _ = run_main("--socket", sock, "restore", "--instance", "web")
+    code, out, _unused = run_main("--socket", sock, "restore", "--instance", "web")
     assert (code, out) == (0, "no instance was demoted\n")
 
 
@@ -265,7 +265,7 @@ def test_exchange_failure_exits_1(tmp_path: Path) -> None:
     listener.bind(path)
     listener.listen(1)
     try:
-        code, _, err = run_main("--socket", path, "--timeout", "0.2", "state")
+        code, _unused, err = run_main("--socket", path, "--timeout", "0.2", "state")
     finally:
         listener.close()
     assert code == EXIT_REFUSED
@@ -326,7 +326,7 @@ def test_history_is_merged_in_time_order() -> None:
 
 
 def test_state_age_uses_since(sock: str) -> None:
-    code, out, _ = run_main("--socket", sock, "state")
+    code, out, _unused = run_main("--socket", sock, "state")
     assert code == 0
     # "since" is NOW - 65 in the fixture and the CLI measures from the real clock.
     expected = age(time.time() - (NOW - 65))

@@ -245,7 +245,7 @@ def test_a_member_that_hears_its_master_does_not_want_it() -> None:
     group = started(pair())
     group.handle("b", better_master(2), 1.0)
     assert not group.routers["b"].wants_master
-    for _ in range(3):  # a keeps asking; b keeps hearing its Master
+    for _unused in range(3):  # a keeps asking; b keeps hearing its Master
         out = expire_due(group, "a")
         assert of(out, "a", RequestMaster)
         now = group.routers["a"].timers[Timer.MASTER_DOWN] - 1.0

@@ -87,7 +87,7 @@ def test_submit_never_blocks_the_loop(tmp_path: Path) -> None:
     async def go() -> float:
         hooks = HookRunner()
         t0 = time.monotonic()
-        for _ in range(10):
+        for _unused in range(10):
             hooks.submit("web", ["sleep", "5"], timeout=0.2)
         elapsed = time.monotonic() - t0
         await hooks.close(timeout=0.1)
@@ -219,7 +219,7 @@ def test_stray_child_holding_the_pipe_does_not_hold_the_hook(tmp_path: Path) -> 
 def test_flood_is_bounded_and_counted(tmp_path: Path) -> None:
     async def go() -> tuple[HookRunner, list[bool]]:
         hooks = HookRunner(queue_limit=3, results_kept=2)
-        accepted = [hooks.submit("web", ["true"]) for _ in range(10)]
+        accepted = [hooks.submit("web", ["true"]) for _unused in range(10)]
         await settle(hooks)
         return hooks, accepted
 
@@ -263,7 +263,7 @@ def test_close_lets_quick_hooks_finish(tmp_path: Path) -> None:
 
     async def go() -> None:
         hooks = HookRunner()
-        for _ in range(3):
+        for _unused in range(3):
             hooks.submit("web", [hook])
         await hooks.close(timeout=5)
 

@@ -311,7 +311,7 @@ def test_decode_accepts_bytearray_and_memoryview() -> None:
     message = message_of(V2)
     for view in (bytearray(message), memoryview(message)):
         advert = decode(view, src=V2["src"], dst=V2["dst"], ttl=255)  # type: ignore[arg-type]
-        assert type(advert.auth_data) is bytes
+        assert isinstance(advert.auth_data, bytes)
         assert encode(advert, src=V2["src"], dst=V2["dst"]) == message
 
 

@@ -68,7 +68,7 @@ def test_a_partition_makes_two_masters_and_the_heal_one() -> None:
     assert lan.stats.blocked > 0
     lan.run_until(20.0)
     assert lan.masters(7) == [("r1", "r1")]
-    assert [len(m) for _, m in lan.master_timeline(7)][-3:] == [1, 2, 1]
+    assert [len(m) for _unused, m in lan.master_timeline(7)][-3:] == [1, 2, 1]
 
 
 def test_total_loss_on_one_link_is_a_one_way_partition() -> None:

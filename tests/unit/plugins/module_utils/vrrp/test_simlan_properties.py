@@ -196,11 +196,11 @@ def chaos(draw: st.DrawFn) -> tuple[Net, SimLAN, float]:
     for name in names:
         lan.start(name, at=times(draw, 0, 3 * interval))
     lan.set_loss(draw(st.sampled_from([0.0, 0.1, 0.3, 0.7])))
-    for _ in range(draw(st.integers(0, 3))):
+    for _unused in range(draw(st.integers(0, 3))):
         src, dst = draw(st.sampled_from(names)), draw(st.sampled_from(names))
         if src != dst:
             lan.set_loss(draw(st.floats(0, 1)), src=src, dst=dst, at=times(draw, 0, heal_at))
-    for _ in range(draw(st.integers(0, 3))):
+    for _unused in range(draw(st.integers(0, 3))):
         side = draw(st.sets(st.sampled_from(names), min_size=1))
         lan.partition([side], at=times(draw, 0, heal_at))
     for name in draw(st.sets(st.sampled_from(names), max_size=2)):
@@ -210,7 +210,7 @@ def chaos(draw: st.DrawFn) -> tuple[Net, SimLAN, float]:
     # A running Master_Down_Timer keeps the interval it was armed with (the RFC
     # re-arms it only on an advert; so does keepalived): a priority change must
     # come one Master_Down_Interval before the heal for the bound to use it.
-    for _ in range(draw(st.integers(0, 2))):
+    for _unused in range(draw(st.integers(0, 2))):
         name = draw(st.sampled_from(names))
         change = times(draw, 0, heal_at - net.mdi(1))
         lan.set_priority(name, draw(st.integers(1, 254)), at=change)
@@ -230,7 +230,7 @@ def test_one_top_priority_master_within_master_down_interval_of_the_heal(
     deadline = heal_at + net.mdi(top) + 3 * DELAY
     lan.run_until(deadline + 10 * net.interval)
 
-    node, _ = assert_single_master_from(lan, vrid=VRID, deadline=deadline)
+    node, _unused = assert_single_master_from(lan, vrid=VRID, deadline=deadline)
     assert priority_of[node] == top
     assert_no_takeover_under_a_live_master(lan, net, since=heal_at, priority_of=priority_of)
     assert lan.stats.codec_errors == {}
@@ -254,7 +254,7 @@ def test_no_backup_takes_over_from_a_live_master_on_a_lossless_lan(
     assert_no_takeover_under_a_live_master(lan, net, since=0.0, priority_of=priority_of)
     # With ties and start orders at random, only the priority of the Master is sure.
     deadline = 25 * net.interval + net.mdi(max(net.priorities)) + 3 * DELAY
-    node, _ = assert_single_master_from(lan, vrid=VRID, deadline=deadline)
+    node, _unused = assert_single_master_from(lan, vrid=VRID, deadline=deadline)
     assert priority_of[node] == max(net.priorities)
 
 
@@ -303,7 +303,7 @@ def test_equal_priorities_started_together_elect_the_highest_address(net: Net) -
         lan.start(name, at=0.0)
     deadline = net.mdi(100) + 3 * DELAY
     lan.run_until(deadline + 10 * net.interval)
-    node, _ = assert_single_master_from(lan, vrid=VRID, deadline=deadline)
+    node, _unused = assert_single_master_from(lan, vrid=VRID, deadline=deadline)
     best = max(lan.nodes, key=lambda name: int(lan.router(name).params.primary_address))
     assert node == best
 
@@ -329,7 +329,7 @@ def test_a_healed_partition_keeps_the_better_of_its_two_masters(
     assert len(side_masters) == 2, side_masters
     # RFC 9568 §6.4.3: priority first, then the higher primary address.
     winner = max(
-        (name for name, _ in side_masters),
+        (name for name, _unused in side_masters),
         key=lambda name: (
             lan.router(name).effective_priority,
             int(lan.router(name).params.primary_address),
@@ -337,7 +337,7 @@ def test_a_healed_partition_keeps_the_better_of_its_two_masters(
     )
     deadline = heal_at + net.interval + 2 * DELAY
     lan.run_until(deadline + 10 * net.interval)
-    node, _ = assert_single_master_from(lan, vrid=VRID, deadline=deadline)
+    node, _unused = assert_single_master_from(lan, vrid=VRID, deadline=deadline)
     assert node == winner
 
 
@@ -391,7 +391,7 @@ def test_the_address_owner_wins_at_once(net: Net, data: st.DataObject) -> None:
     assert owner_moves == [(start, State.INIT, State.MASTER)]
     assert assert_single_master_from(lan, vrid=VRID, deadline=deadline) == ("owner", "owner")
     # A Master it found steps down on the owner's first advert.
-    for node, _ in before:
+    for node, _unused in before:
         (step_down,) = [r for r in lan.transitions(since=start) if r.node == node]
         assert step_down.new is State.BACKUP
         assert step_down.at <= start + DELAY
@@ -435,7 +435,7 @@ def assert_hosts_never_split(lan: SimLAN) -> None:
 
 
 def host_of_masters(lan: SimLAN) -> set[str]:
-    return {node for vrid in (1, 2) for node, _ in lan.masters(vrid)}
+    return {node for vrid in (1, 2) for node, _unused in lan.masters(vrid)}
 
 
 @st.composite
