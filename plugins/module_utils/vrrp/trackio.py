@@ -38,7 +38,25 @@ def read_track_file(path: str) -> int:
         return 0
 
 
-class ScriptTracker:
+class _Periodic:
+    """A background task the runner starts and stops."""
+
+    _task: asyncio.Task[None] | None = None
+
+    async def _loop(self) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        self._task = asyncio.ensure_future(self._loop())
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+
+class ScriptTracker(_Periodic):
     """Runs one tracked script periodically and reports up/down changes."""
 
     def __init__(self, *, spec: Any, report: Callable[[str, bool], None]) -> None:
@@ -50,16 +68,6 @@ class ScriptTracker:
         self._streak_ok: bool | None = None
         self.runs = 0
         self.last_result = ""
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._loop())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def run_once(self) -> bool:
         """Run the script once; True when it exits 0 within its timeout."""
@@ -108,14 +116,13 @@ class ScriptTracker:
             await asyncio.sleep(self.spec.interval)
 
 
-class FileTracker:
+class FileTracker(_Periodic):
     """Polls the tracked files of the runner once a second."""
 
     def __init__(self, *, paths: set[str], report: Callable[[str, int], None]) -> None:
         self.paths = paths
         self.report = report
         self.values: dict[str, int] = {}
-        self._task: asyncio.Task[None] | None = None
 
     def poll(self) -> None:
         for path in sorted(self.paths):
@@ -123,15 +130,6 @@ class FileTracker:
             if self.values.get(path) != value:
                 self.values[path] = value
                 self.report(path, value)
-
-    def start(self) -> None:
-        self._task = asyncio.ensure_future(self._loop())
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def _loop(self) -> None:
         while True:
