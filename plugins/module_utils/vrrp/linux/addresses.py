@@ -32,13 +32,17 @@ MACVLAN_MODE_PRIVATE: Final = 1
 # hear its peers' multicast with a local source (accept_local), must not answer
 # ARP for the parent's addresses (arp_ignore) and must receive while it has no
 # address (rp_filter 0); the parent must not answer ARP for the VIP.
+# arp_announce 2 on the parent goes beyond keepalived 2.2.7: traffic from a
+# VIP leaves by the parent (its prefix route comes first), and the parent's
+# ARP request would name the VIP as sender with the parent's own MAC, which
+# makes every host that hears it bind the VIP to the physical MAC.
 VMAC_SYSCTLS: Final = {
     "arp_ignore": "1",
     "accept_local": "1",
     "rp_filter": "0",
     "promote_secondaries": "1",
 }
-PARENT_SYSCTLS: Final = {"arp_ignore": "1", "arp_filter": "1"}
+PARENT_SYSCTLS: Final = {"arp_ignore": "1", "arp_filter": "1", "arp_announce": "2"}
 
 
 @dataclass(frozen=True)
