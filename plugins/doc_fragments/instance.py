@@ -1,0 +1,175 @@
+# Copyright: failover.vrrp developers
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    """The keys of one instance (schema C($defs/instance)); the schema checks the values.
+
+    Defaults are the schema's: they are named in the descriptions rather than as
+    C(default) because an unset key is left out and filled in by the schema.
+    """
+
+    DOCUMENTATION = r"""
+options:
+  name:
+    description:
+      - The instance's name; also its file name C(NAME.json). Up to 64 characters from
+        C(A-Z a-z 0-9 _ . -), starting with a letter or digit.
+    type: str
+    required: true
+  description:
+    description: Free text for people (at most 256 characters); changes nothing on the wire.
+    type: str
+  interface:
+    description:
+      - The Linux interface the virtual router runs on.
+      - Required when O(state=present).
+    type: str
+  vrid:
+    description:
+      - Virtual Router ID, 1 to 255; unique per interface and address family.
+      - Required when O(state=present).
+    type: int
+  priority:
+    description:
+      - 1 to 254 (default 100); 255 means this router owns the virtual addresses.
+    type: int
+  version:
+    description: VRRP version (default 3, RFC 9568); version 2 (RFC 3768) carries IPv4 only.
+    type: int
+    choices: [2, 3]
+  advert_interval:
+    description:
+      - Seconds between advertisements (default 1). Version 3 takes 0.01 to 40.95 in 0.01
+        steps; version 2 whole seconds from 1 to 255.
+    type: float
+  virtual_addresses:
+    description:
+      - The virtual addresses as C(ADDR) or C(ADDR/PREFIX), all of one family. IPv6 starts with
+        the virtual router's link-local address (RFC 9568 section 5.2.9).
+      - Required when O(state=present).
+    type: list
+    elements: str
+  preempt:
+    description: Take over from a lower priority master (default V(true)).
+    type: bool
+  preempt_delay:
+    description: Seconds to wait before preempting a lower priority master (default 0).
+    type: float
+  accept:
+    description:
+      - Accept mode (RFC 9568 section 6.1), answer packets sent to the virtual addresses
+        (default V(false)).
+    type: bool
+  unicast_source:
+    description: The source address of unicast advertisements.
+    type: str
+  unicast_peers:
+    description: Send advertisements to these peers instead of the multicast group.
+    type: list
+    elements: str
+  vmac:
+    description: Use the virtual MAC address on a macvlan interface (default V(false)).
+    type: bool
+  vmac_interface:
+    description:
+      - The macvlan interface's name when O(vmac=true) (default C(vrrp.VRID), C(vrrp6.VRID)
+        for IPv6).
+    type: str
+  track_interfaces:
+    description: Interfaces whose state moves the priority, or the instance to FAULT.
+    type: list
+    elements: dict
+    suboptions:
+      interface:
+        description: The tracked interface.
+        type: str
+        required: true
+      weight:
+        description:
+          - Added to the priority while the interface is up (positive) or down (negative);
+            0 (the default) puts the instance in FAULT while it is down. -253 to 253.
+        type: int
+  track_files:
+    description: Files holding a number; 0 or a missing file is down.
+    type: list
+    elements: dict
+    suboptions:
+      path:
+        description: The file's absolute path.
+        type: str
+        required: true
+      weight:
+        description: As for O(track_interfaces[].weight).
+        type: int
+  track_scripts:
+    description: Check programs run periodically; exit status 0 is up.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description: The check's name.
+        type: str
+        required: true
+      argv:
+        description: The program and its arguments, run without a shell.
+        type: list
+        elements: str
+        required: true
+      interval:
+        description: Seconds between two runs (default 1).
+        type: float
+      timeout:
+        description: Seconds a run may take (default the interval).
+        type: float
+      rise:
+        description: Successes in a row to be up (default 1).
+        type: int
+      fall:
+        description: Failures in a row to be down (default 1).
+        type: int
+      weight:
+        description: As for O(track_interfaces[].weight).
+        type: int
+  garp:
+    description: Gratuitous ARP and unsolicited neighbour advertisements after becoming MASTER.
+    type: dict
+    suboptions:
+      delay:
+        description: Seconds until the second burst (default 5, 0 for none).
+        type: float
+      repeat:
+        description: Messages per burst (default 5).
+        type: int
+      refresh:
+        description: Seconds between refresh bursts while MASTER (default 0, no refresh).
+        type: float
+      refresh_repeat:
+        description: Messages per refresh burst (default 1).
+        type: int
+      interval:
+        description: Seconds between the messages of one burst (default 0).
+        type: float
+  authentication:
+    description:
+      - VRRP version 2 simple text password (RFC 3768 section 5.3.6.1). The file is then
+        written with mode 0600 and the password is hidden in results and diffs.
+    type: dict
+    suboptions:
+      type:
+        description: The authentication type (default V(pass)).
+        type: str
+        choices: [pass]
+      password:
+        description: 1 to 8 printable ASCII characters.
+        type: str
+        required: true
+  checksum_form:
+    description:
+      - VRRP version 3 over IPv4 only. V(pseudo_header) (the default, what keepalived and FRR
+        send) or V(rfc9568) (the VRRP message only).
+    type: str
+    choices: [rfc9568, pseudo_header]
+"""
