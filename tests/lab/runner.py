@@ -247,3 +247,22 @@ def largest_gap(packets: list[dict[str, Any]]) -> float:
     """The longest time between two consecutive packets (0 for fewer than two)."""
     times = sorted(p["time"] for p in packets)
     return max((b - a for a, b in zip(times, times[1:])), default=0.0)
+
+
+def check_our_adverts(
+    packets: list[dict[str, Any]], *, sources: set[str], form: str = "pseudo_header"
+) -> int:
+    """Every advert from ``sources`` as tshark judged it: TTL 255, checksum good in ``form``.
+
+    ``form`` is ``lab.capture``'s ``checksum_form``: our VRRPv3 IPv4 default is
+    ``"pseudo_header"`` (what keepalived sends and requires), ``"rfc9568"``
+    with ``checksum_form: rfc9568``, ``"v2"`` / ``"ipv6"`` for those. Returns
+    how many adverts there were.
+    """
+    ours = [p for p in packets if p["src"] in sources]
+    for packet in ours:
+        if packet["checksum_form"] != form:
+            raise AssertionError(f"advert not good in the {form} checksum form: {packet}")
+        if packet["ttl"] != 255:  # RFC 9568 §5.1.1.3
+            raise AssertionError(f"advert with TTL {packet['ttl']}: {packet}")
+    return len(ours)

@@ -18,6 +18,7 @@ from lab.runner import (
     RunnerProc,
     add_second_link,
     adverts_of,
+    check_our_adverts,
     largest_gap,
     moves,
     runner_config,
@@ -123,6 +124,9 @@ def test_one_members_link_fault_pulls_the_group_and_the_peer_takes_both(lab: Lab
     inside.stop()
 
     out_packets, in_packets = outside.packets(), inside.packets()
+    # tshark: every advert of ours good (checksum, TTL 255) on both LANs
+    assert check_our_adverts(out_packets, sources={R1_OUT, R2_OUT}) == len(out_packets)
+    assert check_our_adverts(in_packets, sources={R1_IN, R2_IN}) == len(in_packets)
     r1_out = adverts_of(out_packets, src=R1_OUT, vrid=OUT_VRID)
     r2_out = adverts_of(out_packets, src=R2_OUT, vrid=OUT_VRID)
     # Outside: r1 stepped down with a priority-0 advert although its own link

@@ -22,6 +22,7 @@ from lab.inject import VRRP_V4_GROUP, inject, vrrp2_advert, vrrp3_advert
 from lab.runner import (
     RunnerProc,
     adverts_of,
+    check_our_adverts,
     largest_gap,
     moves,
     runner_config,
@@ -173,6 +174,7 @@ def test_malformed_advert_is_counted_under_its_reason_and_changes_nothing(
     time.sleep(0.5)
     cap.stop()
     packets = cap.packets()
+    assert check_our_adverts(packets, sources={R1, R2}) > 0  # tshark: all good
 
     # On the wire: r3's packets went out with exactly the flaw under test.
     injected = [p for p in packets if p["src"] == R3]
@@ -216,6 +218,7 @@ def test_stranger_priority_255_is_ignored_by_a_unicast_instance(lab: Lab) -> Non
     time.sleep(0.5)
     cap.stop()
     packets = cap.packets()
+    assert check_our_adverts(packets, sources={R1, R2}) > 0  # tshark: all good
     injected = [p for p in packets if p["src"] == R3]
     assert len(injected) == 3 * COUNT
     assert {p["priority"] for p in injected} == {255}
@@ -238,6 +241,7 @@ def test_flood_of_bad_packets_does_not_break_the_rhythm(lab: Lab) -> None:
     time.sleep(0.5)
     cap.stop()
     packets = cap.packets()
+    assert check_our_adverts(packets, sources={R1, R2}) > 0  # tshark: all good
     for proc in (a, b):
         dropped = counted(proc, "instance", "drop.checksum")
         # the kernel may drop some of a burst when the socket buffer is full

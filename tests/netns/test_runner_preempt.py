@@ -14,6 +14,7 @@ from lab.capture import Capture
 from lab.runner import (
     RunnerProc,
     adverts_of,
+    check_our_adverts,
     largest_gap,
     moves,
     runner_config,
@@ -80,6 +81,7 @@ def test_preempt_higher_priority_started_late_takes_over(lab: Lab) -> None:
     assert (state["master"], state["master_priority"]) == (R1, 200)
 
     packets = cap.packets()
+    assert check_our_adverts(packets, sources={R1, R2}) > 0  # tshark: all good
     ours = adverts_of(packets, src=R1, vrid=VRID)
     theirs = adverts_of(packets, src=R2, vrid=VRID)
     assert ours and theirs
@@ -113,6 +115,7 @@ def test_nopreempt_higher_priority_stays_backup(lab: Lab) -> None:
     assert (state["master"], state["master_priority"]) == (R2, 100)
     assert state["effective_priority"] == 200
     packets = cap.packets()
+    assert check_our_adverts(packets, sources={R1, R2}) > 0  # tshark: all good
     assert adverts_of(packets, src=R1, vrid=VRID) == []  # a Backup never speaks
     theirs = adverts_of(packets, src=R2, vrid=VRID)
     assert len(theirs) >= 12
@@ -149,6 +152,7 @@ def test_preempt_delay_takes_over_only_after_the_delay(lab: Lab) -> None:
     assert delay <= waited <= delay + INTERVAL + 0.15, waited
 
     packets = cap.packets()
+    assert check_our_adverts(packets, sources={R1, R2}) > 0  # tshark: all good
     ours = adverts_of(packets, src=R1, vrid=VRID)
     theirs = adverts_of(packets, src=R2, vrid=VRID)
     first_high = min(p["time"] for p in ours)

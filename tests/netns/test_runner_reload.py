@@ -21,6 +21,7 @@ from lab.capture import Capture
 from lab.runner import (
     RunnerProc,
     adverts_of,
+    check_our_adverts,
     largest_gap,
     moves,
     runner_config,
@@ -111,6 +112,7 @@ def test_reload_recreates_the_changed_instance_and_keeps_the_other(lab: Lab, how
     time.sleep(0.5)
     cap.stop()
     packets = cap.packets()
+    assert check_our_adverts(packets, sources={R1, R2}) > 0  # tshark: all good
 
     check_keep_untouched(packets, history_before=history_before, a=a, since=reloaded)
     stats_after = stats_of(a, "keep")
@@ -189,6 +191,7 @@ def test_bad_config_reload_is_refused_and_the_old_one_keeps_running(
     time.sleep(0.3)
     cap.stop()
     packets = cap.packets()
+    assert check_our_adverts(packets, sources={R1, R2}) > 0  # tshark: all good
     for vrid in (KEEP_VRID, CHANGE_VRID):
         ours = adverts_of(packets, src=R1, vrid=vrid)
         assert min(p["time"] for p in ours) < refused_at

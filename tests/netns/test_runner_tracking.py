@@ -20,6 +20,7 @@ from lab.capture import Capture
 from lab.runner import (
     RunnerProc,
     adverts_of,
+    check_our_adverts,
     largest_gap,
     moves,
     runner_config,
@@ -88,6 +89,7 @@ def check_failover_and_back(
     assert b.result("history")["vi"][-1]["cause"] == f"higher priority 200 from {R1}"
 
     packets = cap.packets()
+    assert check_our_adverts(packets, sources={R1, R2}) > 0  # tshark: all good
     ours = adverts_of(packets, src=R1, vrid=VRID)
     theirs = adverts_of(packets, src=R2, vrid=VRID)
     # r1 announced its demotion with a priority-50 advert (not priority 0:
@@ -199,6 +201,7 @@ def test_weight_zero_tracker_puts_the_master_in_fault(lab: Lab, kind: str) -> No
     assert a.result("state")["instances"]["vi"]["faults"] == []
 
     packets = cap.packets()
+    assert check_our_adverts(packets, sources={R1, R2}) > 0  # tshark: all good
     ours = adverts_of(packets, src=R1, vrid=VRID)
     theirs = adverts_of(packets, src=R2, vrid=VRID)
     zero = [p for p in ours if p["priority"] == 0]
