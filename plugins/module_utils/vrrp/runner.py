@@ -96,6 +96,8 @@ class Runner:
         self.hooks = HookRunner()
         self.control = ControlServer(os.path.join(state_dir, "control.sock"), self)
         self.probe_methods: dict[str, str] = {}
+        self._address_view: dict[tuple[str, int], list[str]] | None = None
+        self._probe_seen: dict[str, str] = {}  # ifname -> last probe result acted on
         self._probe_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[Any]] = set()
 
@@ -218,14 +220,17 @@ class Runner:
         except VRRPError as exc:
             log.warning("netlink: %s; resynchronising", exc)
             events = self.watcher.resync()
+        address_ifnames: set[str] = set()
         for event in events:
             if isinstance(event, LinkChanged):
                 self._link_changed(event.ifname, up=event.up and event.carrier)
             elif isinstance(event, AddressChanged):
-                self._address_changed(event)
+                address_ifnames.add(event.ifname)
             elif isinstance(event, Resynced):
                 self.counters["netlink_resyncs"] += 1
                 self._resync_links()
+        if address_ifnames:
+            self._addresses_changed(address_ifnames)
 
     def _link_changed(self, ifname: str, *, up: bool) -> None:
         for inst in list(self.instances.values()):
@@ -243,10 +248,20 @@ class Runner:
         for inst in list(self.instances.values()):
             self._check_primary(inst)
 
-    def _address_changed(self, event: AddressChanged) -> None:
-        for inst in list(self.instances.values()):
-            if inst.ifname == event.ifname:
-                self._check_primary(inst)
+    def _addresses_changed(self, ifnames: set[str]) -> None:
+        """Re-check every instance's source once per batch of address events.
+
+        One address dump per interface and family for the whole batch: a host
+        taking over N virtual routers adds their VIPs (N events), and a dump per
+        event per instance made that O(N²) dumps (510 instances: minutes of CPU).
+        """
+        self._address_view = {}
+        try:
+            for inst in list(self.instances.values()):
+                if inst.ifname in ifnames:
+                    self._check_primary(inst)
+        finally:
+            self._address_view = None
 
     def _primary_for(self, inst: Instance) -> str | None:
         if inst.cfg.unicast_source is not None:
@@ -258,6 +273,9 @@ class Runner:
         return None
 
     def _interface_addresses(self, ifname: str, version: int) -> list[str]:
+        view = self._address_view
+        if view is not None and (ifname, version) in view:
+            return view[(ifname, version)]
         found = []
         for addr in addresses.list_addresses(ifname):
             ip = ip_address(addr.ip)
@@ -266,6 +284,8 @@ class Runner:
             if version == 6 and not ip.is_link_local:
                 continue
             found.append(str(ip))
+        if view is not None:
+            view[(ifname, version)] = found
         return found
 
     def _check_primary(self, inst: Instance) -> None:
@@ -306,8 +326,12 @@ class Runner:
                 if method == link.NETLINK:
                     continue  # no classic probe works here: events only
                 result = link.probe(ifname, method)
-                if result.result == link.UNSUPPORTED:
-                    continue
+                if (
+                    result.result == link.UNSUPPORTED
+                    or self._probe_seen.get(ifname) == result.result
+                ):
+                    continue  # unchanged since every instance was told: nothing to do
+                self._probe_seen[ifname] = result.result
                 reason = f"probe:{method}"
                 for inst in list(self.instances.values()):
                     if inst.ifname != ifname:
@@ -377,6 +401,7 @@ class Runner:
         )
         wanted = {cfg.name: cfg for cfg in config.instances}
         report: dict[str, list[str]] = {"added": [], "changed": [], "removed": [], "kept": []}
+        self._probe_seen.clear()  # new instances must hear the next probe result
         for name, inst in list(self.instances.items()):
             cfg = wanted.get(name)
             if cfg is None:
@@ -575,7 +600,9 @@ class Runner:
                 cause=transition.cause,
                 timeout=notify.timeout,
             )
-        sdnotify.status(self._status())
+        if os.environ.get("NOTIFY_SOCKET"):
+            # O(instances) per transition: a mass takeover made it O(N²).
+            sdnotify.status(self._status())
 
     # ------------------------------------------------------ control requests
 
