@@ -200,3 +200,39 @@ def test_bad_config_reload_is_refused_and_the_old_one_keeps_running(
         assert adverts_of(packets, src=R2, vrid=vrid) == []
     assert a.result("history") == history_before
     assert [moves(b, n) for n in ("keep", "change")] == [[("INIT", "BACKUP")]] * 2
+
+
+def test_reload_on_the_backup_moves_nothing_on_the_wire(lab: Lab) -> None:
+    a, b = start_pair(lab)
+    keep_history = b.result("history")["keep"]
+    cap = Capture(lab).start()
+    time.sleep(0.3)
+    # r2's ``change`` goes from 100 to 150: still below r1, so re-creating it
+    # must not disturb anybody: no advert from r2, no move of r1.
+    b.write_config(config(100, 150))
+    reloaded = time.time()
+    response = b.request("reload")
+    assert response["ok"] is True, response
+    assert (response["result"]["changed"], response["result"]["kept"]) == (["change"], ["keep"])
+    lab.wait_for(lambda: effective(b, "change") == 150, timeout=2, what="change at 150")
+    wait_state(b, "change", "BACKUP", timeout=2)
+    time.sleep(0.6)  # past a Master_Down_Interval of the new instance
+    cap.stop()
+    packets = cap.packets()
+    assert check_our_adverts(packets, sources={R1, R2}) > 0  # tshark: all good
+
+    assert adverts_of(packets, src=R2, vrid=KEEP_VRID) == []
+    assert adverts_of(packets, src=R2, vrid=CHANGE_VRID) == []
+    for vrid in (KEEP_VRID, CHANGE_VRID):
+        ours = adverts_of(packets, src=R1, vrid=vrid)
+        assert min(p["time"] for p in ours) < reloaded < max(p["time"] for p in ours)
+        assert largest_gap(ours) < 1.5 * INTERVAL
+        assert {p["priority"] for p in ours} == {200}
+    assert b.result("history")["keep"] == keep_history
+    assert moves(b, "change") == [("INIT", "BACKUP")]
+    state = b.result("state")["instances"]["change"]
+    # the new instance learned the Master from its adverts
+    assert (state["master"], state["master_priority"]) == (R1, 200)
+    assert [moves(a, n) for n in ("keep", "change")] == [
+        [("INIT", "BACKUP"), ("BACKUP", "MASTER")]
+    ] * 2
