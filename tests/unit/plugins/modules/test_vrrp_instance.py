@@ -293,3 +293,72 @@ def test_missing_jsonschema_is_missing_required_lib(
         schema._validator.cache_clear()
     assert result["failed"] is True
     assert "Failed to import the required Python library (jsonschema)" in result["msg"]
+
+
+def test_runner_that_does_not_answer_keeps_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    sock_path = str(tmp_path / "mute.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(sock_path)
+    server.listen(1)
+
+    import threading
+
+    def hang_up() -> None:
+        conn, _addr = server.accept()
+        conn.close()
+
+    thread = threading.Thread(target=hang_up)
+    thread.start()
+    try:
+        result = run(
+            {"config_dir": str(tmp_path / "etc"), "control_socket": sock_path, **WEB}, capsys
+        )
+    finally:
+        thread.join(5)
+        server.close()
+    assert result["failed"] is True
+    assert "did not confirm the reload" in result["msg"]
+    assert (tmp_path / "etc" / "instances.d" / "web.json").exists()
+
+
+def test_unreadable_old_file(runner: Runner, capsys: pytest.CaptureFixture[str]) -> None:
+    fragment(runner).write_bytes(b"\xff\xfe not text")
+    result = run(args_for(runner, **WEB), capsys)
+    assert result["failed"] is True
+    assert result["file"] == str(fragment(runner))
+    assert "cannot be read" in result["msg"]
+
+
+def test_hand_broken_old_file_is_replaced_and_not_shown(
+    runner: Runner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fragment(runner).write_text('{"name": "web", "authentication": {"password": "leak')
+    result = run(args_for(runner, **WEB), capsys, diff=True)
+    assert result["changed"] is True
+    assert result["diff"]["before"].startswith("(not valid JSON")
+    assert "leak" not in json.dumps(result)
+    assert json.loads(fragment(runner).read_text())["vrid"] == 51
+
+
+def test_config_dir_that_cannot_be_made(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run({"config_dir": str(blocker), "control_socket": str(tmp_path / "s"), **WEB}, capsys)
+    assert result["failed"] is True
+    assert result["msg"].startswith(f"{blocker}/instances.d/web.json: cannot be read")
+    assert "Not a directory" in result["msg"]
+
+
+def test_fragment_store_knows_its_two_directories() -> None:
+    from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_fragments import (
+        FragmentStore,
+        hide_secrets,
+    )
+
+    with pytest.raises(ValueError, match="unknown fragment directory"):
+        FragmentStore("/etc/failover-vrrp", "hosts.d")
+    assert hide_secrets(["not", "a", "dict"]) == ["not", "a", "dict"]
