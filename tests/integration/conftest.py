@@ -1,0 +1,94 @@
+"""Fixtures of the integration tests: the cached rootfs, booted systemd hosts, timings.
+
+These tests need root (namespaces, overlay mounts, systemd-nspawn). Without it
+they are skipped with the reason; CI and ``make integration`` run as root. The
+measured figures (debootstrap, boot, SSH, playbook runs) are printed at the end
+of the run and written to ``build/integration-timings.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from integration.hosts import WORK_ROOT, HostLab
+from integration.rootfs import Rootfs, ensure_rootfs
+from lab import REPO_ROOT, SESSION_PREFIX, netns_list, sweep, unique_prefix
+
+_HERE = Path(__file__).resolve().parent
+TIMINGS: dict[str, Any] = {}
+
+
+def _unusable() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (namespaces, overlayfs, systemd-nspawn); CI runs these as root"
+    return None
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not TIMINGS:
+        return
+    terminalreporter.section("integration timings")
+    for key, value in TIMINGS.items():
+        shown = f"{value:.2f} s" if isinstance(value, float) else str(value)
+        terminalreporter.write_line(f"{key:<40} {shown}")
+    out = REPO_ROOT / "build" / "integration-timings.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(TIMINGS, indent=2) + "\n")
+
+
+@pytest.fixture(scope="session")
+def rootfs() -> Rootfs:
+    """The Debian 12 tree the hosts boot (debootstrap on the first run only)."""
+    reason = _unusable()
+    if reason is not None:
+        pytest.skip(reason)
+    fs = ensure_rootfs()
+    TIMINGS["rootfs"] = str(fs.path)
+    TIMINGS["rootfs debootstrap + setup"] = (
+        fs.build_seconds if fs.built else "cached (built by an earlier run)"
+    )
+    return fs
+
+
+@pytest.fixture(scope="module")
+def pair(rootfs: Rootfs) -> Iterator[HostLab]:
+    """Two booted hosts r1 (192.0.2.11, priority 150) and r2 (.12, 100), no preempt.
+
+    Preempt is off so that a runner restarted by systemd rejoins as Backup and
+    does not take the VIP back: what the kill -9 test checks.
+    """
+    with HostLab(prefix=unique_prefix(), rootfs=rootfs.path) as lab:
+        hosts = lab.add_hosts({"r1": "192.0.2.11/24", "r2": "192.0.2.12/24"})
+        for host in hosts:
+            TIMINGS[f"boot {host.name} (nspawn → READY=1)"] = host.boot_seconds
+            TIMINGS[f"ssh {host.name} (READY=1 → first login)"] = host.ssh_seconds
+        lab.write_inventory(
+            host_vars={
+                "r1": {"lab_priority": 150, "lab_preempt": "false"},
+                "r2": {"lab_priority": 100, "lab_preempt": "false"},
+            }
+        )
+        yield lab
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_left_behind() -> Iterator[None]:
+    yield
+    if _unusable() is not None:
+        return
+    left = [ns for ns in netns_list() if ns.startswith(SESSION_PREFIX)]
+    for ns in left:
+        sweep(ns.split("-")[0])
+    mounts = [
+        line.split()[4]
+        for line in Path("/proc/self/mountinfo").read_text().splitlines()
+        if line.split()[4].startswith(str(WORK_ROOT) + "/" + SESSION_PREFIX)
+    ]
+    assert not left, f"namespaces left behind by this run (now removed): {left}"
+    assert not mounts, f"mounts left behind by this run: {mounts}"

@@ -1,0 +1,483 @@
+"""Lab hosts that boot a real systemd, reached over SSH the way Ansible reaches hosts.
+
+Layout of one ``HostLab`` with prefix ``P`` (built on ``lab.Lab``)::
+
+    netns P-sw:   br0 ─┬─ p-ctl ── netns P-ctl: eth0 192.0.2.2   the controller
+                       ├─ p-r1  ── netns P-r1:  eth0 192.0.2.11  ← systemd-nspawn --boot
+                       └─ p-r2  ── netns P-r2:  eth0 192.0.2.12  ← systemd-nspawn --boot
+
+Each host is ``systemd-nspawn --boot`` (systemd as PID 1) joined to its router
+namespace with ``--network-namespace-path``. Its root is an overlayfs over the
+cached Debian tree (``integration.rootfs``): the tree stays read-only, and each
+host writes only to its own upper directory. There is no systemd on the machine
+running the lab, so nspawn runs with ``--register=no --keep-unit`` (no machined,
+no scope unit) and reports readiness over our own ``NOTIFY_SOCKET``
+(``--notify-ready=yes``: READY=1 when the container's systemd finished booting).
+
+The controller namespace runs ``ssh`` and ``ansible-playbook`` with a key the
+lab generates; every host has a fresh ed25519 host key written before it boots,
+which the controller's ``known_hosts`` carries: SSH checks host keys strictly.
+
+Teardown, also on failure (context manager, plus ``lab.Lab``'s atexit/SIGTERM
+hooks for the namespaces): SIGTERM to each nspawn (it asks the container's
+systemd to power off), SIGKILL to the container's init after a grace period,
+overlays unmounted, namespaces deleted, work directory removed. ``sweep_hosts``
+does the same for what a crashed run with the same prefix left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+from lab import REPO_ROOT, Lab, Router, sweep
+from lab.netns import ensure_tool, wait_for
+
+WORK_ROOT: Final = Path(os.environ.get("FAILOVER_VRRP_LAB_WORK", "/var/tmp/failover-vrrp-lab"))
+CONTROLLER_V4: Final = "192.0.2.2/24"
+BOOT_TIMEOUT_S: Final = 60.0
+POWEROFF_GRACE_S: Final = 20.0
+VENV_BIN: Final = REPO_ROOT / ".venv" / "bin"
+
+_RECAP_RE: Final = re.compile(
+    r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
+    r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)\s+"
+    r"skipped=(?P<skipped>\d+)\s+rescued=(?P<rescued>\d+)\s+ignored=(?P<ignored>\d+)",
+    re.MULTILINE,
+)
+
+
+@dataclass
+class Host:
+    """One booted lab host: a router namespace with a systemd container in it."""
+
+    name: str
+    router: Router
+    machine: str
+    workdir: Path
+    nspawn: subprocess.Popen[bytes] | None = None
+    init_pid: int | None = None
+    boot_seconds: float | None = None
+    ssh_seconds: float | None = None
+    host_key: str = ""
+    notify: socket.socket | None = field(default=None, repr=False)
+    started: float = field(default=0.0, repr=False)
+
+    @property
+    def address(self) -> str:
+        if self.router.v4 is None:
+            raise ValueError(f"host {self.name} has no IPv4 address")
+        return self.router.v4
+
+    @property
+    def root(self) -> Path:
+        return self.workdir / "merged"
+
+    @property
+    def console_log(self) -> Path:
+        return self.workdir / "console.log"
+
+
+@dataclass
+class PlaybookRun:
+    """One ``ansible-playbook`` run: exit status, output, per-host recap, wall time."""
+
+    returncode: int
+    output: str
+    seconds: float
+    recap: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def changed(self) -> int:
+        return sum(counts["changed"] for counts in self.recap.values())
+
+    def failed(self) -> int:
+        return sum(counts["failed"] + counts["unreachable"] for counts in self.recap.values())
+
+
+def parse_recap(output: str) -> dict[str, dict[str, int]]:
+    """The PLAY RECAP lines of ``ansible-playbook`` output, by host."""
+    recap: dict[str, dict[str, int]] = {}
+    tail = output.rsplit("PLAY RECAP", 1)[-1] if "PLAY RECAP" in output else ""
+    for match in _RECAP_RE.finditer(tail):
+        counts = {k: int(v) for k, v in match.groupdict().items() if k != "host"}
+        recap[match.group("host")] = counts
+    return recap
+
+
+class HostLab:
+    """A lab of systemd hosts and one controller, torn down on exit."""
+
+    def __init__(self, *, prefix: str, rootfs: Path) -> None:
+        self.prefix = prefix
+        self.rootfs = rootfs
+        self.lab = Lab(prefix=prefix)
+        self.workdir = WORK_ROOT / prefix
+        self.hosts: dict[str, Host] = {}
+        self.controller: Router | None = None
+        self._closed = False
+
+    # --- lifecycle ------------------------------------------------------------
+
+    def __enter__(self) -> HostLab:
+        self.open()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def open(self) -> None:
+        ensure_tool("systemd-nspawn", "systemd-container")
+        ensure_tool("ssh", "openssh-client")
+        sweep_hosts(self.prefix)
+        self.workdir.mkdir(parents=True, mode=0o700)
+        self.lab.open()
+        self.controller = self.lab.add_router("ctl", v4=CONTROLLER_V4)
+        key = self.workdir / "id_ed25519"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"lab-{self.prefix}",
+             "-f", str(key)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        (self.workdir / "known_hosts").touch(mode=0o600)
+        collections = self.workdir / "collections" / "ansible_collections" / "failover"
+        collections.mkdir(parents=True)
+        (collections / "vrrp").symlink_to(REPO_ROOT)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._poweroff(list(self.hosts.values()))
+        finally:
+            for host in self.hosts.values():
+                _unmount(host.root)
+            self.lab.close()
+            sweep_hosts(self.prefix)
+
+    # --- hosts ------------------------------------------------------------------
+
+    def add_hosts(self, spec: Mapping[str, str]) -> list[Host]:
+        """Create and boot hosts ``{name: "192.0.2.11/24"}`` side by side; return them."""
+        hosts = [self._prepare(name, v4) for name, v4 in spec.items()]
+        for host in hosts:
+            self._start(host)
+        for host in hosts:
+            self._wait_booted(host)
+        for host in hosts:
+            self._wait_ssh(host)
+        return hosts
+
+    def _prepare(self, name: str, v4: str) -> Host:
+        router = self.lab.add_router(name, v4=v4)
+        host = Host(
+            name=name,
+            router=router,
+            machine=f"{self.prefix}-{name}",
+            workdir=self.workdir / "hosts" / name,
+        )
+        self.hosts[name] = host
+        upper, work = host.workdir / "upper", host.workdir / "work"
+        for path in (upper, work, host.root):
+            path.mkdir(parents=True)
+        subprocess.run(
+            ["mount", "-t", "overlay", "overlay", "-o",
+             f"lowerdir={self.rootfs},upperdir={upper},workdir={work}", str(host.root)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        root = host.root
+        (root / "etc" / "hostname").write_text(name + "\n")
+        ssh_dir = root / "root" / ".ssh"
+        ssh_dir.mkdir(mode=0o700, exist_ok=True)
+        pub = (self.workdir / "id_ed25519.pub").read_text()
+        (ssh_dir / "authorized_keys").write_text(pub)
+        os.chmod(ssh_dir / "authorized_keys", 0o600)
+        host_key = root / "etc" / "ssh" / "ssh_host_ed25519_key"
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{name}",
+             "-f", str(host_key)],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        host.host_key = " ".join(host_key.with_suffix(".pub").read_text().split()[:2])
+        with (self.workdir / "known_hosts").open("a") as known:
+            known.write(f"{host.address} {host.host_key}\n")
+        return host
+
+    def _start(self, host: Host) -> None:
+        notify_path = host.workdir / "notify.sock"
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        notify.bind(str(notify_path))
+        host_env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
+        argv = [
+            "systemd-nspawn",
+            "--quiet",
+            "--boot",
+            f"--directory={host.root}",
+            f"--machine={host.machine}",
+            f"--hostname={host.name}",
+            f"--network-namespace-path=/run/netns/{host.router.ns}",
+            # No systemd on the machine that runs the lab: no machined to
+            # register with, no manager to ask for a scope unit.
+            "--register=no",
+            "--keep-unit",
+            "--private-users=no",
+            # nspawn 252 drops CAP_NET_ADMIN for a namespace it did not make.
+            "--capability=CAP_NET_ADMIN",
+            "--notify-ready=yes",
+            "--console=read-only",
+            "--link-journal=no",
+            "--resolv-conf=off",
+            "--timezone=off",
+        ]
+        started = time.monotonic()
+        with host.console_log.open("wb") as log:
+            host.nspawn = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=host_env,
+                start_new_session=True,
+            )
+        host.notify, host.started = notify, started
+
+    def _wait_booted(self, host: Host) -> None:
+        notify, started = host.notify, host.started
+        if notify is None:
+            raise RuntimeError(f"{host.name} was not started")
+        deadline = started + BOOT_TIMEOUT_S
+        try:
+            while True:
+                if host.nspawn is not None and host.nspawn.poll() is not None:
+                    raise RuntimeError(
+                        f"nspawn of {host.name} exited ({host.nspawn.returncode}):\n"
+                        + self.console(host)[-3000:]
+                    )
+                notify.settimeout(max(0.05, min(0.5, deadline - time.monotonic())))
+                with contextlib.suppress(TimeoutError):
+                    message = notify.recv(4096).decode(errors="replace")
+                    if "READY=1" in message.split("\n"):
+                        break
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"{host.name} did not finish booting within {BOOT_TIMEOUT_S:g} s:\n"
+                        + self.console(host)[-3000:]
+                    )
+        finally:
+            notify.close()
+            host.notify = None
+        host.boot_seconds = time.monotonic() - started
+        host.init_pid = _container_init(host)
+
+    def _wait_ssh(self, host: Host) -> None:
+        started = time.monotonic()
+        wait_for(
+            lambda: self.ssh(host, ["true"], timeout=10).returncode == 0,
+            timeout=30.0,
+            interval=0.2,
+            what=f"ssh root@{host.address} ({host.name})",
+        )
+        host.ssh_seconds = time.monotonic() - started
+
+    def console(self, host: Host) -> str:
+        try:
+            return host.console_log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def _poweroff(self, hosts: Sequence[Host]) -> None:
+        running = [h for h in hosts if h.nspawn is not None and h.nspawn.poll() is None]
+        for host in running:
+            if host.nspawn is not None:
+                # nspawn turns SIGTERM into SIGRTMIN+3 for the container's systemd: poweroff.
+                with contextlib.suppress(ProcessLookupError):
+                    host.nspawn.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + POWEROFF_GRACE_S
+        for host in running:
+            if host.nspawn is None:
+                continue
+            try:
+                host.nspawn.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                # Killing a PID namespace's init kills every process in it.
+                if host.init_pid is not None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(host.init_pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    host.nspawn.kill()
+                host.nspawn.wait(timeout=10)
+
+    def poweroff(self, host: Host) -> None:
+        """Shut one host down (orderly, then by force)."""
+        self._poweroff([host])
+
+    # --- reaching the hosts -------------------------------------------------------
+
+    def ssh_argv(self, host: Host) -> list[str]:
+        return [
+            "ssh",
+            "-i", str(self.workdir / "id_ed25519"),
+            "-o", f"UserKnownHostsFile={self.workdir / 'known_hosts'}",
+            "-o", "StrictHostKeyChecking=yes",
+            "-o", "BatchMode=yes",
+            "-o", "ConnectTimeout=5",
+            "-o", "LogLevel=ERROR",
+            f"root@{host.address}",
+        ]  # fmt: skip
+
+    def ssh(
+        self, host: Host, argv: Sequence[str], *, timeout: float = 60.0, check: bool = False
+    ) -> subprocess.CompletedProcess[str]:
+        """Run ``argv`` on ``host`` over SSH from the controller namespace."""
+        if self.controller is None:
+            raise RuntimeError("lab is not open")
+        command = " ".join(shlex.quote(a) for a in argv)
+        try:
+            return self.lab.run(
+                self.controller, [*self.ssh_argv(host), command], check=check, timeout=timeout
+            )
+        except subprocess.TimeoutExpired as exc:
+            return subprocess.CompletedProcess(exc.cmd, 255, "", f"timed out after {timeout} s")
+
+    def write_inventory(self, *, host_vars: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
+        """An INI inventory of every host (group ``routers``) with the SSH settings."""
+        ssh_args = (
+            f"-o UserKnownHostsFile={self.workdir / 'known_hosts'} -o StrictHostKeyChecking=yes"
+        )
+        lines = ["[routers]"]
+        for host in self.hosts.values():
+            extra = " ".join(
+                f"{k}={v}" for k, v in sorted((host_vars or {}).get(host.name, {}).items())
+            )
+            lines.append(f"{host.name} ansible_host={host.address} {extra}".rstrip())
+        lines += [
+            "",
+            "[routers:vars]",
+            "ansible_user=root",
+            f"ansible_ssh_private_key_file={self.workdir / 'id_ed25519'}",
+            f"ansible_ssh_common_args='{ssh_args}'",
+            "ansible_python_interpreter=/usr/bin/python3",
+        ]
+        path = self.workdir / "inventory.ini"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def ansible_env(self) -> dict[str, str]:
+        home = self.workdir / "ansible"
+        home.mkdir(exist_ok=True)
+        config = self.workdir / "ansible.cfg"  # none of the machine's or the user's
+        config.write_text("[defaults]\nforks = 10\n")
+        return dict(
+            os.environ,
+            PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            ANSIBLE_HOME=str(home),
+            ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
+            ANSIBLE_COLLECTIONS_PATH=str(self.workdir / "collections"),
+            ANSIBLE_ROLES_PATH=str(REPO_ROOT / "roles"),
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_FORCE_COLOR="0",
+            ANSIBLE_RETRY_FILES_ENABLED="0",
+            ANSIBLE_SSH_CONTROL_PATH_DIR=str(home / "cp"),
+            ANSIBLE_PIPELINING="1",
+            ANSIBLE_CONFIG=str(config),
+        )
+
+    def playbook(
+        self,
+        playbook: Path,
+        *,
+        extra_vars: Mapping[str, Any] | None = None,
+        args: Iterable[str] = (),
+        timeout: float = 900.0,
+    ) -> PlaybookRun:
+        """``ansible-playbook`` from the controller namespace against every host."""
+        if self.controller is None:
+            raise RuntimeError("lab is not open")
+        inventory = self.workdir / "inventory.ini"
+        if not inventory.exists():
+            self.write_inventory()
+        argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
+        if extra_vars:
+            argv += ["--extra-vars", json.dumps(dict(extra_vars))]
+        argv += list(args)
+        started = time.monotonic()
+        proc = subprocess.run(
+            ["ip", "netns", "exec", self.controller.ns, *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.ansible_env(),
+            check=False,
+        )
+        output = proc.stdout + proc.stderr
+        return PlaybookRun(
+            returncode=proc.returncode,
+            output=output,
+            seconds=time.monotonic() - started,
+            recap=parse_recap(proc.stdout),
+        )
+
+
+def _container_init(host: Host) -> int | None:
+    """The host PID of the container's PID 1: nspawn's child once the container runs."""
+    if host.nspawn is None:
+        return None
+    pid = host.nspawn.pid
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return None
+    for child in children:
+        with contextlib.suppress(FileNotFoundError):
+            if Path(f"/proc/{child}/comm").read_text().strip() == "systemd":
+                return int(child)
+    return None
+
+
+def _mounts_under(path: Path) -> list[Path]:
+    prefix = str(path).rstrip("/") + "/"
+    found = []
+    for line in Path("/proc/self/mountinfo").read_text().splitlines():
+        target = line.split()[4].replace("\\040", " ")
+        if target.startswith(prefix) or target == str(path):
+            found.append(Path(target))
+    return sorted(found, key=lambda p: len(str(p)), reverse=True)
+
+
+def _unmount(path: Path) -> None:
+    for target in _mounts_under(path):
+        proc = subprocess.run(["umount", str(target)], capture_output=True, check=False)
+        if proc.returncode != 0:
+            subprocess.run(["umount", "--lazy", str(target)], capture_output=True, check=False)
+
+
+def sweep_hosts(prefix: str) -> None:
+    """Remove what a run with ``prefix`` left: containers, overlays, namespaces, files.
+
+    The containers' processes all live in the lab's namespaces, so deleting those
+    (``lab.sweep``, which kills what runs inside first) ends them, and nspawn
+    with them.
+    """
+    sweep(prefix)
+    workdir = WORK_ROOT / prefix
+    _unmount(workdir)
+    if not _mounts_under(workdir):
+        shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,232 @@
+"""The Debian 12 root filesystem the lab hosts boot: built once, cached by its recipe.
+
+The recipe (suite, variant, architecture, mirror, packages and the setup script
+run inside the new tree) is hashed; the tree lives in
+``{cache}/rootfs-{sha256[:16]}``. A changed recipe builds a new tree; an
+unchanged one is reused, so only the first run pays for ``debootstrap``.
+
+The mirror is the one this machine's apt already uses (``/etc/apt/sources.list``
+and ``sources.list.d``), never a host named here. The hosts sit on an isolated
+bridge with no route out, so everything the role installs must already be in
+the tree: the role's package task then finds them present, as on a host whose
+image already carries them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Final
+
+from lab.netns import ensure_tool
+
+CACHE_DIR: Final = Path(os.environ.get("FAILOVER_VRRP_LAB_CACHE", "/var/cache/failover-vrrp-lab"))
+SUITE: Final = "bookworm"
+
+# systemd + dbus: a booting init. python3 + python3-apt: what Ansible's modules
+# need on a Debian target (apt would otherwise try to install python3-apt, and
+# the lab has no route to a mirror). procps: /bin/kill for the unit's ExecReload.
+PACKAGES: Final = (
+    "dbus",
+    "iproute2",
+    "iputils-ping",
+    "openssh-server",
+    "procps",
+    "python3",
+    "python3-apt",
+    "python3-jsonschema",
+    "python3-pyroute2",
+    "python3-yaml",
+    "systemd",
+)
+
+# Run with `chroot TREE /bin/sh -c` after debootstrap. Part of the recipe hash.
+SETUP_SCRIPT: Final = r"""
+set -eu
+# Every host gets its own machine id at first boot (an empty file asks for one).
+: > /etc/machine-id
+rm -f /var/lib/dbus/machine-id
+# No host keys in the image: the lab writes a fresh key per host before boot
+# and puts it in the controller's known_hosts, so SSH checks keys strictly.
+rm -f /etc/ssh/ssh_host_*
+echo localhost > /etc/hostname
+systemctl enable ssh.service
+# Root logs in with the lab's key only.
+printf '%s\n' 'HostKey /etc/ssh/ssh_host_ed25519_key' 'PermitRootLogin prohibit-password' \
+    'PasswordAuthentication no' 'UseDNS no' > /etc/ssh/sshd_config.d/lab.conf
+# Units that only slow a container's boot or wait for hardware.
+systemctl mask systemd-networkd-wait-online.service e2scrub_reap.service \
+    apt-daily.timer apt-daily-upgrade.timer 2>/dev/null || true
+apt-get clean
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log
+"""
+
+
+def _dpkg_arch() -> str:
+    return subprocess.run(
+        ["dpkg", "--print-architecture"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Everything that decides the content of the tree."""
+
+    mirror: str
+    suite: str = SUITE
+    variant: str = "minbase"
+    arch: str = field(default_factory=_dpkg_arch)
+    packages: tuple[str, ...] = PACKAGES
+    setup_script: str = SETUP_SCRIPT
+
+    @property
+    def key(self) -> str:
+        text = json.dumps(asdict(self), sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def configured_mirror(suite: str = SUITE) -> str:
+    """The Debian mirror URI this machine's apt uses for ``suite`` (main archive).
+
+    Reads the one-line (``deb URI SUITE ...``) and deb822 (``URIs:`` /
+    ``Suites:``) formats; the security archive is skipped.
+    """
+    sources = [Path("/etc/apt/sources.list")]
+    parts = Path("/etc/apt/sources.list.d")
+    if parts.is_dir():
+        sources += sorted(parts.glob("*.list")) + sorted(parts.glob("*.sources"))
+    for path in sources:
+        if not path.is_file():
+            continue
+        text = path.read_text(errors="replace")
+        if path.suffix == ".sources":
+            for stanza in re.split(r"\n\s*\n", text):
+                fields = dict(
+                    (m.group(1).lower(), m.group(2).split())
+                    for m in re.finditer(r"^([A-Za-z-]+):\s*(.*)$", stanza, re.MULTILINE)
+                )
+                if suite in fields.get("suites", []) and "deb" in fields.get("types", ["deb"]):
+                    uris = [u for u in fields.get("uris", []) if "security" not in u]
+                    if uris:
+                        return uris[0].rstrip("/")
+        else:
+            for line in text.splitlines():
+                words = line.split("#", 1)[0].split()
+                if len(words) < 3 or words[0] != "deb":
+                    continue
+                words = [w for w in words[1:] if not w.startswith("[")]
+                if len(words) >= 2 and words[1] == suite and "security" not in words[0]:
+                    return words[0].rstrip("/")
+    raise RuntimeError(f"no Debian mirror for {suite!r} in /etc/apt/sources.list*")
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path``: one build at a time across processes."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class Rootfs:
+    path: Path
+    recipe: Recipe
+    built: bool  # True when this call ran debootstrap
+    build_seconds: float | None  # how long that took (None when cached)
+
+
+def ensure_rootfs(recipe: Recipe | None = None, *, cache_dir: Path = CACHE_DIR) -> Rootfs:
+    """The cached tree for ``recipe``, built first when missing."""
+    recipe = recipe or Recipe(mirror=configured_mirror())
+    target = cache_dir / f"rootfs-{recipe.key}"
+    stamp = target / ".failover-vrrp-lab.json"
+    with _locked(cache_dir / ".lock"):
+        if stamp.is_file():
+            return Rootfs(path=target, recipe=recipe, built=False, build_seconds=None)
+        debootstrap = ensure_tool("debootstrap", "debootstrap")
+        work = cache_dir / f"rootfs-{recipe.key}.partial"
+        shutil.rmtree(work, ignore_errors=True)
+        started = time.monotonic()
+        print(
+            f"lab rootfs: debootstrap {recipe.suite} ({recipe.variant}, "
+            f"{len(recipe.packages)} packages) from {recipe.mirror} into {work}",
+            file=sys.stderr,
+        )
+        argv = [
+            debootstrap,
+            f"--variant={recipe.variant}",
+            f"--arch={recipe.arch}",
+            "--include=" + ",".join(recipe.packages),
+            recipe.suite,
+            str(work),
+            recipe.mirror,
+        ]
+        _run_logged(argv, cache_dir / f"rootfs-{recipe.key}.log")
+        _run_logged(
+            ["chroot", str(work), "/bin/sh", "-c", recipe.setup_script],
+            cache_dir / f"rootfs-{recipe.key}.setup.log",
+        )
+        seconds = time.monotonic() - started
+        (work / stamp.name).write_text(
+            json.dumps({"recipe": asdict(recipe), "build_seconds": round(seconds, 1)}, indent=2)
+        )
+        shutil.rmtree(target, ignore_errors=True)
+        work.rename(target)
+        _prune(cache_dir, keep=recipe.key)
+        return Rootfs(path=target, recipe=recipe, built=True, build_seconds=seconds)
+
+
+def _prune(cache_dir: Path, *, keep: str) -> None:
+    """Remove the trees (and logs) of other recipes: one tree is all the lab uses."""
+    for path in cache_dir.glob("rootfs-*"):
+        if not path.name.startswith(f"rootfs-{keep}"):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def _run_logged(argv: list[str], log: Path) -> None:
+    """Run ``argv`` with its output in ``log``; on any interruption end it and its children."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(os.environ, DEBIAN_FRONTEND="noninteractive", LC_ALL="C.UTF-8"),
+            start_new_session=True,
+        )
+        try:
+            returncode = proc.wait()
+        except BaseException:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            raise
+    if returncode != 0:
+        tail = log.read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"{argv[0]} failed ({returncode}), log {log}:\n{tail}")
+
+
+if __name__ == "__main__":
+    fs = ensure_rootfs()
+    state = f"built in {fs.build_seconds:.0f} s" if fs.built else "cached"
+    print(f"{fs.path} ({state})")

@@ -1,0 +1,202 @@
+"""The role on hosts that boot systemd, driven over SSH by ansible-playbook.
+
+One module-scoped pair of hosts (r1 priority 150, r2 priority 100, preempt off,
+VIP 192.0.2.100 on VRID 51) goes through the tests in file order: provisioning
+from nothing, the unit as systemd sees it, the second run, the election, and a
+SIGKILL of the master's runner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from integration.conftest import TIMINGS
+from integration.hosts import Host, HostLab, PlaybookRun
+from lab import REPO_ROOT
+
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+UNIT = "failover-vrrp.service"
+UNIT_PATH = f"/etc/systemd/system/{UNIT}"
+VIP = "192.0.2.100"
+CAP_NET_ADMIN, CAP_NET_RAW = 12, 13
+
+_runs: dict[str, PlaybookRun] = {}
+
+
+def provision(lab: HostLab, label: str) -> PlaybookRun:
+    run = lab.playbook(PLAYBOOKS / "provision.yml", args=["--diff"])
+    TIMINGS[f"playbook provision.yml, {label}"] = run.seconds
+    _runs[label] = run
+    return run
+
+
+def first_run(lab: HostLab) -> PlaybookRun:
+    if "first run" not in _runs:
+        provision(lab, "first run")
+    return _runs["first run"]
+
+
+def on(lab: HostLab, host: Host, *argv: str, check: bool = True) -> str:
+    proc = lab.ssh(host, list(argv))
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{host.name}: {' '.join(argv)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        )
+    return proc.stdout
+
+
+def vrrp_state(lab: HostLab, host: Host) -> dict[str, Any]:
+    """The runner's state of instance ``web`` on ``host``, via the role's ctl wrapper."""
+    out = on(lab, host, "failover-vrrp-ctl", "state", "--json")
+    return dict(json.loads(out)["instances"]["web"])
+
+
+def unit_show(lab: HostLab, host: Host, *props: str) -> dict[str, str]:
+    out = on(lab, host, "systemctl", "show", UNIT, *(f"--property={p}" for p in props))
+    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+
+
+def has_vip(lab: HostLab, host: Host) -> bool:
+    out = on(lab, host, "ip", "-j", "addr", "show", "dev", "eth0")
+    return any(a.get("local") == VIP for i in json.loads(out) for a in i.get("addr_info", []))
+
+
+def roles_now(lab: HostLab) -> dict[str, str]:
+    return {name: vrrp_state(lab, host)["state"] for name, host in lab.hosts.items()}
+
+
+def wait_roles(lab: HostLab, *, timeout: float = 20.0) -> dict[str, str]:
+    """Wait until exactly one MASTER and one BACKUP; return ``{host: state}``."""
+    deadline = time.monotonic() + timeout
+    seen: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        try:
+            seen = roles_now(lab)
+        except (AssertionError, KeyError, ValueError):
+            seen = {}
+        if sorted(seen.values()) == ["BACKUP", "MASTER"]:
+            return seen
+        time.sleep(0.5)
+    raise AssertionError(f"no single MASTER + BACKUP within {timeout:g} s: {seen}")
+
+
+# --- on the lab hosts ---------------------------------------------------------------
+
+
+def test_provision_from_nothing(pair: HostLab) -> None:
+    for host in pair.hosts.values():
+        assert "inactive" in on(pair, host, "systemctl", "is-active", UNIT, check=False)
+        on(pair, host, "test", "!", "-e", "/usr/lib/failover-vrrp")
+    run = first_run(pair)
+    assert run.returncode == 0, run.output[-6000:]
+    assert set(run.recap) == {"r1", "r2"}, run.output[-3000:]
+    assert run.failed() == 0
+    for counts in run.recap.values():
+        assert counts["changed"] > 0
+
+
+def test_engine_installed_is_the_collections_engine(pair: HostLab) -> None:
+    assert first_run(pair).returncode == 0
+    source = REPO_ROOT / "plugins" / "module_utils" / "vrrp"
+    wanted = sorted(str(p.relative_to(source)) for p in source.rglob("*.py"))
+    for host in pair.hosts.values():
+        listed = on(pair, host, "find", "/usr/lib/failover-vrrp/vrrp", "-name", "*.py")
+        found = sorted(
+            line.removeprefix("/usr/lib/failover-vrrp/vrrp/") for line in listed.splitlines()
+        )
+        assert found == wanted
+        sums = on(pair, host, "sh", "-c", "cd /usr/lib/failover-vrrp/vrrp && sha256sum runner.py")
+        assert sums.split()[0] == hashlib.sha256((source / "runner.py").read_bytes()).hexdigest()
+
+
+def test_unit_is_active_and_verified_inside_the_hosts(pair: HostLab) -> None:
+    assert first_run(pair).returncode == 0
+    for host in pair.hosts.values():
+        assert on(pair, host, "systemctl", "is-active", UNIT).strip() == "active"
+        assert on(pair, host, "systemctl", "is-enabled", UNIT).strip() == "enabled"
+        verify = pair.ssh(host, ["systemd-analyze", "verify", UNIT_PATH])
+        assert verify.returncode == 0, verify.stderr
+        assert not [line for line in verify.stderr.splitlines() if UNIT in line], verify.stderr
+        props = unit_show(pair, host, "Type", "WatchdogUSec", "MainPID", "NRestarts")
+        assert props["Type"] == "notify"
+        assert props["WatchdogUSec"] == "10s"
+        # The runner holds exactly CAP_NET_ADMIN and CAP_NET_RAW, nothing else.
+        status = on(pair, host, "cat", f"/proc/{props['MainPID']}/status")
+        fields = (line.split(":\t") for line in status.splitlines() if line.startswith("Cap"))
+        caps = {k: int(v, 16) for k, v in fields}
+        wanted = (1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW)
+        assert caps["CapEff"] == wanted, status
+        assert caps["CapBnd"] == wanted, status
+        assert "NoNewPrivs:\t1" in status
+        # The control socket is root's only; the runtime directory too.
+        mode = on(pair, host, "stat", "-c", "%a %U", "/run/failover-vrrp/control.sock").split()
+        assert mode == ["600", "root"]
+
+
+def test_second_run_changes_nothing(pair: HostLab) -> None:
+    assert first_run(pair).returncode == 0
+    run = provision(pair, "second run")
+    assert run.returncode == 0, run.output[-6000:]
+    assert set(run.recap) == {"r1", "r2"}
+    assert run.changed() == 0, run.output[-6000:]
+
+
+def test_one_master_one_backup(pair: HostLab) -> None:
+    assert first_run(pair).returncode == 0
+    roles = wait_roles(pair)
+    master = next(pair.hosts[name] for name, state in roles.items() if state == "MASTER")
+    backup = next(pair.hosts[name] for name, state in roles.items() if state == "BACKUP")
+    assert has_vip(pair, master)
+    assert not has_vip(pair, backup)
+    assert vrrp_state(pair, backup)["master"] == master.address
+    # The VIP answers from the controller, through the bridge.
+    ping = pair.lab.run(pair.controller, ["ping", "-c", "1", "-W", "2", VIP])  # type: ignore[arg-type]
+    assert ping.returncode == 0, ping.stdout + ping.stderr
+
+
+def test_kill_9_of_the_master_runner_systemd_restarts_it_and_it_rejoins(pair: HostLab) -> None:
+    assert first_run(pair).returncode == 0
+    roles = wait_roles(pair)
+    master = next(pair.hosts[name] for name, state in roles.items() if state == "MASTER")
+    backup = next(pair.hosts[name] for name, state in roles.items() if state == "BACKUP")
+    before = unit_show(pair, master, "MainPID", "NRestarts")
+    killed_at = time.monotonic()
+    on(pair, master, "kill", "-9", before["MainPID"])
+
+    # systemd sees the SIGKILL as a failure and restarts the runner (RestartSec=1).
+    def restarted() -> dict[str, str] | None:
+        now = unit_show(pair, master, "MainPID", "NRestarts", "ActiveState")
+        ok = now["ActiveState"] == "active" and now["MainPID"] not in ("0", before["MainPID"])
+        return now if ok and int(now["NRestarts"]) > int(before["NRestarts"]) else None
+
+    after = pair.lab.wait_for(restarted, timeout=20, interval=0.2, what="runner restarted")
+    TIMINGS["kill -9 → runner active again"] = time.monotonic() - killed_at
+
+    # The peer took over, and the restarted runner (preempt off) rejoined as BACKUP
+    # without the VIP its dead predecessor held.
+    pair.lab.wait_for(
+        lambda: vrrp_state(pair, backup)["state"] == "MASTER",
+        timeout=15,
+        interval=0.2,
+        what=f"{backup.name} MASTER",
+    )
+    TIMINGS["kill -9 → peer MASTER"] = time.monotonic() - killed_at
+    rejoined = pair.lab.wait_for(
+        lambda: (s := vrrp_state(pair, master))["state"] == "BACKUP" and s,
+        timeout=15,
+        interval=0.2,
+        what=f"{master.name} BACKUP after restart",
+    )
+    assert rejoined["master"] == backup.address
+    assert has_vip(pair, backup)
+    assert not has_vip(pair, master)
+    # It stays BACKUP: no takeover over a few advert intervals.
+    time.sleep(4)
+    assert roles_now(pair) == {master.name: "BACKUP", backup.name: "MASTER"}
+    assert unit_show(pair, master, "MainPID")["MainPID"] == after["MainPID"]
+    journal = on(pair, master, "journalctl", "-u", UNIT, "--no-pager", "-o", "cat")
+    TIMINGS["kill -9 journal tail"] = " | ".join(journal.strip().splitlines()[-6:])

@@ -1,0 +1,79 @@
+"""The role without hosts: its variables against the schema, its unit on this machine.
+
+No root needed. ``systemd-analyze verify`` works here without systemd as PID 1:
+it loads the unit into a private manager and checks its directives and the
+executables it names.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from integration.hosts import VENV_BIN
+from lab import REPO_ROOT
+from vrrp.schema import CONFIG_SCHEMA
+
+ROLE = REPO_ROOT / "roles" / "vrrp"
+PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
+UNIT = "failover-vrrp.service"
+
+
+def test_role_keys_are_the_schemas_keys() -> None:
+    role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    defs = CONFIG_SCHEMA["$defs"]
+    assert role_vars["vrrp_instance_keys"] == list(defs["instance"]["properties"])
+    assert role_vars["vrrp_sync_group_keys"] == list(defs["sync_group"]["properties"])
+    # Every key is passed to the module under its own name.
+    tasks = (ROLE / "tasks" / "config.yml").read_text()
+    for key in role_vars["vrrp_instance_keys"] + role_vars["vrrp_sync_group_keys"]:
+        assert f'{key}: "{{{{ item.{key}' in tasks, key
+
+
+def test_unit_renders_and_passes_systemd_analyze_verify_here(tmp_path: Path) -> None:
+    """The role's template with its defaults, checked by this machine's systemd-analyze."""
+    unit = tmp_path / UNIT
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    env = {
+        "PATH": f"{VENV_BIN}:/usr/sbin:/usr/bin:/sbin:/bin",
+        "ANSIBLE_HOME": str(tmp_path / "ansible"),
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "ansible-tmp"),
+        "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"),
+        "ANSIBLE_NOCOLOR": "1",
+        "HOME": str(tmp_path),
+    }
+    rendered = subprocess.run(
+        [str(VENV_BIN / "ansible-playbook"), "-i", "localhost,",
+         str(PLAYBOOKS / "render_unit.yml"), "-e", f"unit_dest={unit}"],
+        capture_output=True, text=True, env=env, check=False, cwd=REPO_ROOT,
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    text = unit.read_text()
+    for line in (
+        "Type=notify",
+        "WatchdogSec=10",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "Restart=on-failure",
+        "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW",
+        "AmbientCapabilities=CAP_NET_ADMIN CAP_NET_RAW",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/run/failover-vrrp /var/lib/failover-vrrp",
+        "ProtectHome=yes",
+        "PrivateTmp=yes",
+        "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET",
+        "RuntimeDirectory=failover-vrrp",
+        "StateDirectory=failover-vrrp",
+        "ConfigurationDirectory=failover-vrrp",
+        "Environment=PYTHONPATH=/usr/lib/failover-vrrp",
+    ):
+        assert line in text.splitlines(), f"{line!r} missing from the unit"
+    verify = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, check=False
+    )
+    assert verify.returncode == 0, verify.stderr
+    # verify reports problems of *this* unit on stderr, prefixed with its path.
+    complaints = [line for line in verify.stderr.splitlines() if UNIT in line]
+    assert not complaints, verify.stderr
