@@ -13,7 +13,7 @@ version_added: 0.1.0
 description:
   - Rolling maintenance through the failover.vrrp runner's control socket.
   - O(state=demoted) sets a runtime priority for the selected instances. Priority 0 (the
-    default) resigns, make-before-break: the master keeps serving while it advertises
+    default) resigns, make-before-break; the master keeps serving while it advertises
     priority 0, hands over as soon as a peer takes over, and then stays BACKUP at priority 1.
   - With O(wait=true), returns only when this host is BACKUP and a peer (not one of this
     host's addresses) is heard as MASTER for every selected instance.
@@ -56,7 +56,7 @@ options:
   wait:
     description:
       - With O(state=demoted), wait until a peer is master of every selected instance.
-        Ignored with O(state=restored): wait with M(failover.vrrp.vrrp_state) instead.
+        Ignored with O(state=restored); wait with M(failover.vrrp.vrrp_state) instead.
     type: bool
     default: true
   timeout:

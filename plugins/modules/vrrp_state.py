@@ -11,7 +11,7 @@ module: vrrp_state
 short_description: Gather the failover.vrrp runner's live VRRP state as facts
 version_added: 0.1.0
 description:
-  - Reads the runner over its control socket and returns C(ansible_facts.vrrp): the runner's
+  - Reads the runner over its control socket and returns C(ansible_facts.vrrp) with the runner's
     version, PID and uptime, and per instance its state, priorities, the master heard, since
     when, its faults, its maintenance demotion and its last transitions.
   - Works as an ad hoc fact gatherer, C(ansible all -m failover.vrrp.vrrp_state).

@@ -43,7 +43,8 @@ def _collection_path() -> str:
     return base
 
 
-sys.path.insert(0, _collection_path())
+COLLECTIONS_PATH = _collection_path()
+sys.path.insert(0, COLLECTIONS_PATH)
 
 from ansible.module_utils.testing import patch_module_args  # noqa: E402
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.config import (  # noqa: E402
