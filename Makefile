@@ -16,7 +16,7 @@ REQUIREMENTS := $(wildcard requirements/*.txt)
 
 ENGINE      := plugins/module_utils/vrrp
 COV_MIN     := 90
-LINT_PATHS  := plugins tests $(wildcard bench)
+LINT_PATHS  := plugins tests $(wildcard bench) $(wildcard demo)
 
 # ansible-test needs the collection at .../ansible_collections/<namespace>/<name>.
 BUILD       := build
@@ -27,7 +27,7 @@ SANITY_PY   := 3.11
 APT_PACKAGES := keepalived tshark iproute2 iputils-ping ethtool tcpdump shellcheck python3-venv
 
 .PHONY: help test deps venv lint typecheck unit netns coverage sanity sanity-tree \
-        changelog-lint ansible-lint integration bench clean
+        changelog-lint ansible-lint integration bench demo clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -119,12 +119,16 @@ ansible-lint: venv ## ansible-lint, profile production (.ansible-lint)
 integration: venv ## systemd lab hosts (nspawn, root): the role over SSH (not yet part of `test`)
 	$(PY) -m pytest tests/integration --durations=0
 
-bench: venv ## print the engine's benchmark figures (not part of `test`)
+bench: deps venv ## the core's figures, then failover vs keepalived on the lab (root; BENCH_ARGS=--quick)
 	@if [ -f bench/run.py ]; then \
 	  $(PY) bench/run.py; \
 	else \
 	  echo "bench: no bench/run.py yet, nothing to measure"; \
 	fi
+	$(PY) bench/failover.py $(BENCH_ARGS)
+
+demo: deps venv ## two routers elect, the Master is killed, the Backup takes over (root)
+	$(PY) demo/run.py
 
 clean: ## remove build output and caches (keeps .venv)
 	rm -rf $(BUILD) .mypy_cache .ruff_cache .pytest_cache .hypothesis .coverage .coverage.* htmlcov
