@@ -144,10 +144,11 @@ def test_track_script_negative_weight_moves_the_master_and_back(lab: Lab) -> Non
 @pytest.mark.parametrize("kind", ["script", "file"])
 def test_weight_zero_tracker_puts_the_master_in_fault(lab: Lab, kind: str) -> None:
     flag = Path(lab.tmpdir) / "flag"
+    tracking: dict[str, Any]
     if kind == "script":
         # up while the file exists
         flag.touch()
-        tracking: dict[str, Any] = {
+        tracking = {
             "track_scripts": [
                 {
                     "name": "health",
@@ -157,19 +158,23 @@ def test_weight_zero_tracker_puts_the_master_in_fault(lab: Lab, kind: str) -> No
                 }
             ]
         }
-        fault, reason = flag.unlink, "track:script:health"
-        heal = flag.touch
+        reason = "track:script:health"
+        fault_text, heal_text = None, ""
     else:
         # a weight-0 file is down (FAULT) while it holds a number other than 0
         flag.write_text("0\n")
         tracking = {"track_files": [{"path": str(flag), "weight": 0}]}
         reason = f"track:file:{flag}"
+        fault_text, heal_text = "7\n", "0\n"
 
-        def fault() -> None:
-            flag.write_text("7\n")
+    def fault() -> None:
+        if fault_text is None:
+            flag.unlink()
+        else:
+            flag.write_text(fault_text)
 
-        def heal() -> None:
-            flag.write_text("0\n")
+    def heal() -> None:
+        flag.write_text(heal_text)
 
     a, b = start_pair(lab, **tracking)
     cap = Capture(lab).start()
