@@ -26,7 +26,7 @@ description:
   - If no runner listens on O(control_socket), the file is written, RV(reloaded) is V(false)
     and a warning says so; the runner reads the directory when it starts.
 author:
-  - failover.vrrp developers
+  - failover.vrrp developers (@failover)
 requirements:
   - jsonschema (on the managed host)
 extends_documentation_fragment:

@@ -12,7 +12,7 @@ short_description: Report which link-probe methods work on a host's interfaces
 version_added: 0.1.0
 description:
   - Runs every link probe the failover.vrrp runner knows on each interface and reports which
-    are supported and which one the runner polls (RV(interfaces.NAME.best)) besides netlink
+    are supported and which one the runner polls (RV(interfaces)) besides netlink
     events.
   - The methods are C(netlink) (link events, the primary source; needs the Python library
     pyroute2), C(ethtool) (ETHTOOL_GLINK), C(mii) (the PHY's BMSR link bit; veth and many
@@ -21,7 +21,7 @@ description:
     method is unsupported.
   - Read-only; never changes anything.
 author:
-  - failover.vrrp developers
+  - failover.vrrp developers (@failover)
 extends_documentation_fragment:
   - failover.vrrp.attributes
   - failover.vrrp.attributes.platform

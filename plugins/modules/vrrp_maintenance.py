@@ -24,7 +24,7 @@ description:
   - Idempotent; an instance already demoted at O(priority) (or not demoted, for
     O(state=restored)) is left alone.
 author:
-  - failover.vrrp developers
+  - failover.vrrp developers (@failover)
 requirements:
   - pyroute2 (on the managed host, for O(wait=true) with O(state=demoted))
 extends_documentation_fragment:

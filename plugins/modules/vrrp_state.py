@@ -19,7 +19,7 @@ description:
     in playbooks; fails after O(timeout) seconds naming the instances that are not.
   - A host where no runner listens fails with a clear message.
 author:
-  - failover.vrrp developers
+  - failover.vrrp developers (@failover)
 extends_documentation_fragment:
   - failover.vrrp.attributes
   - failover.vrrp.attributes.platform

@@ -74,7 +74,7 @@ def test_defaults_spelled_out_are_the_same_instance(
 
 def test_change_rewrites_with_diff(runner: Runner, capsys: pytest.CaptureFixture[str]) -> None:
     run(args_for(runner, **WEB), capsys)
-    result = run(args_for(runner, **dict(WEB, priority=90)), capsys, diff=True)
+    result = run(args_for(runner, **{**WEB, "priority": 90}), capsys, diff=True)
     assert result["changed"] is True
     assert json.loads(fragment(runner).read_text())["priority"] == 90
     diff = result["diff"]
@@ -128,7 +128,7 @@ def test_refused_reload_restores_the_old_file(
     run(args_for(runner, **WEB), capsys)
     old = fragment(runner).read_text()
     runner.handler.refuse = ConfigError("instances[0].interface", "interface 'eth0' is gone")
-    result = run(args_for(runner, **dict(WEB, priority=90)), capsys)
+    result = run(args_for(runner, **{**WEB, "priority": 90}), capsys)
     assert result["failed"] is True
     assert "refused" in result["msg"]
     assert "interface 'eth0' is gone" in result["msg"]
@@ -197,7 +197,7 @@ def test_vrid_clash_fails_before_writing(
     runner: Runner, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run(args_for(runner, **WEB), capsys)
-    result = run(args_for(runner, **dict(WEB, name="web2")), capsys)
+    result = run(args_for(runner, **{**WEB, "name": "web2"}), capsys)
     assert result["failed"] is True
     assert "VRID 51 is already used on eth0" in result["msg"]
     assert result["rule"].startswith("VRID 51 is already used")
