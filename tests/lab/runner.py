@@ -8,6 +8,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from vrrp.control import request
+from vrrp.errors import ControlError
+
 from .core import Lab, Router
 
 _N = 0
@@ -57,11 +60,20 @@ class RunnerProc:
         )
         if wait:
             self.lab.wait_for(
-                lambda: self._alive() and Path(self.socket).exists(),
+                lambda: self._alive() and self._answers(),
                 timeout=10,
-                what=f"runner in {self.router.name} to listen\n{self.log()}",
+                what=f"runner in {self.router.name} to answer\n{self.log()}",
             )
         return self
+
+    def _answers(self) -> bool:
+        """The control socket exists and serves (not only bound: also listening)."""
+        if not Path(self.socket).exists():
+            return False
+        try:
+            return bool(self.request("version").get("ok"))
+        except ControlError:
+            return False
 
     def _alive(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
@@ -72,8 +84,6 @@ class RunnerProc:
         return self.lab.log_of(self.proc) if self.proc is not None else ""
 
     def request(self, cmd: str, **args: Any) -> dict[str, Any]:
-        from vrrp.ctl import request
-
         return request(self.socket, {"cmd": cmd, **args}, timeout=5.0)
 
     def result(self, cmd: str, **args: Any) -> Any:
