@@ -27,7 +27,10 @@ from collections.abc import Callable, Iterable, Mapping
 from ipaddress import ip_address
 from typing import Any, Final, NoReturn
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import (  # type: ignore[import-untyped]
+    AnsibleModule,
+    missing_required_lib,
+)
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp import control
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp._deps import (
     MissingLibraryError,
@@ -158,6 +161,7 @@ def fail_from_error(module: AnsibleModule, exc: VRRPError, **extra: Any) -> NoRe
             extra["file"] = file
         module.fail_json(msg=str(exc), path=exc.path, rule=exc.rule, **extra)
     module.fail_json(msg=str(exc), **extra)
+    raise SystemExit(1)  # pragma: no cover - fail_json exits; for the type checker
 
 
 # --- reading the runner ------------------------------------------------------------
@@ -290,8 +294,8 @@ def probe_links(names: list[str] | None, required: list[str]) -> tuple[dict[str,
     reports: dict[str, Any] = {}
     problems: list[str] = []
     for name in dict.fromkeys(names):
-        report = link.probe_report(name).as_dict()
-        methods = report["methods"]
+        report: dict[str, Any] = link.probe_report(name).as_dict()
+        methods: dict[str, Any] = report["methods"]
         if netlink.PYROUTE2_IMPORT_ERROR is not None:
             methods[link.NETLINK] = {
                 "supported": False,

@@ -134,7 +134,7 @@ reloaded:
   sample: true
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import (
     fail_from_error,
     fragment_spec,

@@ -86,7 +86,7 @@ interfaces:
       returned: always
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import (
     PROBE_METHODS,
     fail_from_error,

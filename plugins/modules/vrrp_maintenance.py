@@ -110,7 +110,7 @@ ansible_facts:
       returned: success
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import (
     DEFAULT_SOCKET,
     fail_from_error,

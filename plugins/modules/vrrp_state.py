@@ -135,7 +135,9 @@ elapsed:
   sample: 3.2
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from typing import Any
+
+from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import (
     DEFAULT_SOCKET,
     STATES,
@@ -160,7 +162,7 @@ def main() -> None:
     )
     params = module.params
     socket_path = params["control_socket"]
-    result = {"changed": False}
+    result: dict[str, Any] = {"changed": False}
     try:
         wanted = params["wait_for"]
         if wanted is not None:
