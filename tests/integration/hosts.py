@@ -146,8 +146,10 @@ class HostLab:
     def open(self) -> None:
         ensure_tool("systemd-nspawn", "systemd-container")
         ensure_tool("ssh", "openssh-client")
+        sweep_stale()
         sweep_hosts(self.prefix)
         self.workdir.mkdir(parents=True, mode=0o700)
+        (self.workdir / "owner.pid").write_text(f"{os.getpid()}\n")
         self.lab.open()
         self.controller = self.lab.add_router("ctl", v4=CONTROLLER_V4)
         key = self.workdir / "id_ed25519"
@@ -478,6 +480,63 @@ def sweep_hosts(prefix: str) -> None:
     """
     sweep(prefix)
     workdir = WORK_ROOT / prefix
+    # nspawn itself runs in the root namespace; it exits once its container's
+    # init is gone. Wait for that, then make sure by PID.
+    pids = _nspawn_pids(workdir)
+    deadline = time.monotonic() + 5.0
+    while pids and time.monotonic() < deadline:
+        time.sleep(0.1)
+        pids = [pid for pid in pids if _alive(pid)]
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     _unmount(workdir)
     if not _mounts_under(workdir):
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _nspawn_pids(workdir: Path) -> list[int]:
+    """PIDs of the systemd-nspawn processes that boot a tree under ``workdir``."""
+    marker = f"--directory={workdir}/".encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"systemd-nspawn") and any(a.startswith(marker) for a in argv):
+            pids.append(int(proc.name))
+    return pids
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale() -> list[str]:
+    """Sweep the labs of runs that died without tearing down (their owner PID is gone).
+
+    Returns the prefixes swept. A killed test run leaves its containers running
+    in its namespaces and its overlays mounted; the next run cleans them up.
+    """
+    swept = []
+    if not WORK_ROOT.is_dir():
+        return swept
+    for workdir in sorted(WORK_ROOT.iterdir()):
+        try:
+            owner = int((workdir / "owner.pid").read_text())
+        except (FileNotFoundError, ValueError):
+            owner = 0
+        if owner and _alive(owner):
+            continue
+        sweep_hosts(workdir.name)
+        swept.append(workdir.name)
+    return swept

@@ -145,6 +145,14 @@ def test_second_run_changes_nothing(pair: HostLab) -> None:
     assert run.changed() == 0, run.output[-6000:]
 
 
+def test_check_mode_predicts_no_change(pair: HostLab) -> None:
+    assert first_run(pair).returncode == 0
+    run = pair.playbook(PLAYBOOKS / "provision.yml", args=["--check", "--diff"])
+    TIMINGS["playbook provision.yml, --check --diff"] = run.seconds
+    assert run.returncode == 0, run.output[-6000:]
+    assert run.changed() == 0, run.output[-6000:]
+
+
 def test_one_master_one_backup(pair: HostLab) -> None:
     assert first_run(pair).returncode == 0
     roles = wait_roles(pair)
@@ -200,3 +208,40 @@ def test_kill_9_of_the_master_runner_systemd_restarts_it_and_it_rejoins(pair: Ho
     assert unit_show(pair, master, "MainPID")["MainPID"] == after["MainPID"]
     journal = on(pair, master, "journalctl", "-u", UNIT, "--no-pager", "-o", "cat")
     TIMINGS["kill -9 journal tail"] = " | ".join(journal.strip().splitlines()[-6:])
+
+
+def test_exclusive_removes_leftovers_and_a_changed_engine_restarts(pair: HostLab) -> None:
+    """A leftover instance goes (reload, same runner); a tampered engine file is put
+    back and only that host's runner restarts."""
+    assert first_run(pair).returncode == 0
+    r1, r2 = pair.hosts["r1"], pair.hosts["r2"]
+    leftover = {
+        "name": "old",
+        "interface": "eth0",
+        "vrid": 52,
+        "priority": 100,
+        "virtual_addresses": ["192.0.2.101/24"],
+    }
+    target = "/etc/failover-vrrp/instances.d/old.json"
+    on(pair, r1, "sh", "-c", f"umask 077 && echo '{json.dumps(leftover)}' > {target}")
+    on(pair, r1, "failover-vrrp-ctl", "reload")
+    assert "old" in json.loads(on(pair, r1, "failover-vrrp-ctl", "state", "--json"))["instances"]
+    on(pair, r2, "sh", "-c", "echo '# tampered' >> /usr/lib/failover-vrrp/vrrp/version.py")
+    pid_r1 = unit_show(pair, r1, "MainPID")["MainPID"]
+    pid_r2 = unit_show(pair, r2, "MainPID")["MainPID"]
+
+    run = provision(pair, "leftover + tampered engine")
+    assert run.returncode == 0, run.output[-6000:]
+    assert run.recap["r1"]["changed"] > 0 and run.recap["r2"]["changed"] > 0
+
+    state_r1 = json.loads(on(pair, r1, "failover-vrrp-ctl", "state", "--json"))
+    assert sorted(state_r1["instances"]) == ["web"]
+    on(pair, r1, "test", "!", "-e", "/etc/failover-vrrp/instances.d/old.json")
+    assert unit_show(pair, r1, "MainPID")["MainPID"] == pid_r1  # reloaded, not restarted
+    assert unit_show(pair, r2, "MainPID")["MainPID"] != pid_r2  # restarted
+    source = REPO_ROOT / "plugins" / "module_utils" / "vrrp" / "version.py"
+    installed = on(pair, r2, "sha256sum", "/usr/lib/failover-vrrp/vrrp/version.py").split()[0]
+    assert installed == hashlib.sha256(source.read_bytes()).hexdigest()
+    wait_roles(pair)
+    again = provision(pair, "after the repair")
+    assert again.returncode == 0 and again.changed() == 0, again.output[-6000:]
