@@ -206,7 +206,7 @@ def test_vmac_answers_from_the_virtual_mac_and_moves_on_failover(
         on_r1, on_r2 = _resolve(lab, host, fam, (r1, r2))
         assert not _answers(on_r1, fam), "the stopped router answered for the VIP"
     else:
-        _, on_r2 = _resolve(lab, host, fam, (r2, r2))
+        _unused, on_r2 = _resolve(lab, host, fam, (r2, r2))
     answers = _answers(on_r2, fam)
     assert answers and {a["eth_src"] for a in answers} == {fam.vmac}, answers
     assert neighbour_mac(lab, host, vip) == fam.vmac
