@@ -40,6 +40,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import signal
 import socket
 import statistics
@@ -179,6 +180,9 @@ class OurPair:
                 proc.stop()
 
 
+_KEEPALIVEDS: list[Keepalived] = []
+
+
 class KeepalivedPair:
     name = "keepalived"
 
@@ -195,7 +199,11 @@ class KeepalivedPair:
             virtual_addresses=[f"{VIP}/24"],
             advert_interval=self.interval,
         )
-        return Keepalived(self.lab, router, [inst]).start()
+        daemon = Keepalived(self.lab, router, [inst])
+        # The lab names a keepalived's directory by id(): keep every one alive so
+        # a restarted daemon never gets the id (and the directory) of a dead one.
+        _KEEPALIVEDS.append(daemon)
+        return daemon.start()
 
     def start_master(self) -> None:
         self.master = self._start(self.r1, MASTER_PRIORITY)
@@ -271,7 +279,9 @@ def steady(lab: Any, pair: Any, interval: float) -> None:
     timeout = 2 * master_down_interval(interval, MASTER_PRIORITY) + 15
     lab.wait_for(pair.master_ready, timeout=timeout, interval=0.02, what=f"{pair.name} Master")
     lab.wait_for(pair.backup_ready, timeout=timeout, interval=0.02, what=f"{pair.name} Backup")
-    time.sleep(max(0.3, 2 * interval))
+    # A few adverts more, then a random phase: polling above locks onto the
+    # Master's rhythm, and a real fault falls anywhere inside an interval.
+    time.sleep(max(0.3, 2 * interval) + random.uniform(0, interval))  # noqa: S311
 
 
 def one_trial(
@@ -451,8 +461,11 @@ def scale_keepalived(lab: Any, seconds: float) -> dict[str, Any]:
     r1, r2 = lab.routers["r1"], lab.routers["r2"]
     say(f"· keepalived: {2 * SCALE_VRIDS} instances on each router, starting")
     t0 = time.monotonic()
-    master = Keepalived(lab, r1, instances(MASTER_PRIORITY)).start()
-    backup = Keepalived(lab, r2, instances(BACKUP_PRIORITY)).start()
+    master = Keepalived(lab, r1, instances(MASTER_PRIORITY))
+    backup = Keepalived(lab, r2, instances(BACKUP_PRIORITY))
+    _KEEPALIVEDS.extend((master, backup))  # see KeepalivedPair._start
+    master.start()
+    backup.start()
     try:
 
         def converged() -> bool:
