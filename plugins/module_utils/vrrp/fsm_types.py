@@ -1,0 +1,256 @@
+"""The vocabulary of the state machine: states, timers, parameters, events, actions.
+
+Plain frozen data, shared by :mod:`.fsm` (one virtual router), :mod:`.group`
+(sync groups), the runner and the simulated LAN of the tests. See
+:mod:`.fsm` for what each event does and which actions it returns.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+from typing import Final, Union
+
+from .errors import VRRPError
+from .packet import Advertisement
+
+IPAddress = Union[IPv4Address, IPv6Address]
+
+OWNER_PRIORITY: Final = 255
+STOP_PRIORITY: Final = 0
+
+
+class State(str, enum.Enum):
+    INIT = "INIT"
+    BACKUP = "BACKUP"
+    MASTER = "MASTER"
+    FAULT = "FAULT"
+
+
+class Timer(str, enum.Enum):
+    ADVER = "adver"
+    MASTER_DOWN = "master_down"
+    PREEMPT_DELAY = "preempt_delay"
+
+
+#: Every legal move. Anything else raises :class:`StateError` (a bug, not input).
+TRANSITIONS: Final[frozenset[tuple[State, State]]] = frozenset(
+    {
+        (State.INIT, State.BACKUP),
+        (State.INIT, State.MASTER),
+        (State.INIT, State.FAULT),
+        (State.BACKUP, State.MASTER),
+        (State.BACKUP, State.INIT),
+        (State.BACKUP, State.FAULT),
+        (State.MASTER, State.BACKUP),
+        (State.MASTER, State.INIT),
+        (State.MASTER, State.FAULT),
+        (State.FAULT, State.INIT),
+    }
+)
+
+
+# ---------------------------------------------------------------- parameters
+
+
+@dataclass(frozen=True)
+class RouterParams:
+    """What one virtual router is configured with (built from the config)."""
+
+    vrid: int
+    version: int
+    priority: int
+    advert_interval_cs: int
+    primary_address: IPAddress
+    virtual_addresses: tuple[IPAddress, ...]
+    preempt: bool = True
+    preempt_delay_cs: int = 0
+    accept: bool = False
+    auth_type: int = 0
+    auth_data: bytes = b""
+    unicast_peers: tuple[IPAddress, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.version not in (2, 3):
+            raise VRRPError(f"VRRP version must be 2 or 3, not {self.version}")
+        if not 1 <= self.vrid <= 255:
+            raise VRRPError(f"VRID must be 1..255, not {self.vrid}")
+        if not 1 <= self.priority <= OWNER_PRIORITY:
+            raise VRRPError(f"priority must be 1..255, not {self.priority}")
+        if self.advert_interval_cs < 1:
+            raise VRRPError(f"advert interval must be positive, not {self.advert_interval_cs} cs")
+        if not self.virtual_addresses:
+            raise VRRPError("a virtual router needs at least one virtual address")
+
+
+# ------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True)
+class Startup:
+    """RFC 9568 §6.4.1: the router is enabled."""
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    """The router is disabled (runner stop or instance removed)."""
+
+
+@dataclass(frozen=True)
+class AdvertReceived:
+    """A decoded advertisement for this VRID, from ``src``."""
+
+    advert: Advertisement
+    src: IPAddress
+
+
+@dataclass(frozen=True)
+class TimerExpired:
+    timer: Timer
+
+
+@dataclass(frozen=True)
+class FaultRaised:
+    """A fault source (``link``, ``address``, ``track:<name>``, ``group:<name>``) failed."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class FaultCleared:
+    reason: str
+
+
+@dataclass(frozen=True)
+class PriorityChanged:
+    """The effective priority changed (tracking, maintenance demotion)."""
+
+    priority: int
+
+
+@dataclass(frozen=True)
+class GroupMaster:
+    """The sync group lets this member become Master."""
+
+    cause: str
+
+
+@dataclass(frozen=True)
+class GroupBackup:
+    """The sync group pulls this member back to Backup."""
+
+    cause: str
+
+
+@dataclass(frozen=True)
+class Resign:
+    """Maintenance: hand Mastership over without a gap, or take that back.
+
+    A resigning Master keeps its addresses but advertises priority 0 at every
+    Adver_Timer (RFC 9568 §6.4.3 lets a Backup take over after Skew_Time on
+    such an advert, whatever its preempt setting); it steps down when the new
+    Master's first advertisement arrives. With nobody to take over it keeps
+    serving: make before break.
+    """
+
+    active: bool
+
+
+Event = Union[
+    Startup,
+    Shutdown,
+    AdvertReceived,
+    TimerExpired,
+    FaultRaised,
+    FaultCleared,
+    PriorityChanged,
+    GroupMaster,
+    GroupBackup,
+    Resign,
+]
+
+
+# ------------------------------------------------------------------ actions
+
+
+@dataclass(frozen=True)
+class SendAdvert:
+    advert: Advertisement
+
+
+@dataclass(frozen=True)
+class AddAddresses:
+    """Install the virtual addresses (Master)."""
+
+
+@dataclass(frozen=True)
+class RemoveAddresses:
+    """Withdraw the virtual addresses (leaving Master)."""
+
+
+@dataclass(frozen=True)
+class Announce:
+    """Gratuitous ARP / unsolicited NA for the virtual addresses.
+
+    ``refresh`` is False on becoming Master (the runner applies the configured
+    delay and repeat) and True for a re-announcement while Master.
+    """
+
+    refresh: bool = False
+
+
+@dataclass(frozen=True)
+class ArmTimer:
+    timer: Timer
+    at: float
+
+
+@dataclass(frozen=True)
+class CancelTimer:
+    timer: Timer
+
+
+@dataclass(frozen=True)
+class Transition:
+    old: State
+    new: State
+    cause: str
+    at: float
+
+
+@dataclass(frozen=True)
+class Drop:
+    """An advertisement failed a check of the configured instance."""
+
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Anomaly:
+    """Worth a log line and a counter, but the advertisement is still used."""
+
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class RequestMaster:
+    """A sync-group member is ready to be Master and asks its group."""
+
+    cause: str
+
+
+Action = Union[
+    SendAdvert,
+    AddAddresses,
+    RemoveAddresses,
+    Announce,
+    ArmTimer,
+    CancelTimer,
+    Transition,
+    Drop,
+    Anomaly,
+    RequestMaster,
+]
