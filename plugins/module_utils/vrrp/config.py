@@ -18,13 +18,15 @@ picks one by the kind of path.
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import difflib
 import functools
 import json
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from ipaddress import ip_address, ip_interface
 from typing import Any, Final, Union
 
@@ -55,17 +57,22 @@ __all__ = [
     "Garp",
     "InstanceConfig",
     "Notify",
+    "Source",
     "SyncGroupConfig",
     "TrackFile",
     "TrackInterface",
     "TrackScript",
     "VirtualAddress",
+    "build",
+    "check_isolated",
     "load",
     "load_config",
     "load_dir",
     "load_file",
     "load_instance",
+    "load_isolated",
     "load_sync_group",
+    "read",
 ]
 
 Path = tuple[object, ...]
@@ -517,35 +524,66 @@ def _in_file(file: str, error: ConfigError) -> ConfigFileError:
     return ConfigFileError(file=file, path=error.path, rule=error.rule)
 
 
-def load_file(path: Pathlike) -> Config:
-    """Load a YAML or JSON file (``*.json`` is read as JSON, anything else as YAML).
-
-    An empty YAML file is an empty configuration.
-    """
-    file = os.fspath(path)
-    text = _read(file)
-    data = _parse_json(file, text) if file.endswith(".json") else _parse_yaml(file, text)
-    try:
-        return load_config({} if data is None else data)  # type: ignore[arg-type]
-    except ConfigError as exc:
-        raise _in_file(file, exc) from None
-
-
 _FRAGMENT_DIRS: Final = (("instances", "instances.d"), ("sync_groups", "sync_groups.d"))
 _MERGED_PATH: Final = re.compile(r"^(instances|sync_groups)\[(\d+)\]\.?(.*)$")
 
 
-def load_dir(path: Pathlike) -> Config:
-    """Load a directory of fragments merged into one config.
+def _parse(file: str, text: str) -> object:
+    """``*.json`` is read as JSON, anything else as YAML."""
+    return _parse_json(file, text) if file.endswith(".json") else _parse_yaml(file, text)
 
-    ``instances.d/NAME.json`` holds one instance and ``sync_groups.d/NAME.json``
-    one sync group, each named like its file; files whose names start with a
-    dot (temporary files of an atomic write) and files not ending in ``.json``
-    are ignored. Errors name the fragment file and the path inside it.
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """A config as read from disk: its texts and what they parse to, not yet validated.
+
+    ``entries`` holds ``(file, key, text)`` per file read: ``key`` is None for a
+    config file, ``"instances"`` or ``"sync_groups"`` for a fragment. The
+    texts are kept so that another process can validate exactly what was read
+    (:func:`load_isolated`).
     """
-    root = os.fspath(path)
-    data: dict[str, list[object]] = {"instances": [], "sync_groups": []}
-    files: dict[str, list[str]] = {"instances": [], "sync_groups": []}
+
+    path: str
+    is_dir: bool
+    entries: tuple[tuple[str, str | None, str], ...]
+    document: object = dataclasses.field(compare=False)
+
+    def locate(self, error: ConfigError) -> ConfigFileError:
+        """``error`` (a path in :attr:`document`) as an error naming its file."""
+        if isinstance(error, ConfigFileError):
+            return error
+        if not self.is_dir:
+            return _in_file(self.path, error)
+        match = _MERGED_PATH.match(error.path)
+        if match is None:  # pragma: no cover - every merged path starts with a list
+            return _in_file(self.path, error)
+        files = [file for file, key, _unused in self.entries if key == match.group(1)]
+        return ConfigFileError(
+            file=files[int(match.group(2))], path=match.group(3), rule=error.rule
+        )
+
+
+def _assemble(
+    path: str, is_dir: bool, entries: Iterable[tuple[str, str | None, str, object]]
+) -> Source:
+    kept: list[tuple[str, str | None, str]] = []
+    if not is_dir:
+        ((file, key, text, data),) = entries
+        return Source(path, False, ((file, key, text),), {} if data is None else data)
+    merged: dict[str, list[object]] = {"instances": [], "sync_groups": []}
+    for file, key, text, data in entries:
+        merged[str(key)].append(data)
+        kept.append((file, key, text))
+    return Source(path, True, tuple(kept), merged)
+
+
+def _read_file(file: str) -> Source:
+    text = _read(file)
+    return _assemble(file, False, [(file, None, text, _parse(file, text))])
+
+
+def _read_dir(root: str) -> Source:
+    entries: list[tuple[str, str | None, str, object]] = []
     found = False
     for key, subdir in _FRAGMENT_DIRS:
         directory = os.path.join(root, subdir)
@@ -556,43 +594,173 @@ def load_dir(path: Pathlike) -> Config:
             file = os.path.join(directory, name)
             if name.startswith(".") or not name.endswith(".json") or not os.path.isfile(file):
                 continue
-            data[key].append(_parse_json(file, _read(file)))
-            files[key].append(file)
+            text = _read(file)
+            entries.append((file, key, text, _parse_json(file, text)))
     if not found:
         raise ConfigFileError(
             file=root, path="", rule="holds neither an instances.d nor a sync_groups.d directory"
         )
+    return _assemble(root, True, entries)
 
-    def locate(error: ConfigError) -> ConfigFileError:
-        match = _MERGED_PATH.match(error.path)
-        if match is None:  # pragma: no cover - every merged path starts with a list
-            return _in_file(root, error)
-        file = files[match.group(1)][int(match.group(2))]
-        return ConfigFileError(file=file, path=match.group(3), rule=error.rule)
 
+def read(path: Pathlike) -> Source:
+    """Read and parse a config file or a fragment directory, without validating it.
+
+    Raises :class:`ConfigFileError` for a file that cannot be read or parsed.
+    """
+    file = os.fspath(path)
+    return _read_dir(file) if os.path.isdir(file) else _read_file(file)
+
+
+def build(source: Source, *, validate: Callable[[object], None] | None = check) -> Config:
+    """The typed config of ``source``, validated by ``validate`` first.
+
+    ``validate`` is :func:`vrrp.schema.check` unless the caller has already
+    checked the document against the schema (``None``); every later check is
+    made here. Errors name the file they are in.
+    """
     try:
-        check(data)
-        for key, _unused in _FRAGMENT_DIRS:
-            for file, obj in zip(files[key], data[key]):
-                stem = os.path.basename(file)[: -len(".json")]
-                name = obj["name"]  # type: ignore[index]
-                if name != stem:
-                    raise ConfigFileError(
-                        file=file,
-                        path="name",
-                        rule=f"a fragment is named like its file: {show(name)} belongs in "
-                        f"{name}.json",
-                    )
-        return _build_config(data)
-    except ConfigFileError:
-        raise
+        if validate is not None:
+            validate(source.document)
+        position = dict.fromkeys(("instances", "sync_groups"), 0)
+        for file, key, _unused in source.entries if source.is_dir else ():
+            stem = os.path.basename(file)[: -len(".json")]
+            name = source.document[key][position[key]]["name"]  # type: ignore[index]
+            position[str(key)] += 1
+            if name != stem:
+                raise ConfigFileError(
+                    file=file,
+                    path="name",
+                    rule=f"a fragment is named like its file: {show(name)} belongs in {name}.json",
+                )
+        return _build_config(source.document)  # type: ignore[arg-type]
     except ConfigError as exc:
-        raise locate(exc) from None
+        raise source.locate(exc) from None
+
+
+def load_file(path: Pathlike) -> Config:
+    """Load a YAML or JSON file (``*.json`` is read as JSON, anything else as YAML).
+
+    An empty YAML file is an empty configuration.
+    """
+    return build(_read_file(os.fspath(path)))
+
+
+def load_dir(path: Pathlike) -> Config:
+    """Load a directory of fragments merged into one config.
+
+    ``instances.d/NAME.json`` holds one instance and ``sync_groups.d/NAME.json``
+    one sync group, each named like its file; files whose names start with a
+    dot (temporary files of an atomic write) and files not ending in ``.json``
+    are ignored. Errors name the fragment file and the path inside it.
+    """
+    return build(_read_dir(os.fspath(path)))
 
 
 def load(path: Pathlike) -> Config:
     """Load a config file or a fragment directory, whichever ``path`` is."""
-    return load_dir(path) if os.path.isdir(path) else load_file(path)
+    return build(read(path))
+
+
+# --- validation in a child process -------------------------------------------
+#
+# The runner is a long-lived daemon: importing jsonschema would cost it about
+# 10 MiB for its whole life to validate a config once per (re)load. So it reads
+# and parses the files itself, hands the very texts it read to a short-lived
+# child (``python -m vrrp.config check-source``, JSON on stdin and stdout; no
+# race with the files changing meanwhile) that parses them the same way and
+# checks the document against the schema, and builds the Config in-process
+# from its own parse only when the child found it valid. The errors are the
+# ones :func:`load` gives.
+
+CHECK_TIMEOUT: Final = 60.0
+
+
+def _engine_root() -> str:
+    """The sys.path entry this package is imported from."""
+    root = os.path.dirname(os.path.abspath(__file__))
+    for _unused in (__package__ or "vrrp").split("."):
+        root = os.path.dirname(root)
+    return root
+
+
+def _child_argv() -> list[str]:
+    code = (
+        f"import sys; sys.path.insert(0, {_engine_root()!r}); "
+        f"from {__package__}.config import main; raise SystemExit(main(['check-source']))"
+    )
+    flags = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *flags, "-c", code]
+
+
+def _source_check(request: Mapping[str, Any]) -> dict[str, Any]:
+    """The child's side: parse the texts of a request, check them, say what was found."""
+    try:
+        entries = [(file, key, text, _parse(file, text)) for file, key, text in request["files"]]
+        check(_assemble(request["path"], request["is_dir"], entries).document)
+    except ConfigFileError as exc:
+        return {"file": exc.file, "line": exc.line, "path": exc.path, "rule": exc.rule}
+    except ConfigError as exc:
+        return {"path": exc.path, "rule": exc.rule}
+    except _deps.MissingLibraryError as exc:
+        return {"missing": exc.library, "traceback": exc.import_traceback}
+    return {"valid": True}
+
+
+async def check_isolated(source: Source) -> None:
+    """Validate ``source`` against the schema in a child process.
+
+    Raises the :class:`ConfigFileError` :func:`build` would, a
+    :class:`~vrrp._deps.MissingLibraryError` when the child lacks jsonschema
+    (or PyYAML), or a :class:`ConfigFileError` saying the check could not run.
+    """
+    request = {"path": source.path, "is_dir": source.is_dir, "files": source.entries}
+    payload = json.dumps(request, ensure_ascii=False).encode()
+
+    def failed(why: str) -> ConfigFileError:
+        return ConfigFileError(file=source.path, path="", rule=f"cannot be validated: {why}")
+
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *_child_argv(),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        raise failed(f"cannot start {sys.executable}: {exc.strerror or exc}") from None
+    try:
+        out, err = await asyncio.wait_for(process.communicate(payload), CHECK_TIMEOUT)
+    except asyncio.TimeoutError:
+        process.kill()
+        await process.wait()
+        raise failed(f"the checker process did not answer within {CHECK_TIMEOUT:g} s") from None
+    try:
+        if process.returncode != 0:
+            raise ValueError
+        answer = json.loads(out)
+    except ValueError:
+        tail = err.decode(errors="replace").strip().splitlines()[-1:] or [""]
+        raise failed(f"the checker process failed (exit {process.returncode}): {tail[0]}") from None
+    if "missing" in answer:
+        raise _deps.MissingLibraryError(answer["missing"], answer["traceback"])
+    if "file" in answer:
+        raise ConfigFileError(
+            file=answer["file"], line=answer["line"], path=answer["path"], rule=answer["rule"]
+        )
+    if "rule" in answer:
+        raise source.locate(ConfigError(answer["path"], answer["rule"]))
+
+
+async def load_isolated(path: Pathlike) -> Config:
+    """Like :func:`load`, but the schema is checked in a child process.
+
+    This process never imports jsonschema; it parses the files (importing
+    PyYAML only for a YAML file) and builds the typed config itself.
+    """
+    source = read(path)
+    await check_isolated(source)
+    return build(source, validate=None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -600,6 +768,9 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if args == ["schema"]:
         return schema_main()
+    if args == ["check-source"]:
+        say(json.dumps(_source_check(json.load(sys.stdin))))
+        return 0
     if len(args) == 2 and args[0] == "check":
         try:
             config = load(args[1])

@@ -29,7 +29,7 @@ from typing import Any, Final
 
 from . import sdnotify
 from .cli import complain, say
-from .config import Config, load
+from .config import Config, load, load_isolated
 from .control import ControlServer
 from .errors import ConfigError, ControlError, PacketError, VRRPError
 from .fsm import (
@@ -104,7 +104,7 @@ class Runner:
     # ------------------------------------------------------------ lifecycle
 
     async def run(self) -> int:
-        self.config = load(self.config_path)
+        self.config = await load_isolated(self.config_path)
         os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
         os.makedirs(self.lib_dir, mode=0o700, exist_ok=True)
         self.watcher = LinkWatcher()
@@ -524,7 +524,7 @@ class Runner:
     async def reload(self) -> dict[str, Any]:
         """Validate the config on disk as a whole, then apply it (or keep the old one)."""
         try:
-            config = load(self.config_path)
+            config = await load_isolated(self.config_path)
         except ConfigError as exc:
             self.counters["reloads_refused"] += 1
             log.error("reload refused, still running the previous config: %s", exc)
