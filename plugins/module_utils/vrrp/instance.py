@@ -39,7 +39,13 @@ from .fsm import (
     Transition,
     VirtualRouter,
 )
-from .packet import Advertisement
+from .packet import (
+    CHECKSUM_PSEUDO_HEADER,
+    VRRP_MCAST_V4,
+    VRRP_MCAST_V6,
+    Advertisement,
+    encode,
+)
 from .tracking import Tracker, Tracking, TrackKind
 
 log = logging.getLogger("failover-vrrp")
@@ -134,6 +140,10 @@ class Instance:
         self.link_probe = "netlink"
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._announce_handles: list[asyncio.TimerHandle] = []
+        # wire(): the last advert sent and its messages (a Master sends the
+        # same one every interval until its priority or source changes).
+        self._wire_key: tuple[Advertisement, IPAddress] | None = None
+        self._wire: tuple[str, tuple[tuple[str, bytes], ...]] = ("", ())
 
     # -- facts ---------------------------------------------------------------
 
@@ -176,6 +186,36 @@ class Instance:
             "demoted": demoted,
             "group": self.group,
         }
+
+    # -- the wire ---------------------------------------------------------------
+
+    def wire(self, advert: Advertisement) -> tuple[str, tuple[tuple[str, bytes], ...]]:
+        """``(source, ((destination, message), ...))`` to send ``advert``.
+
+        The destinations are the unicast peers, or the VRRP multicast group.
+        Encoded once per advert and source address, then reused: a Master
+        sends the same advert every interval. Raises
+        :class:`~vrrp.errors.PacketError` for an advert that cannot be
+        encoded (nothing is cached then).
+        """
+        primary = self.router.params.primary_address
+        key = (advert, primary)
+        if key != self._wire_key:
+            src = str(primary)
+            cfg = self.cfg
+            peers = [str(p) for p in cfg.unicast_peers] or [
+                VRRP_MCAST_V4 if self.ip_version == 4 else VRRP_MCAST_V6
+            ]
+            form = cfg.checksum_form
+            if form is None and advert.version == 3 and self.ip_version == 4:
+                # keepalived (2.2.7 in Debian 12) and FRR send, and keepalived
+                # requires, the IPv4 pseudo-header form by default; decode takes both.
+                form = CHECKSUM_PSEUDO_HEADER
+            messages = tuple(
+                (dst, encode(advert, src=src, dst=dst, checksum_form=form)) for dst in peers
+            )
+            self._wire, self._wire_key = (src, messages), key
+        return self._wire
 
     # -- carrying out actions -----------------------------------------------------
 

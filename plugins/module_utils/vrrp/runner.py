@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -51,14 +52,7 @@ from .linux import addresses, link
 from .linux.announce import Announcer, mac_bytes
 from .linux.sockets import VrrpSocket
 from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
-from .packet import (
-    CHECKSUM_PSEUDO_HEADER,
-    VRRP_MCAST_V4,
-    VRRP_MCAST_V6,
-    Advertisement,
-    decode,
-    encode,
-)
+from .packet import Advertisement, decode
 from .persist import RuntimeState
 from .tracking import TrackResult
 from .trackio import FileTracker, ScriptTracker
@@ -70,6 +64,9 @@ DEFAULT_STATE_DIR: Final = "/run/failover-vrrp"
 DEFAULT_LIB_DIR: Final = "/var/lib/failover-vrrp"
 PROBE_INTERVAL: Final = 0.1
 UNSPECIFIED = {4: ip_address("0.0.0.0"), 6: ip_address("::")}  # noqa: S104
+# The source of every advert heard, parsed once per address (the same few
+# peers send every interval); bounded, as a stranger may send from anywhere.
+_source_address: Final = functools.lru_cache(maxsize=1024)(ip_address)
 
 
 class Runner:
@@ -208,7 +205,7 @@ class Runner:
                 inst.stats[f"drop.{exc.reason}"] += 1
                 continue
             inst.stats["adverts_received"] += 1
-            self.feed(inst, AdvertReceived(advert, ip_address(rx.src)))
+            self.feed(inst, AdvertReceived(advert, _source_address(rx.src)))
 
     # ---------------------------------------------------------------- links
 
@@ -545,17 +542,8 @@ class Runner:
         if sock is None:
             instance.stats["send_errors"] += 1
             return
-        src = str(instance.router.params.primary_address)
-        peers = [str(p) for p in instance.cfg.unicast_peers] or [
-            VRRP_MCAST_V4 if instance.ip_version == 4 else VRRP_MCAST_V6
-        ]
-        form = instance.cfg.checksum_form
-        if form is None and advert.version == 3 and instance.ip_version == 4:
-            # keepalived (2.2.7 in Debian 12) and FRR send, and keepalived
-            # requires, the IPv4 pseudo-header form by default; decode takes both.
-            form = CHECKSUM_PSEUDO_HEADER
-        for dst in peers:
-            message = encode(advert, src=src, dst=dst, checksum_form=form)
+        src, messages = instance.wire(advert)
+        for dst, message in messages:
             try:
                 sock.send(message, dst=dst, source=src)
             except VRRPError as exc:
