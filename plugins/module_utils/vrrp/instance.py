@@ -159,6 +159,17 @@ class Instance:
         return self.ifname
 
     @property
+    def socket_ifname(self) -> str:
+        """Where adverts are sent and heard: the VMAC (RFC 9568 §7.3) or the interface.
+
+        A VMAC instance with unicast peers stays on the interface: unicast
+        adverts come to the parent's MAC, never to the VMAC.
+        """
+        if self.cfg.vmac and not self.cfg.unicast_peers:
+            return self.address_ifname
+        return self.ifname
+
+    @property
     def ip_version(self) -> int:
         return int(self.cfg.family)
 

@@ -51,6 +51,7 @@ from .instance import Instance
 from .linux import addresses, link
 from .linux.announce import Announcer, mac_bytes
 from .linux.sockets import VrrpSocket
+from .linux.vmac_socket import VmacSocket
 from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
 from .packet import Advertisement, decode
 from .persist import RuntimeState
@@ -80,6 +81,9 @@ class Runner:
         self.instances: dict[str, Instance] = {}
         self.groups: dict[str, SyncGroup] = {}
         self.by_vrid: dict[tuple[str, int, int], Instance] = {}
+        # (parent, version, vrid) of VMAC instances: their adverts are heard on
+        # the VMAC; a copy the parent's socket also gets is no stranger's.
+        self.heard_on_vmac: set[tuple[str, int, int]] = set()
         self.sockets: dict[tuple[str, int], VrrpSocket] = {}
         self.announcers: dict[str, Announcer] = {}
         self.scripts: dict[str, ScriptTracker] = {}
@@ -197,7 +201,8 @@ class Runner:
                 continue
             inst = self.by_vrid.get((ifname, version, payload[1]))
             if inst is None:
-                self.counters["drop.unknown_vrid"] += 1
+                if (ifname, version, payload[1]) not in self.heard_on_vmac:
+                    self.counters["drop.unknown_vrid"] += 1
                 continue
             try:
                 advert = decode(payload, src=rx.src, dst=rx.dst, ttl=rx.ttl)
@@ -428,11 +433,16 @@ class Runner:
         self.config = config
         return report
 
-    def _socket_for(self, ifname: str, version: int, source: str) -> VrrpSocket:
+    def _socket_for(
+        self, ifname: str, version: int, source: str, *, vmac_vrid: int | None = None
+    ) -> VrrpSocket:
         key = (ifname, version)
         sock = self.sockets.get(key)
         if sock is None:
-            sock = VrrpSocket(ifname=ifname, version=version, source=source)
+            if vmac_vrid is not None:
+                sock = VmacSocket(ifname=ifname, version=version, vrid=vmac_vrid, source=source)
+            else:
+                sock = VrrpSocket(ifname=ifname, version=version, source=source)
             self.sockets[key] = sock
             self.loop.add_reader(sock.fileno(), self._on_datagrams, key)
         return sock
@@ -448,7 +458,9 @@ class Runner:
             group=group,
         )
         self.instances[cfg.name] = inst
-        self.by_vrid[(inst.ifname, version, cfg.vrid)] = inst
+        self.by_vrid[(inst.socket_ifname, version, cfg.vrid)] = inst
+        if inst.socket_ifname != inst.ifname:
+            self.heard_on_vmac.add((inst.ifname, version, cfg.vrid))
         return inst
 
     def _start_instance(self, inst: Instance) -> None:
@@ -475,14 +487,20 @@ class Runner:
                     inst.router.params, primary_address=ip_address(primary)
                 )
             try:
-                self._socket_for(ifname, version, primary or str(UNSPECIFIED[version]))
                 if inst.cfg.vmac:
+                    # Before the socket: a VMAC socket binds to it, and it must be up.
                     addresses.create_vmac(
                         ifname=ifname,
                         vmac_ifname=inst.address_ifname,
                         vrid=inst.cfg.vrid,
                         version=version,
                     )
+                self._socket_for(
+                    inst.socket_ifname,
+                    version,
+                    primary or str(UNSPECIFIED[version]),
+                    vmac_vrid=inst.cfg.vrid if inst.socket_ifname != ifname else None,
+                )
             except VRRPError as exc:
                 inst.router.faults.add("socket")
                 log.error("%s: %s", inst.name, exc)
@@ -506,13 +524,14 @@ class Runner:
         self.feed(inst, Shutdown())
         inst.close()
         del self.instances[name]
-        key = (inst.ifname, inst.ip_version, inst.cfg.vrid)
+        key = (inst.socket_ifname, inst.ip_version, inst.cfg.vrid)
         if self.by_vrid.get(key) is inst:
             del self.by_vrid[key]
+            self.heard_on_vmac.discard((inst.ifname, inst.ip_version, inst.cfg.vrid))
         if inst.cfg.vmac:
             with contextlib.suppress(VRRPError):
                 addresses.delete_vmac(inst.address_ifname)
-        in_use = {(i.ifname, i.ip_version) for i in self.instances.values()}
+        in_use = {(i.socket_ifname, i.ip_version) for i in self.instances.values()}
         for sock_key in [k for k in self.sockets if k not in in_use]:
             sock = self.sockets.pop(sock_key)
             self.loop.remove_reader(sock.fileno())
@@ -538,7 +557,7 @@ class Runner:
     # ------------------------------------------------------- InstanceIo (kernel)
 
     def send_advert(self, instance: Instance, advert: Advertisement) -> None:
-        sock = self.sockets.get((instance.ifname, instance.ip_version))
+        sock = self.sockets.get((instance.socket_ifname, instance.ip_version))
         if sock is None:
             instance.stats["send_errors"] += 1
             return

@@ -108,6 +108,9 @@ class VrrpSocket:
     (unicast) and joins nothing.
     """
 
+    # A subclass that hears the group some other way (linux.vmac_socket) joins nothing.
+    join_group = True
+
     def __init__(
         self,
         *,
@@ -153,7 +156,7 @@ class VrrpSocket:
             sock.setsockopt(socket.IPPROTO_IP, IP_PKTINFO, 1)
             mreqn = _IP_MREQN.pack(socket.inet_aton(self.group), bytes(4), self.ifindex)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
-            if not self.peers:
+            if not self.peers and self.join_group:
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
         else:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, VRRP_TTL)
@@ -162,7 +165,7 @@ class VrrpSocket:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
-            if not self.peers:
+            if not self.peers and self.join_group:
                 mreq = _IPV6_MREQ.pack(socket.inet_pton(socket.AF_INET6, self.group), self.ifindex)
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
 
