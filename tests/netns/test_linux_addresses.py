@@ -159,7 +159,10 @@ def test_vmac_answers_arp_for_the_vip(lab: Lab) -> None:
     assert lab.run(r1, ["ip", "link", "show", "dev", "vrrp.5"]).returncode != 0
 
 
-def test_vmac_v6_has_no_eui64_link_local_and_borrows_the_parents(lab: Lab) -> None:
+def test_vmac_v6_has_no_link_local_of_its_own(lab: Lab) -> None:
+    """No EUI-64 link-local (every router of the VRID has this MAC) and no borrowed
+    one either: any address on a Backup's VMAC makes it send MLD reports from the
+    virtual MAC. Adverts take the parent's link-local as source (linux.vmac_socket)."""
     r1 = lab.add_router("r1", v4="192.0.2.11/24", v6="2001:db8::11/64")
     run_script(
         lab, r1, VMAC, {"name": "vrrp6.7", "vrid": 7, "version": 6, "vips": ["2001:db8::107/64"]}
@@ -171,7 +174,10 @@ def test_vmac_v6_has_no_eui64_link_local_and_borrows_the_parents(lab: Lab) -> No
         for i in lab.ip_json(r1, "-6", "addr", "show", "dev", "vrrp6.7")
         for a in i["addr_info"]
     ]
-    assert sorted(addrs) == sorted([r1.v6_ll, "2001:db8::107"])
+    assert addrs == ["2001:db8::107"]
+    for key, value in (("addr_gen_mode", "1"), ("accept_ra", "0"), ("router_solicitations", "0")):
+        path = f"/proc/sys/net/ipv6/conf/vrrp6.7/{key}"
+        assert lab.run(r1, ["cat", path], check=True).stdout.strip() == value, key
 
 
 def test_vmac_refuses_a_foreign_interface_of_that_name(lab: Lab) -> None:

@@ -138,9 +138,7 @@ def _resolve(lab: Lab, host: Router, fam: Family, on: tuple[Router, Router]) -> 
     return caps[0], caps[1]
 
 
-# IPv6 is left out here: a Backup's IPv6 VMAC transmits (see
-# test_vmac_backup_transmits_nothing), so the bridge's view of the VMAC flaps.
-@pytest.mark.parametrize("fam", [V4], ids=["ipv4"])
+@pytest.mark.parametrize("fam", [V4, V6], ids=["ipv4", "ipv6"])
 @pytest.mark.parametrize("failure", ["sigterm", "crash"])
 def test_vmac_answers_from_the_virtual_mac_and_moves_on_failover(
     lab: Lab, fam: Family, failure: str
@@ -243,29 +241,17 @@ def test_vmac_adverts_leave_from_the_virtual_mac(lab: Lab, fam: Family) -> None:
     assert b.state_of("vm") == "BACKUP"
 
 
-VMAC6_BACKUP_TRANSMITS_BUG = (
-    "runner bug: a Backup's IPv6 VMAC transmits from the virtual MAC. create_vmac "
-    "puts the parent's link-local address on the VMAC while it is up, so the kernel "
-    "sends MLD reports (solicited-node group) and a router solicitation from "
-    "00:00:5e:00:02:{vrid}; the bridge then learns the VMAC on the Backup's port "
-    "and traffic for the VIP goes to the Backup (also whenever an MLD querier asks)."
-)
-
-
 def _tx_packets(lab: Lab, router: Router, ifname: str) -> int:
     link = lab.ip_json(router, "-s", "link", "show", "dev", ifname)[0]
     return int(link["stats64"]["tx"]["packets"])
 
 
-@pytest.mark.parametrize(
-    "fam",
-    [V4, pytest.param(V6, marks=pytest.mark.xfail(strict=True, reason=VMAC6_BACKUP_TRANSMITS_BUG))],
-    ids=["ipv4", "ipv6"],
-)
+@pytest.mark.parametrize("fam", [V4, V6], ids=["ipv4", "ipv6"])
 def test_vmac_backup_transmits_nothing(lab: Lab, fam: Family) -> None:
     """RFC 9568 §7.3: only the Master may use the virtual MAC as a source.
 
-    No IGMP / MLD report from a Backup's VMAC: its listener joins no IP group.
+    No IGMP / MLD report, router solicitation or DAD probe from a Backup's
+    VMAC: it joins no IP group and carries no address of its own.
     """
     key = "v4" if fam.name == "ipv4" else "v6"
     r1 = lab.add_router("r1", **{key: fam.r1})

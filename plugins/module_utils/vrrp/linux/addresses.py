@@ -43,6 +43,18 @@ VMAC_SYSCTLS: Final = {
     "promote_secondaries": "1",
 }
 PARENT_SYSCTLS: Final = {"arp_ignore": "1", "arp_filter": "1", "arp_announce": "2"}
+# Only the Master may use the virtual MAC as a source (RFC 9568 §7.3), so the
+# VMAC carries no IPv6 address of its own: no link-local (addr_gen_mode 1), so
+# no solicited-node group and no MLD report from a Backup; no autoconfiguration
+# and no router solicitation either. Its VIPs (Master only) are added without
+# DAD. The adverts' link-local source is the parent's (linux.vmac_socket).
+VMAC6_SYSCTLS: Final = {
+    "addr_gen_mode": "1",
+    "accept_ra": "0",
+    "autoconf": "0",
+    "router_solicitations": "0",
+    "accept_dad": "0",
+}
 
 
 @dataclass(frozen=True)
@@ -252,15 +264,14 @@ def create_vmac(*, ifname: str, vmac_ifname: str, vrid: int, version: int) -> in
         _write_sysctls(ifname, PARENT_SYSCTLS)
         # Every router of the VRID has this MAC, so an EUI-64 link-local made
         # from it would clash on the link: generate none (keepalived does too).
-        _write_sysctls(vmac_ifname, {"addr_gen_mode": "1"}, version=6)
+        _write_sysctls(vmac_ifname, VMAC6_SYSCTLS, version=6)
         _set_up(rtnl, ifindex, vmac_ifname)
     if version == 6:
-        # VRRPv3 IPv6 adverts leave from a link-local address (RFC 9568
-        # §5.1.2.1): the VMAC borrows the parent's, as keepalived's does.
+        # An earlier runner lent the VMAC the parent's link-local address; the
+        # adverts now leave from it without (linux.vmac_socket).
         parent_ll = source_address(ifname, version=6)
-        if parent_ll is None:
-            raise NetlinkError(f"{ifname} has no link-local address for VMAC {vmac_ifname}")
-        add_address(vmac_ifname, f"{parent_ll}/64")
+        if parent_ll is not None:
+            remove_address(vmac_ifname, f"{parent_ll}/64")
     return ifindex
 
 
