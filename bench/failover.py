@@ -597,7 +597,7 @@ def print_scale(scale: dict[str, Any], seconds: float) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument(
         "--quick", action="store_true", help="3 trials, 0.1 s and 0.01 s, 15 s scale"
     )
