@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from lab import Lab, Router
-from lab.capture import Capture
+from lab.capture import Capture, decode_other, decode_vrrp
 from lab.runner import (
     RunnerProc,
     instance_state,
@@ -318,3 +318,41 @@ def test_vmac_beside_a_plain_instance_on_the_parent(
         assert abs(heard - sent[name]) <= 2, (name, heard, sent)
     runner_counters = b.result("stats")["runner"]
     assert runner_counters.get("drop.unknown_vrid", 0) == 0, runner_counters
+
+
+def test_vmac6_master_that_steps_down_sends_no_mld(lab: Lab) -> None:
+    """RFC 9568 §7.3: once preempted, the old Master sends no MLD from the virtual MAC.
+
+    Dropping the VIPs leaves their solicited-node groups, which the kernel
+    reports (MLD) from the VMAC unless the VMAC is down meanwhile. (IPv4 has
+    no such report. Its old Master may still answer the new Master's
+    gratuitous ARP in the few milliseconds before it drops the VIP: a race
+    keepalived shares, not checked here.)
+    """
+    fam = V6
+    r1 = lab.add_router("r1", v6=fam.r1)
+    r2 = lab.add_router("r2", v6=fam.r2)
+    vips = list(fam.vips)
+    a = RunnerProc(lab, r1, single_instance("vm", vrid=VRID, priority=100, vips=vips, vmac=True))
+    a.start()
+    wait_state(a, "vm", "MASTER")
+    time.sleep(1.5)  # the new Master's own MLD reports are over
+    pcap = lab.tmpdir / "r1-out.pcap"
+    # Only what r1 sends (-Q out): r2's frames have the same source MAC.
+    argv = ["tcpdump", "-n", "-Z", "root", "-Q", "out", "-i", r1.ifname, "-U",
+            "--immediate-mode", "-w", str(pcap), f"ether src {fam.vmac}"]  # fmt: skip
+    dump = lab.popen(r1, argv)
+    lab.wait_for(lambda: "listening on" in lab.log_of(dump), timeout=10, what="tcpdump on r1")
+    b = RunnerProc(lab, r2, single_instance("vm", vrid=VRID, priority=200, vips=vips, vmac=True))
+    b.start()
+    wait_state(a, "vm", "BACKUP")
+    wait_state(b, "vm", "MASTER")
+    time.sleep(2.0)  # MLD retransmits its reports within a second
+    lab.stop(dump)
+    assert not _vmac_addresses(lab, r1, fam), "the old Master kept its VIPs"
+    adverts = decode_vrrp(str(pcap))
+    assert adverts, "r1 sent no advert from its VMAC while Master"
+    last_advert = max(p["time"] for p in adverts)
+    late = [o for o in decode_other(str(pcap)) if o["time"] > last_advert]
+    assert not late, [(round(o["time"] - last_advert, 3), o["icmpv6_type"]) for o in late]
+    assert a.state_of("vm") == "BACKUP"

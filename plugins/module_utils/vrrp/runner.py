@@ -584,6 +584,10 @@ class Runner:
             addresses.add_address(instance.address_ifname, str(vip))
 
     def remove_addresses(self, instance: Instance) -> None:
+        if instance.cfg.vmac and instance.ip_version == 6:
+            vips = [str(vip) for vip in instance.virtual_interfaces]
+            addresses.remove_vmac_addresses(instance.address_ifname, vips)
+            return
         for vip in instance.virtual_interfaces:
             addresses.remove_address(instance.address_ifname, str(vip))
 

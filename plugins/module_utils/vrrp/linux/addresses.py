@@ -206,14 +206,37 @@ def _link_state(rtnl: netlink.Rtnl, ifname: str) -> Any:
     return None
 
 
-def _set_up(rtnl: netlink.Rtnl, ifindex: int, ifname: str) -> None:
+def _set_up(rtnl: netlink.Rtnl, ifindex: int, ifname: str, *, up: bool = True) -> None:
     msg = netlink.new_link_msg()
     msg["index"] = ifindex
-    msg["flags"] = IFF_UP
+    msg["flags"] = IFF_UP if up else 0
     msg["change"] = IFF_UP
     code = rtnl.request(msg, msg_type=netlink.RTM_NEWLINK)
     if code:
-        raise NetlinkError(f"set {ifname} up: {os.strerror(code)}")
+        raise NetlinkError(f"set {ifname} {'up' if up else 'down'}: {os.strerror(code)}")
+
+
+def remove_vmac_addresses(vmac_ifname: str, vips: list[str]) -> None:
+    """Remove IPv6 VIPs from a VMAC without a frame from the virtual MAC.
+
+    Dropping an address leaves its solicited-node group, and the kernel says
+    so in MLD reports sent from the VMAC just after the Master stepped down
+    (RFC 9568 §7.3: only the Master may use that MAC). A down interface sends
+    no MLD, so the VMAC goes down, loses the VIPs and comes back up (it has no
+    other address, so coming up sends nothing either). Without a VIP on it,
+    nothing is touched.
+    """
+    wanted = {str(_parse_interface(vip).ip) for vip in vips}
+    if not any(addr.ip in wanted for addr in list_addresses(vmac_ifname)):
+        return
+    ifindex = _ifname_to_index(vmac_ifname)
+    with netlink.Rtnl() as rtnl:
+        _set_up(rtnl, ifindex, vmac_ifname, up=False)
+        try:
+            for vip in vips:
+                remove_address(vmac_ifname, vip)
+        finally:
+            _set_up(rtnl, ifindex, vmac_ifname)
 
 
 def create_vmac(*, ifname: str, vmac_ifname: str, vrid: int, version: int) -> int:
