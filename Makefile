@@ -24,7 +24,8 @@ COLLECTION  := $(BUILD)/ansible_collections/failover/vrrp
 SANITY_PY   := 3.11
 
 # shellcheck: ansible-test's shellcheck sanity test skips itself without it.
-APT_PACKAGES := keepalived tshark iproute2 iputils-ping ethtool tcpdump shellcheck python3-venv
+APT_PACKAGES := keepalived tshark iproute2 iputils-ping ethtool tcpdump shellcheck python3-venv \
+                debootstrap systemd-container openssh-client
 
 .PHONY: help test deps venv lint typecheck unit netns coverage sanity sanity-tree \
         changelog-lint ansible-lint integration bench demo clean
@@ -33,7 +34,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "} {printf "  %-15s %s\n", $$1, $$2}'
 
-test: deps venv lint typecheck unit netns coverage sanity changelog-lint ansible-lint ## everything CI checks
+test: deps venv lint typecheck unit netns coverage integration sanity changelog-lint ansible-lint ## everything CI checks
 
 deps: ## install the apt packages the tests need (idempotent, quiet)
 	@missing=""; \
@@ -116,7 +117,7 @@ ansible-lint: venv ## ansible-lint, profile production (.ansible-lint)
 	ANSIBLE_COLLECTIONS_PATH="$(abspath $(LINT_COLLECTIONS))" \
 	  PATH="$(abspath $(VENV))/bin:$$PATH" $(VENV)/bin/ansible-lint --nocolor
 
-integration: venv ## systemd lab hosts (nspawn, root): the role over SSH (not yet part of `test`)
+integration: deps venv ## systemd lab hosts (nspawn over a cached debootstrap tree, root): the role over SSH
 	$(PY) -m pytest tests/integration --durations=0
 
 bench: deps venv ## the core's figures, then failover vs keepalived on the lab (root; BENCH_ARGS=--quick)
