@@ -91,6 +91,18 @@ def parse_ipv4_header(datagram: bytes) -> IPv4Header | str:
     )
 
 
+def vrrp_ipv4_header(datagram: bytes, drops: Counter[str]) -> IPv4Header | None:
+    """The header of an IPv4 datagram carrying VRRP, or None with the drop counted."""
+    header = parse_ipv4_header(datagram)
+    if isinstance(header, str):
+        drops[header] += 1
+        return None
+    if header.protocol != VRRP_PROTOCOL:
+        drops["ip_protocol"] += 1
+        return None
+    return header
+
+
 def _cmsg_int(data: bytes) -> int:
     # IP_TTL arrives as an int; some paths deliver a single byte.
     if len(data) >= _INT.size:
@@ -266,12 +278,8 @@ class VrrpSocket:
                 addr6, ifindex = _IN6_PKTINFO.unpack_from(cdata)
                 dst = socket.inet_ntop(socket.AF_INET6, addr6)
         if self.version == 4:
-            header = parse_ipv4_header(data)
-            if isinstance(header, str):
-                self.drops[header] += 1
-                return None
-            if header.protocol != VRRP_PROTOCOL:
-                self.drops["ip_protocol"] += 1
+            header = vrrp_ipv4_header(data, self.drops)
+            if header is None:
                 return None
             payload = data[header.header_length : header.total_length]
             src, dst = header.src, header.dst

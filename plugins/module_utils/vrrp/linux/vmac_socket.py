@@ -31,7 +31,7 @@ import struct
 from typing import Final
 
 from ..errors import NetlinkError
-from .sockets import VRRP_PROTOCOL, Received, VrrpSocket, parse_ipv4_header
+from .sockets import VRRP_PROTOCOL, Received, VrrpSocket, vrrp_ipv4_header
 
 ETH_P_IP: Final = 0x0800
 ETH_P_IPV6: Final = 0x86DD
@@ -199,12 +199,8 @@ class VmacSocket(VrrpSocket):
 
     def _parse_frame(self, data: bytes) -> Received | None:
         if self.version == 4:
-            header = parse_ipv4_header(data)
-            if isinstance(header, str):
-                self.drops[header] += 1
-                return None
-            if header.protocol != VRRP_PROTOCOL:
-                self.drops["ip_protocol"] += 1
+            header = vrrp_ipv4_header(data, self.drops)
+            if header is None:
                 return None
             payload = data[header.header_length : header.total_length]
             src, dst, ttl = header.src, header.dst, header.ttl
