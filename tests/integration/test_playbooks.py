@@ -1,0 +1,196 @@
+"""The collection's playbooks (``playbooks/``) on the lab hosts, over SSH.
+
+A module-scoped pair of its own (r1 priority 150, r2 priority 100, preempt off,
+VIP 192.0.2.100 on VRID 51), independent of the role tests: ``ha_pair.yml``
+provisions it from nothing and waits for the election, ``vrrp_facts.yml`` prints
+the fleet table, ``rolling_maintenance.yml`` demotes, maintains and restores
+each host in turn.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from integration.conftest import TIMINGS
+from integration.hosts import HostLab, PlaybookRun
+from lab import REPO_ROOT
+
+COLLECTION_PLAYBOOKS = REPO_ROOT / "playbooks"
+HOOK = Path(__file__).resolve().parent / "playbooks" / "tasks" / "maintenance_hook.yml"
+VIP = "192.0.2.100/24"
+
+PAIR_VARS: dict[str, Any] = {
+    "vrrp_pair_hosts": "routers",
+    "vrrp_fleet_hosts": "routers",
+    "vrrp_exclusive": True,
+    "vrrp_instances": [
+        {
+            "name": "web",
+            "interface": "eth0",
+            "vrid": 51,
+            "priority": "{{ lab_priority | int }}",
+            "preempt": "{{ lab_preempt | bool }}",
+            "virtual_addresses": [VIP],
+        }
+    ],
+}
+
+_runs: dict[str, PlaybookRun] = {}
+_TASK_RE = re.compile(r"^TASK \[(?P<task>.*)\] \*+$")
+_RESULT_RE = re.compile(r"^(?P<status>ok|changed|skipping|failed|fatal): \[(?P<host>[^\]]+)\]")
+
+
+def play(lab: HostLab, name: str, label: str, **extra: Any) -> PlaybookRun:
+    run = lab.playbook(COLLECTION_PLAYBOOKS / name, extra_vars={**PAIR_VARS, **extra})
+    TIMINGS[f"playbook {name}, {label}"] = run.seconds
+    return run
+
+
+def ha_pair(lab: HostLab) -> PlaybookRun:
+    if "ha_pair" not in _runs:
+        _runs["ha_pair"] = play(lab, "ha_pair.yml", "from nothing")
+    return _runs["ha_pair"]
+
+
+def events(output: str) -> list[tuple[str, str, str]]:
+    """``(task, host, status)`` for every task result line, in output order."""
+    found: list[tuple[str, str, str]] = []
+    task = ""
+    for line in output.splitlines():
+        if m := _TASK_RE.match(line):
+            task = m.group("task")
+        elif m := _RESULT_RE.match(line):
+            found.append((task, m.group("host"), m.group("status")))
+    return found
+
+
+def states(lab: HostLab) -> dict[str, str]:
+    found = {}
+    for name, host in lab.hosts.items():
+        proc = lab.ssh(host, ["failover-vrrp-ctl", "state", "--json"])
+        assert proc.returncode == 0, proc.stderr
+        found[name] = json.loads(proc.stdout)["instances"]["web"]["state"]
+    return found
+
+
+def test_ha_pair_provisions_from_nothing_and_elects_one_master(pair: HostLab) -> None:
+    for host in pair.hosts.values():
+        assert pair.ssh(host, ["test", "!", "-e", "/usr/lib/failover-vrrp"]).returncode == 0
+    run = ha_pair(pair)
+    assert run.returncode == 0, run.output[-6000:]
+    assert set(run.recap) == {"r1", "r2"}, run.output[-3000:]
+    assert run.failed() == 0
+    assert "instance web: MASTER is r1" in run.output, run.output[-4000:]
+    assert sorted(states(pair).values()) == ["BACKUP", "MASTER"]
+
+
+def test_ha_pair_names_the_instance_when_no_master_appears(pair: HostLab) -> None:
+    """A VRID nobody can win (both hosts FAULT on a missing interface) fails the
+    bounded wait with a message naming the instance and the hosts."""
+    assert ha_pair(pair).returncode == 0
+    broken = dict(PAIR_VARS["vrrp_instances"][0])
+    broken.update(name="ghost", interface="eth9", vrid=61, virtual_addresses=["192.0.2.101/24"])
+    run = pair.playbook(
+        COLLECTION_PLAYBOOKS / "ha_pair.yml",
+        extra_vars={
+            **PAIR_VARS,
+            "vrrp_instances": [*PAIR_VARS["vrrp_instances"], broken],
+            "vrrp_pair_timeout": 4,
+        },
+    )
+    TIMINGS["playbook ha_pair.yml, unwinnable instance"] = run.seconds
+    assert run.returncode != 0, run.output[-4000:]
+    assert "instance ghost: 0 MASTER (none) among r1, r2 after 4 s" in run.output, run.output[
+        -4000:
+    ]
+    # Put the pair back as it was (vrrp_exclusive removes the ghost).
+    again = play(pair, "ha_pair.yml", "ghost removed")
+    assert again.returncode == 0, again.output[-4000:]
+    assert sorted(states(pair).values()) == ["BACKUP", "MASTER"]
+
+
+def test_vrrp_facts_prints_one_table_per_vrid_with_no_flag(pair: HostLab) -> None:
+    assert ha_pair(pair).returncode == 0
+    run = play(pair, "vrrp_facts.yml", "pair agrees", vrrp_facts_fail_on_mismatch=True)
+    assert run.returncode == 0, run.output[-6000:]
+    rows = re.findall(r'^\s+"(web\s+r[12]\s.*?)",?$', run.output, re.MULTILINE)
+    assert len(rows) == 2, run.output[-4000:]
+    by_host = {row.split()[1]: row.split() for row in rows}
+    assert by_host["r1"][2] == "MASTER" and by_host["r2"][2] == "BACKUP", rows
+    assert by_host["r1"][3] == "150/150" and by_host["r2"][3] == "100/100", rows
+    assert "192.0.2.11 (150)" in rows[1] or "192.0.2.11 (150)" in rows[0], rows
+    assert all(row.rstrip().endswith(VIP) for row in rows), rows
+    assert "ok: one MASTER (r1), peers agree" in run.output
+    assert "!! " not in run.output, run.output[-4000:]
+
+
+def test_vrrp_facts_flags_a_mismatch(pair: HostLab) -> None:
+    """A peer with another advert interval is flagged (the flag is not decoration)."""
+    assert ha_pair(pair).returncode == 0
+    r2 = pair.hosts["r2"]
+    # Change r2's advert interval by hand in its instance file and reload.
+    path = "/etc/failover-vrrp/instances.d/web.json"
+    proc = pair.ssh(r2, ["cat", path])
+    assert proc.returncode == 0, proc.stderr
+    inst = json.loads(proc.stdout)
+    inst["advert_interval"] = 2.0
+    write = f"umask 077 && echo '{json.dumps(inst)}' > {path} && failover-vrrp-ctl reload"
+    assert pair.ssh(r2, ["sh", "-c", write]).returncode == 0
+    try:
+        run = play(pair, "vrrp_facts.yml", "advert mismatch")
+        assert run.returncode == 0, run.output[-4000:]
+        assert "!! MISMATCH advert interval: 1.0 vs 2.0" in run.output, run.output[-4000:]
+        strict = play(pair, "vrrp_facts.yml", "mismatch, strict", vrrp_facts_fail_on_mismatch=True)
+        assert strict.returncode != 0
+        assert "flagged: !! MISMATCH advert interval" in strict.output, strict.output[-4000:]
+    finally:
+        again = play(pair, "ha_pair.yml", "mismatch repaired")
+        assert again.returncode == 0, again.output[-4000:]
+
+
+def test_rolling_maintenance_demotes_and_restores_each_host_in_turn(pair: HostLab) -> None:
+    assert ha_pair(pair).returncode == 0
+    run = play(pair, "rolling_maintenance.yml", "r1 then r2", maintenance_tasks=str(HOOK))
+    assert run.returncode == 0, run.output[-6000:]
+    assert run.failed() == 0
+    steps = [
+        (task, host)
+        for task, host, status in events(run.output)
+        if status in ("ok", "changed")
+        and task
+        in (
+            "Demote the host and wait for a peer to take over",
+            "Report the maintenance window",
+            "Restore the host's configured priorities",
+            "Wait for the host's instances to converge",
+        )
+    ]
+    order = [(host, task.split()[0]) for task, host in steps]
+    assert order == [
+        ("r1", "Demote"),
+        ("r1", "Report"),
+        ("r1", "Restore"),
+        ("r1", "Wait"),
+        ("r2", "Demote"),
+        ("r2", "Report"),
+        ("r2", "Restore"),
+        ("r2", "Wait"),
+    ], order
+    # The master r1 handed over to r2 (make-before-break), r2 then handed back.
+    assert "r1 demoted: web is served by r2" in run.output, run.output[-6000:]
+    assert "r2 demoted: web is served by r1" in run.output, run.output[-6000:]
+    assert "MAINTENANCE r1: all instances BACKUP and demoted" in run.output
+    assert "MAINTENANCE r2: all instances BACKUP and demoted" in run.output
+    # Demotion and restore changed something on each host.
+    changed = {(t, h) for t, h, s in events(run.output) if s == "changed"}
+    for host in ("r1", "r2"):
+        assert ("Demote the host and wait for a peer to take over", host) in changed
+        assert ("Restore the host's configured priorities", host) in changed
+    final = states(pair)
+    assert sorted(final.values()) == ["BACKUP", "MASTER"], final
+    for node in pair.hosts.values():
+        out = pair.ssh(node, ["failover-vrrp-ctl", "state", "--json"]).stdout
+        assert json.loads(out)["instances"]["web"]["demoted"] is None
