@@ -26,6 +26,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Coroutine, Sequence
+from dataclasses import replace
 from ipaddress import ip_address
 from typing import Any, Final
 
@@ -319,8 +320,6 @@ class Runner:
             State.INIT,
             State.FAULT,
         ):
-            from dataclasses import replace  # noqa: PLC0415
-
             inst.router.params = replace(params, primary_address=ip_address(primary))
         self.feed(inst, FaultCleared("address"))
 
@@ -491,8 +490,6 @@ class Runner:
             if primary is None:
                 inst.router.faults.add("address")
             else:
-                from dataclasses import replace  # noqa: PLC0415
-
                 inst.router.params = replace(
                     inst.router.params, primary_address=ip_address(primary)
                 )
