@@ -100,7 +100,9 @@ ansible_facts:
           description:
             - Per instance name, C(state) (INIT, BACKUP, MASTER or FAULT), C(priority) (as
               configured), C(effective_priority) (after tracking and demotion), C(master) and
-              C(master_priority) (the master heard, null when none), C(since) (Unix time of the
+              C(master_priority) (the master heard, null when none), C(preempt) and
+              C(preempt_delay) (as configured; whether a BACKUP hearing a lower priority
+              master takes over, and after how many seconds), C(since) (Unix time of the
               last transition), C(vrid), C(version), C(interface), C(virtual_addresses),
               C(advert_interval), C(master_advert_interval), C(link_probe), C(faults),
               C(demoted) (the maintenance priority, null when not demoted), C(group) (the sync
@@ -115,6 +117,8 @@ ansible_facts:
               effective_priority: 150
               master: 192.0.2.2
               master_priority: 150
+              preempt: true
+              preempt_delay: 0.0
               since: 1735689600.0
               vrid: 51
               version: 3

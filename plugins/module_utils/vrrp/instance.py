@@ -185,6 +185,8 @@ class Instance:
             "effective_priority": router.effective_priority,
             "master": None if router.master_address is None else str(router.master_address),
             "master_priority": router.master_priority,
+            "preempt": self.cfg.preempt,
+            "preempt_delay": self.cfg.preempt_delay,
             "advert_interval": self.cfg.advert_interval_cs / 100,
             "master_advert_interval": router.master_adver_interval_cs / 100,
             "since": wall_time(router.since, now),

@@ -86,6 +86,8 @@ def instance_state(name: str, **values: Any) -> dict[str, Any]:
         "effective_priority": 150,
         "master": "192.0.2.1",
         "master_priority": 150,
+        "preempt": True,
+        "preempt_delay": 0.0,
         "advert_interval": 1.0,
         "master_advert_interval": 1.0,
         "since": 1_700_000_000.0,

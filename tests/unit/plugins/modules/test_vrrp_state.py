@@ -34,7 +34,16 @@ def test_facts(two: Runner, capsys: pytest.CaptureFixture[str]) -> None:
     assert vrrp["uptime"] == 12.5
     assert set(vrrp["instances"]) == {"web", "db"}
     web = vrrp["instances"]["web"]
-    for key in ("state", "priority", "effective_priority", "master", "master_priority", "since"):
+    for key in (
+        "state",
+        "priority",
+        "effective_priority",
+        "master",
+        "master_priority",
+        "preempt",
+        "preempt_delay",
+        "since",
+    ):
         assert key in web
     assert web["state"] == "MASTER"
     assert web["demoted"] is None
