@@ -14,6 +14,7 @@ runner's business: it owns the clock.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import socket
 import struct
@@ -32,6 +33,9 @@ NA_FLAG_ROUTER: Final = 0x80000000
 NA_FLAG_OVERRIDE: Final = 0x20000000
 IPPROTO_ICMPV6: Final = 58
 ALL_NODES: Final = ipaddress.IPv6Address("ff02::1")
+SIOCGIFHWADDR: Final = 0x8927
+IFNAMSIZ: Final = 16
+IFREQ_SIZE: Final = 40  # sizeof(struct ifreq) on Linux
 
 _ETH_HEADER: Final = struct.Struct("!6s6sH")
 _ARP: Final = struct.Struct("!HHBBH6s4s6s4s")
@@ -108,12 +112,23 @@ def unsolicited_na_frame(
 
 
 def interface_mac(ifname: str) -> bytes:
-    """The hardware address of ``ifname`` (from sysfs of the current namespace)."""
+    """The hardware address of ``ifname`` in the current network namespace.
+
+    Asked of the kernel (``SIOCGIFHWADDR`` on a socket of this namespace), not
+    read from ``/sys/class/net``: sysfs shows the namespace it was mounted in,
+    which in a container (systemd-nspawn ``--network-namespace-path``) can be
+    the machine's, with another interface of the same name.
+    """
+    if not ifname or len(ifname.encode()) >= IFNAMSIZ:
+        raise NetlinkError(f"MAC address of {ifname!r}: not an interface name")
+    request = struct.pack(f"{IFREQ_SIZE}s", ifname.encode())
     try:
-        with open(f"/sys/class/net/{ifname}/address", encoding="ascii") as handle:
-            return mac_bytes(handle.read().strip())
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            reply = fcntl.ioctl(sock.fileno(), SIOCGIFHWADDR, request)
     except OSError as exc:
-        raise NetlinkError(f"MAC address of {ifname}: {exc}") from exc
+        raise NetlinkError(f"MAC address of {ifname}: {exc.strerror or exc}") from exc
+    # struct ifreq: the name (IFNAMSIZ), then a sockaddr: family (2 bytes), data.
+    return bytes(reply[IFNAMSIZ + 2 : IFNAMSIZ + 8])
 
 
 class Announcer:

@@ -7,7 +7,13 @@ import ipaddress
 import pytest
 
 from vrrp.errors import NetlinkError
-from vrrp.linux.announce import garp_frame, mac_bytes, multicast_mac_v6, unsolicited_na_frame
+from vrrp.linux.announce import (
+    garp_frame,
+    interface_mac,
+    mac_bytes,
+    multicast_mac_v6,
+    unsolicited_na_frame,
+)
 
 MAC = bytes.fromhex("020000000001")
 
@@ -84,3 +90,16 @@ def test_mac_bytes(text: str) -> None:
 def test_mac_bytes_rejects_garbage(text: str) -> None:
     with pytest.raises(NetlinkError, match="not a MAC address"):
         mac_bytes(text)
+
+
+def test_interface_mac_asks_the_kernel_of_this_namespace() -> None:
+    # Every namespace has lo, whose hardware address is all zeros; the answer
+    # comes from an ioctl on a socket, not from a sysfs that may show another
+    # namespace.
+    assert interface_mac("lo") == bytes(6)
+
+
+@pytest.mark.parametrize("name", ["", "x" * 16, "no-such-if0"])
+def test_interface_mac_names_the_interface_it_could_not_read(name: str) -> None:
+    with pytest.raises(NetlinkError, match="MAC address of"):
+        interface_mac(name)
