@@ -107,6 +107,37 @@ class PlaybookRun:
         return sum(counts["failed"] + counts["unreachable"] for counts in self.recap.values())
 
 
+@dataclass
+class AdhocRun:
+    """One ad hoc ``ansible`` run: exit status, output, each host's status and result."""
+
+    returncode: int
+    output: str
+    seconds: float
+    status: dict[str, str] = field(default_factory=dict)
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+_ADHOC_RE: Final = re.compile(
+    r"^(?P<host>\S+) \| (?P<status>SUCCESS|CHANGED|FAILED!|UNREACHABLE!)(?: \| rc=-?\d+)? => ",
+    re.MULTILINE,
+)
+
+
+def parse_adhoc(output: str) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """The ``HOST | STATUS => {json}`` results of ad hoc ``ansible`` output, by host."""
+    decoder = json.JSONDecoder()
+    status: dict[str, str] = {}
+    results: dict[str, dict[str, Any]] = {}
+    for match in _ADHOC_RE.finditer(output):
+        with contextlib.suppress(ValueError):
+            result, _end = decoder.raw_decode(output, match.end())
+            if isinstance(result, dict):
+                status[match.group("host")] = match.group("status").rstrip("!")
+                results[match.group("host")] = result
+    return status, results
+
+
 def parse_recap(output: str) -> dict[str, dict[str, int]]:
     """The PLAY RECAP lines of ``ansible-playbook`` output, by host."""
     recap: dict[str, dict[str, int]] = {}
@@ -435,6 +466,43 @@ class HostLab:
             output=output,
             seconds=time.monotonic() - started,
             recap=parse_recap(proc.stdout),
+        )
+
+    def adhoc(
+        self,
+        pattern: str,
+        module: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        options: Iterable[str] = (),
+        timeout: float = 300.0,
+    ) -> AdhocRun:
+        """Ad hoc ``ansible PATTERN -m MODULE -a JSON`` from the controller namespace."""
+        if self.controller is None:
+            raise RuntimeError("lab is not open")
+        inventory = self.workdir / "inventory.ini"
+        if not inventory.exists():
+            self.write_inventory()
+        argv = [str(VENV_BIN / "ansible"), "-i", str(inventory), pattern, "-m", module]
+        if args:
+            argv += ["-a", json.dumps(dict(args))]
+        argv += list(options)
+        started = time.monotonic()
+        proc = subprocess.run(
+            ["ip", "netns", "exec", self.controller.ns, *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=self.ansible_env(),
+            check=False,
+        )
+        status, results = parse_adhoc(proc.stdout)
+        return AdhocRun(
+            returncode=proc.returncode,
+            output=proc.stdout + proc.stderr,
+            seconds=time.monotonic() - started,
+            status=status,
+            results=results,
         )
 
 
