@@ -128,7 +128,7 @@ bench: deps venv ## the core's figures, then failover vs keepalived on the lab (
 	fi
 	$(PY) bench/failover.py $(BENCH_ARGS)
 
-demo: deps venv ## two routers elect, the Master is killed, the Backup takes over (root)
+demo: deps venv ## an HA pair of systemd hosts provisioned by playbooks: crash, takeover, rolling maintenance under a UDP flow (root)
 	$(PY) demo/run.py
 
 clean: ## remove build output and caches (keeps .venv)
