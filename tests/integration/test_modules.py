@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -98,11 +99,6 @@ def main_pid(lab: HostLab, host: Host) -> int:
     return int(out.strip().split("=", 1)[1])
 
 
-def has_vip(lab: HostLab, host: Host) -> bool:
-    out = on(lab, host, "ip", "-j", "addr", "show", "dev", "eth0")
-    return any(a.get("local") == VIP for i in json.loads(out) for a in i.get("addr_info", []))
-
-
 def snapshot(lab: HostLab, host: Host) -> dict[str, list[Any]]:
     """Every file under the config directory of ``host``, byte for byte."""
     return dict(json.loads(on(lab, host, "python3", "-c", SNAPSHOT)))
@@ -112,16 +108,44 @@ def snapshots(lab: HostLab) -> dict[str, dict[str, list[Any]]]:
     return {name: snapshot(lab, host) for name, host in lab.hosts.items()}
 
 
-def roles_now(lab: HostLab) -> dict[str, tuple[str, str | None]]:
-    """``{host: (state of web, master heard)}``; an unreachable runner reads as absent."""
-    seen: dict[str, tuple[str, str | None]] = {}
-    for name, host in lab.hosts.items():
-        try:
-            web = ctl_state(lab, host)["instances"]["web"]
-        except (AssertionError, KeyError, ValueError):
-            continue
-        seen[name] = (str(web["state"]), web.get("master"))
-    return seen
+# One SSH login per host for what the tests watch: the runner's PID, its state
+# (empty when no runner answers), the addresses of eth0.
+STATUS = (
+    f"systemctl show --property=MainPID --value {UNIT}; echo ---; "
+    "failover-vrrp-ctl state --json 2>/dev/null; echo ---; "
+    "ip -j addr show dev eth0"
+)
+
+
+@dataclass(frozen=True)
+class Status:
+    pid: int
+    web: dict[str, Any] | None
+    vip: bool
+
+    @property
+    def role(self) -> tuple[str, str | None] | None:
+        return None if self.web is None else (str(self.web["state"]), self.web.get("master"))
+
+
+def status(lab: HostLab, host: Host) -> Status:
+    parts = on(lab, host, "sh", "-c", STATUS).split("---\n")
+    assert len(parts) == 3, parts
+    try:
+        web: dict[str, Any] | None = json.loads(parts[1])["instances"]["web"]
+    except (KeyError, ValueError):
+        web = None
+    addrs = (a.get("local") for i in json.loads(parts[2]) for a in i.get("addr_info", []))
+    return Status(pid=int(parts[0].strip() or 0), web=web, vip=VIP in addrs)
+
+
+def statuses(lab: HostLab) -> dict[str, Status]:
+    return {name: status(lab, host) for name, host in lab.hosts.items()}
+
+
+def roles_now(lab: HostLab) -> dict[str, tuple[str, str | None] | None]:
+    """``{host: (state of web, master heard)}``, None where no runner answers."""
+    return {name: now.role for name, now in statuses(lab).items()}
 
 
 WANTED_ROLES = {"r1": ("MASTER", ADDRESS["r1"]), "r2": ("BACKUP", ADDRESS["r1"])}
@@ -136,12 +160,13 @@ def wait_wanted_roles(lab: HostLab, *, timeout: float = 20.0) -> None:
     )
 
 
-def ready(lab: HostLab) -> None:
+def ready(lab: HostLab) -> dict[str, int]:
     """The pair provisioned (once), r1 MASTER with the VIP, r2 BACKUP hearing r1.
 
     With preempt off, a test that made r2 MASTER (a changed instance is
     re-created by the reload, and says goodbye with priority 0) leaves it MASTER:
     restarting r2's runner hands the VIP back to r1, and r2 rejoins as BACKUP.
+    Returns the runners' PIDs.
     """
     if "provision" not in _runs:
         run = lab.playbook(PLAYBOOKS / "provision.yml")
@@ -149,17 +174,20 @@ def ready(lab: HostLab) -> None:
         _runs["provision"] = run
     run = _runs["provision"]
     assert run.returncode == 0 and run.failed() == 0, run.output[-6000:]
-    deadline = time.monotonic() + 20.0
-    while time.monotonic() < deadline:
-        seen = roles_now(lab)
-        if sorted(state for state, _master in seen.values()) == ["BACKUP", "MASTER"]:
-            break
-        time.sleep(0.3)
-    if roles_now(lab) != WANTED_ROLES:
+
+    def settled() -> dict[str, tuple[str, str | None] | None] | None:
+        roles = roles_now(lab)
+        states = sorted(role[0] for role in roles.values() if role is not None)
+        return roles if states == ["BACKUP", "MASTER"] else None
+
+    roles = lab.lab.wait_for(settled, timeout=20, interval=0.3, what="one MASTER, one BACKUP")
+    if roles != WANTED_ROLES:
         on(lab, lab.hosts["r2"], "systemctl", "restart", UNIT)
-    wait_wanted_roles(lab)
-    assert has_vip(lab, lab.hosts["r1"])
-    assert not has_vip(lab, lab.hosts["r2"])
+        wait_wanted_roles(lab)
+    now = statuses(lab)
+    assert {name: st.role for name, st in now.items()} == WANTED_ROLES
+    assert (now["r1"].vip, now["r2"].vip) == (True, False)
+    return {name: st.pid for name, st in now.items()}
 
 
 def ping_vip(lab: HostLab) -> None:
@@ -170,13 +198,12 @@ def ping_vip(lab: HostLab) -> None:
 
 def assert_still_serving(lab: HostLab, pids: dict[str, int]) -> None:
     """The same runners, answering on their control sockets, r1 MASTER, the VIP up."""
-    assert {name: main_pid(lab, host) for name, host in lab.hosts.items()} == pids
-    assert roles_now(lab) == WANTED_ROLES
-    for name, host in lab.hosts.items():
-        web = ctl_state(lab, host)["instances"]["web"]
-        assert web["priority"] == PRIORITY[name]
-    assert has_vip(lab, lab.hosts["r1"])
-    assert not has_vip(lab, lab.hosts["r2"])
+    now = statuses(lab)
+    assert {name: st.pid for name, st in now.items()} == pids
+    assert {name: st.role for name, st in now.items()} == WANTED_ROLES
+    for name, st in now.items():
+        assert st.web is not None and st.web["priority"] == PRIORITY[name]
+    assert (now["r1"].vip, now["r2"].vip) == (True, False)
     ping_vip(lab)
 
 
@@ -197,7 +224,7 @@ def failed_result(run: AdhocRun, host: str) -> dict[str, Any]:
 
 
 def test_state_facts_ad_hoc_match_the_runners(pair: HostLab) -> None:
-    ready(pair)
+    pids = ready(pair)
     run = pair.adhoc("routers", "failover.vrrp.vrrp_state")
     TIMINGS["test_modules: ad hoc vrrp_state"] = run.seconds
     assert run.returncode == 0, run.output[-6000:]
@@ -209,7 +236,7 @@ def test_state_facts_ad_hoc_match_the_runners(pair: HostLab) -> None:
         assert result["changed"] is False
         facts = result["ansible_facts"]["vrrp"]
         assert facts["version"] == engine_version()
-        assert facts["pid"] == main_pid(pair, host)
+        assert facts["pid"] == pids[name]
         assert isinstance(facts["uptime"], float) and 0 < facts["uptime"] < 3600
         assert sorted(facts["instances"]) == ["web"]
         web = facts["instances"]["web"]
@@ -347,9 +374,8 @@ def test_link_probe_required_methods(pair: HostLab) -> None:
 def test_instance_bad_arguments_change_nothing(
     pair: HostLab, changes: dict[str, Any], named: list[str]
 ) -> None:
-    ready(pair)
+    pids = ready(pair)
     before = snapshots(pair)
-    pids = {name: main_pid(pair, host) for name, host in pair.hosts.items()}
     run = pair.adhoc("routers", "failover.vrrp.vrrp_instance", {**WEB, **changes})
     no_traceback(run)
     for name in pair.hosts:
@@ -361,9 +387,8 @@ def test_instance_bad_arguments_change_nothing(
 
 
 def test_instance_with_a_vrid_already_used_on_the_interface_is_refused(pair: HostLab) -> None:
-    ready(pair)
+    pids = ready(pair)
     before = snapshots(pair)
-    pids = {name: main_pid(pair, host) for name, host in pair.hosts.items()}
     twin = {**WEB, "name": "twin", "priority": 100, "virtual_addresses": ["192.0.2.101/24"]}
     run = pair.adhoc("routers", "failover.vrrp.vrrp_instance", twin)
     no_traceback(run)
@@ -394,10 +419,9 @@ def test_instance_the_runner_refuses_is_rolled_back(pair: HostLab) -> None:
     module must put the previous file back (or remove the new one) and fail with
     the runner's error, and the runner keeps running what it ran.
     """
-    ready(pair)
+    pids = ready(pair)
     r1 = pair.hosts["r1"]
     original = snapshots(pair)
-    pids = {name: main_pid(pair, host) for name, host in pair.hosts.items()}
     private = f"{INSTANCES_D}/private.json"
     fragment = {
         "name": "private",
@@ -464,10 +488,9 @@ def web_priority(lab: HostLab, priority: int, *args: str) -> PlaybookRun:
 
 
 def test_instance_check_diff_then_apply_then_idempotent(pair: HostLab) -> None:
-    ready(pair)
+    pid = ready(pair)["r1"]
     r1 = pair.hosts["r1"]
     before = snapshots(pair)
-    pid = main_pid(pair, r1)
     web_json = f"{INSTANCES_D}/web.json"
     try:
         check = web_priority(pair, 140, "--check", "--diff")
