@@ -87,6 +87,26 @@ def wait_roles(lab: HostLab, *, timeout: float = 20.0) -> dict[str, str]:
 # --- on the lab hosts ---------------------------------------------------------------
 
 
+def test_check_mode_on_bare_hosts_predicts_and_touches_nothing(pair: HostLab) -> None:
+    """``--check`` before anything is installed: every step says what it would
+    change (systemd is not asked about a unit it does not have yet), nothing fails,
+    nothing lands on the hosts."""
+    assert "first run" not in _runs, "runs before the first real provisioning"
+    run = pair.playbook(PLAYBOOKS / "provision.yml", args=["--check", "--diff"])
+    TIMINGS["playbook provision.yml, --check on bare hosts"] = run.seconds
+    assert run.returncode == 0, run.output[-6000:]
+    assert run.failed() == 0
+    for counts in run.recap.values():
+        assert counts["changed"] >= 5, run.recap
+    engine = REPO_ROOT / "plugins" / "module_utils" / "vrrp"
+    files = len(list(engine.rglob("*.py")))
+    assert run.output.count(f"would install {files} engine file(s): ") == 2, run.output[-4000:]
+    assert f"would install {UNIT}, set enabled=True and state=started" in run.output
+    for host in pair.hosts.values():
+        for path in ("/usr/lib/failover-vrrp", "/etc/failover-vrrp", UNIT_PATH):
+            on(pair, host, "test", "!", "-e", path)
+
+
 def test_provision_from_nothing(pair: HostLab) -> None:
     for host in pair.hosts.values():
         assert "inactive" in on(pair, host, "systemctl", "is-active", UNIT, check=False)
