@@ -356,3 +356,36 @@ def test_vmac6_master_that_steps_down_sends_no_mld(lab: Lab) -> None:
     late = [o for o in decode_other(str(pcap)) if o["time"] > last_advert]
     assert not late, [(round(o["time"] - last_advert, 3), o["icmpv6_type"]) for o in late]
     assert a.state_of("vm") == "BACKUP"
+
+
+@pytest.mark.parametrize("fam", [V4, V6], ids=["ipv4", "ipv6"])
+def test_vmac_recreated_by_a_reload_still_announces(lab: Lab, fam: Family) -> None:
+    """A reload that changes a VMAC instance deletes its macvlan and makes a new
+    one (a new interface index): the new Master's gratuitous ARPs / unsolicited
+    NAs must leave from the new interface, not from a socket bound to the old."""
+    key = "v4" if fam.name == "ipv4" else "v6"
+    r1 = lab.add_router("r1", **{key: fam.r1})
+    a = RunnerProc(lab, r1, single_instance("vm", vrid=VRID, priority=200, vips=list(fam.vips),
+                                            vmac=True)).start()  # fmt: skip
+    lab.wait_for(lambda: vip_on(lab, r1, fam), timeout=5, what="VIP on r1's VMAC")
+    before = _vmac_link(lab, r1, fam)
+    assert before is not None
+    with Capture(lab, on=r1, arp=True, icmp6=True, name="reload") as cap:
+        a.write_config(
+            single_instance("vm", vrid=VRID, priority=210, vips=list(fam.vips), vmac=True)
+        )
+        reloaded = time.time()
+        assert a.result("reload")["changed"] == ["vm"]
+        lab.wait_for(lambda: a.state_of("vm") == "MASTER" and vip_on(lab, r1, fam), timeout=5,
+                     what="r1 MASTER again on the new VMAC")  # fmt: skip
+        time.sleep(0.3)
+    after = _vmac_link(lab, r1, fam)
+    assert after is not None and after["ifindex"] != before["ifindex"], (before, after)
+    announced = [o for o in _announcements(cap, fam) if o["time"] >= reloaded]
+    assert announced, cap.others()
+    assert {o["eth_src"] for o in announced} == {fam.vmac}, announced
+    assert not any(k.startswith("io_error") for k in stats_of(a, "vm")), stats_of(a, "vm")
+
+
+def vip_on(lab: Lab, router: Router, fam: Family) -> bool:
+    return _vip(fam) in _vmac_addresses(lab, router, fam)

@@ -246,16 +246,26 @@ class VirtualRouter:
         self.preempt_deadline = None
 
     def _become_master(self, cause: str, now: float, actions: list[Action]) -> None:
-        """RFC 9568 §6.4.1 / §6.4.2: advertise, take the addresses, announce."""
+        """RFC 9568 §6.4.1 / §6.4.2: take the addresses, announce them, advertise.
+
+        The RFC lists the advert before the gratuitous ARP / unsolicited NA and
+        leaves the addresses to the implementation. A Master that hands over
+        (priority 0, or preempted) drops its addresses as soon as it hears this
+        advert, so the new Master takes them and moves the link's neighbour
+        caches to itself first, and advertises right after, in the same step
+        (keepalived's order). Advert first left a window, a few milliseconds
+        when the runner was slow between the two, in which neither host
+        answered for a VIP: 4 handovers in 20 lost datagrams at 1000/s.
+        """
         self._cancel(Timer.MASTER_DOWN, actions)
         self._cancel(Timer.PREEMPT_DELAY, actions)
         self.preempt_deadline = None
         self._move(State.MASTER, cause, now, actions)
         self.master_address = self.params.primary_address
         self.master_priority = self.effective_priority
-        actions.append(SendAdvert(self.advertisement()))
         actions.append(AddAddresses())
         actions.append(Announce())
+        actions.append(SendAdvert(self.advertisement()))
         self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
 
     def _become_backup(self, cause: str, now: float, actions: list[Action]) -> None:

@@ -34,7 +34,7 @@ from . import sdnotify
 from .cli import complain, say
 from .config import Config, load, load_isolated
 from .control import ControlServer
-from .errors import ConfigError, ControlError, PacketError, VRRPError
+from .errors import ConfigError, ControlError, NetlinkError, PacketError, VRRPError
 from .fsm import (
     AdvertReceived,
     Event,
@@ -71,6 +71,21 @@ UNSPECIFIED = {4: ip_address("0.0.0.0"), 6: ip_address("::")}  # noqa: S104
 # peers send every interval); bounded, as a stranger may send from anywhere.
 _source_address: Final = functools.lru_cache(maxsize=1024)(ip_address)
 
+
+
+def _freeze_heap() -> None:
+    """Collect, then move every object alive now out of the collector's sight.
+
+    The daemon's long-lived objects (modules, instances, sockets, pyroute2's
+    tables) are made at start and at reloads; frozen (``gc.freeze``), a full
+    collection scans only what came after them, so the collections that do
+    happen (the one after an address dump, the automatic ones) pause the loop
+    for far less. A reload unfreezes first, so that the objects of the
+    instances it removed can be freed.
+    """
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 class Runner:
     """The daemon. See the module docstring."""
@@ -113,6 +128,7 @@ class Runner:
         self.watcher = LinkWatcher()
         self.loop.add_reader(self.watcher.fileno(), self._on_netlink)
         self._apply(self.config, previous=None)
+        _freeze_heap()
         await self.control.start()
         for signum, handler in (
             (signal.SIGTERM, self.stop_event.set),
@@ -511,6 +527,10 @@ class Runner:
             except VRRPError as exc:
                 inst.router.faults.add("socket")
                 log.error("%s: %s", inst.name, exc)
+            # Opened now, not at the first takeover, where it cost a few ms
+            # between taking the addresses and telling the link (tried again then).
+            with contextlib.suppress(VRRPError):
+                self._announcer(inst)
             if not inst.cfg.owner:
                 # VIPs left by a runner that died (SIGKILL, crash) would make
                 # this Backup answer ARP/ND for them (RFC 9568 §6.4.2, "MUST
@@ -543,6 +563,7 @@ class Runner:
             sock = self.sockets.pop(sock_key)
             self.loop.remove_reader(sock.fileno())
             sock.close()
+        self._drop_announcers(keep={i.address_ifname for i in self.instances.values()})
 
     async def reload(self) -> dict[str, Any]:
         """Validate the config on disk as a whole, then apply it (or keep the old one)."""
@@ -553,6 +574,7 @@ class Runner:
             log.error("reload refused, still running the previous config: %s", exc)
             raise
         report = self._apply(config, previous=self.config)
+        _freeze_heap()
         self.counters["reloads"] += 1
         log.info(
             "reloaded: %s",
@@ -588,7 +610,8 @@ class Runner:
         for vip in instance.virtual_interfaces:
             addresses.remove_address(instance.address_ifname, str(vip))
 
-    def announce(self, instance: Instance) -> None:
+    def _announcer(self, instance: Instance) -> Announcer:
+        """The GARP/NA sender of the instance's address interface, opened once."""
         ifname = instance.address_ifname
         announcer = self.announcers.get(ifname)
         if announcer is None:
@@ -599,8 +622,24 @@ class Runner:
             )
             announcer = Announcer(ifname=ifname, mac=mac)
             self.announcers[ifname] = announcer
-        for vip in instance.virtual_interfaces:
-            announcer.announce(str(vip.ip))
+        return announcer
+
+    def _drop_announcers(self, keep: set[str]) -> None:
+        for ifname in [name for name in self.announcers if name not in keep]:
+            self.announcers.pop(ifname).close()
+
+    def announce(self, instance: Instance) -> None:
+        try:
+            announcer = self._announcer(instance)
+            for vip in instance.virtual_interfaces:
+                announcer.announce(str(vip.ip))
+        except NetlinkError:
+            # The socket is bound to an interface index: an interface deleted and
+            # made again (a VMAC, a re-created link) needs a new one. Once more.
+            self._drop_announcers(keep=set(self.announcers) - {instance.address_ifname})
+            announcer = self._announcer(instance)
+            for vip in instance.virtual_interfaces:
+                announcer.announce(str(vip.ip))
 
     def transition(self, instance: Instance, transition: Transition) -> None:
         notify = instance.cfg.notify

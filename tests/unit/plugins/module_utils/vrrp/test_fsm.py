@@ -129,8 +129,8 @@ def test_startup_owner_goes_master_at_once() -> None:
     router = make_router(priority=255)
     actions = router.handle(Startup(), 5.0)
     assert router.state is State.MASTER
-    assert kinds(actions) == ["Transition", "SendAdvert", "AddAddresses", "Announce", "ArmTimer"]
-    send = actions[1]
+    assert kinds(actions) == ["Transition", "AddAddresses", "Announce", "SendAdvert", "ArmTimer"]
+    send = actions[3]
     assert isinstance(send, SendAdvert) and send.advert.priority == 255
     assert actions[-1] == ArmTimer(Timer.ADVER, 6.0)
     assert router.master_address == OURS
@@ -141,7 +141,7 @@ def test_master_down_timer_makes_backup_master() -> None:
     deadline = router.timers[Timer.MASTER_DOWN]
     actions = router.handle(TimerExpired(Timer.MASTER_DOWN), deadline)
     assert router.state is State.MASTER
-    assert kinds(actions) == ["Transition", "SendAdvert", "AddAddresses", "Announce", "ArmTimer"]
+    assert kinds(actions) == ["Transition", "AddAddresses", "Announce", "SendAdvert", "ArmTimer"]
     assert isinstance(actions[0], Transition) and actions[0].cause == "master down timer expired"
 
 
