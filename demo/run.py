@@ -141,7 +141,7 @@ def state_of(lab: HostLab, name: str) -> dict[str, Any]:
 
 def rejoined(lab: HostLab, name: str) -> bool:
     try:
-        return state_of(lab, name)["state"] == "BACKUP"
+        return bool(state_of(lab, name)["state"] == "BACKUP")
     except RuntimeError:  # no runner listening yet: systemd is restarting it
         return False
 

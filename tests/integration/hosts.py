@@ -52,6 +52,10 @@ BOOT_TIMEOUT_S: Final = 60.0
 POWEROFF_GRACE_S: Final = 20.0
 VENV_BIN: Final = REPO_ROOT / ".venv" / "bin"
 
+_TASK_RE: Final = re.compile(r"^TASK \[(?P<task>.*)\] \*+$")
+_RESULT_RE: Final = re.compile(
+    r"^(?P<status>ok|changed|skipping|failed|fatal): \[(?P<host>[^\]]+)\]"
+)
 _RECAP_RE: Final = re.compile(
     r"^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+"
     r"unreachable=(?P<unreachable>\d+)\s+failed=(?P<failed>\d+)\s+"
@@ -442,15 +446,29 @@ class HostLab:
         timeout: float = 900.0,
     ) -> PlaybookRun:
         """``ansible-playbook`` from the controller namespace against every host."""
-        if self.controller is None:
-            raise RuntimeError("lab is not open")
+        argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(self._inventory()), str(playbook)]
+        if extra_vars:
+            argv += ["--extra-vars", json.dumps(dict(extra_vars))]
+        proc, seconds = self._controller_run([*argv, *args], timeout)
+        return PlaybookRun(
+            returncode=proc.returncode,
+            output=proc.stdout + proc.stderr,
+            seconds=seconds,
+            recap=parse_recap(proc.stdout),
+        )
+
+    def _inventory(self) -> Path:
         inventory = self.workdir / "inventory.ini"
         if not inventory.exists():
             self.write_inventory()
-        argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(inventory), str(playbook)]
-        if extra_vars:
-            argv += ["--extra-vars", json.dumps(dict(extra_vars))]
-        argv += list(args)
+        return inventory
+
+    def _controller_run(
+        self, argv: Sequence[str], timeout: float
+    ) -> tuple[subprocess.CompletedProcess[str], float]:
+        """``argv`` in the controller namespace with the lab's Ansible settings, timed."""
+        if self.controller is None:
+            raise RuntimeError("lab is not open")
         started = time.monotonic()
         proc = subprocess.run(
             ["ip", "netns", "exec", self.controller.ns, *argv],
@@ -460,13 +478,7 @@ class HostLab:
             env=self.ansible_env(),
             check=False,
         )
-        output = proc.stdout + proc.stderr
-        return PlaybookRun(
-            returncode=proc.returncode,
-            output=output,
-            seconds=time.monotonic() - started,
-            recap=parse_recap(proc.stdout),
-        )
+        return proc, time.monotonic() - started
 
     def adhoc(
         self,
@@ -478,32 +490,39 @@ class HostLab:
         timeout: float = 300.0,
     ) -> AdhocRun:
         """Ad hoc ``ansible PATTERN -m MODULE -a JSON`` from the controller namespace."""
-        if self.controller is None:
-            raise RuntimeError("lab is not open")
-        inventory = self.workdir / "inventory.ini"
-        if not inventory.exists():
-            self.write_inventory()
-        argv = [str(VENV_BIN / "ansible"), "-i", str(inventory), pattern, "-m", module]
+        argv = [str(VENV_BIN / "ansible"), "-i", str(self._inventory()), pattern, "-m", module]
         if args:
             argv += ["-a", json.dumps(dict(args))]
-        argv += list(options)
-        started = time.monotonic()
-        proc = subprocess.run(
-            ["ip", "netns", "exec", self.controller.ns, *argv],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=self.ansible_env(),
-            check=False,
-        )
+        proc, seconds = self._controller_run([*argv, *options], timeout)
         status, results = parse_adhoc(proc.stdout)
         return AdhocRun(
             returncode=proc.returncode,
             output=proc.stdout + proc.stderr,
-            seconds=time.monotonic() - started,
+            seconds=seconds,
             status=status,
             results=results,
         )
+
+    def on(self, host: Host, *argv: str, check: bool = True) -> str:
+        """``argv`` on ``host`` over SSH; its stdout (a failure raises with the output)."""
+        proc = self.ssh(host, list(argv))
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"{host.name}: {' '.join(argv)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+            )
+        return proc.stdout
+
+
+def task_events(output: str) -> list[tuple[str, str, str]]:
+    """``(task, host, status)`` for every task result line of a playbook's output."""
+    found: list[tuple[str, str, str]] = []
+    task = ""
+    for line in output.splitlines():
+        if m := _TASK_RE.match(line):
+            task = m.group("task")
+        elif m := _RESULT_RE.match(line):
+            found.append((task, m.group("host"), m.group("status")))
+    return found
 
 
 def _container_init(host: Host) -> int | None:
@@ -595,7 +614,7 @@ def sweep_stale() -> list[str]:
     Returns the prefixes swept. A killed test run leaves its containers running
     in its namespaces and its overlays mounted; the next run cleans them up.
     """
-    swept = []
+    swept: list[str] = []
     if not WORK_ROOT.is_dir():
         return swept
     for workdir in sorted(WORK_ROOT.iterdir()):

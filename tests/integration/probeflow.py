@@ -63,8 +63,9 @@ while True:
             cmsg = [(level, kind, struct.pack("=i4s4s", 0, info[8:12], b"\0" * 4))]
     try:
         s.sendmsg([data[:16] + name], cmsg, 0, peer)
-    except OSError:
-        pass  # the VIP moved away between receive and reply: that datagram is lost
+    except OSError as exc:  # e.g. the VIP left between receive and reply: lost
+        print("reply failed:", struct.unpack_from("!QQ", data)[1] if len(data) >= 16 else "?",
+              exc, flush=True)
 """
 
 

@@ -120,7 +120,7 @@ def configured_mirror(suite: str = SUITE) -> str:
                 if suite in fields.get("suites", []) and "deb" in fields.get("types", ["deb"]):
                     uris = [u for u in fields.get("uris", []) if "security" not in u]
                     if uris:
-                        return uris[0].rstrip("/")
+                        return str(uris[0]).rstrip("/")
         else:
             for line in text.splitlines():
                 words = line.split("#", 1)[0].split()

@@ -80,28 +80,19 @@ def engine_version() -> str:
 # --- on the hosts ---------------------------------------------------------------------
 
 
-def on(lab: HostLab, host: Host, *argv: str, check: bool = True) -> str:
-    proc = lab.ssh(host, list(argv))
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{host.name}: {' '.join(argv)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-        )
-    return proc.stdout
-
-
 def ctl_state(lab: HostLab, host: Host) -> dict[str, Any]:
     """The runner's state over its control socket, through the role's ctl wrapper."""
-    return dict(json.loads(on(lab, host, "failover-vrrp-ctl", "state", "--json")))
+    return dict(json.loads(lab.on(host, "failover-vrrp-ctl", "state", "--json")))
 
 
 def main_pid(lab: HostLab, host: Host) -> int:
-    out = on(lab, host, "systemctl", "show", UNIT, "--property=MainPID")
+    out = lab.on(host, "systemctl", "show", UNIT, "--property=MainPID")
     return int(out.strip().split("=", 1)[1])
 
 
 def snapshot(lab: HostLab, host: Host) -> dict[str, list[Any]]:
     """Every file under the config directory of ``host``, byte for byte."""
-    return dict(json.loads(on(lab, host, "python3", "-c", SNAPSHOT)))
+    return dict(json.loads(lab.on(host, "python3", "-c", SNAPSHOT)))
 
 
 def snapshots(lab: HostLab) -> dict[str, dict[str, list[Any]]]:
@@ -129,7 +120,7 @@ class Status:
 
 
 def status(lab: HostLab, host: Host) -> Status:
-    parts = on(lab, host, "sh", "-c", STATUS).split("---\n")
+    parts = lab.on(host, "sh", "-c", STATUS).split("---\n")
     assert len(parts) == 3, parts
     try:
         web: dict[str, Any] | None = json.loads(parts[1])["instances"]["web"]
@@ -182,7 +173,7 @@ def ready(lab: HostLab) -> dict[str, int]:
 
     roles = lab.lab.wait_for(settled, timeout=20, interval=0.3, what="one MASTER, one BACKUP")
     if roles != WANTED_ROLES:
-        on(lab, lab.hosts["r2"], "systemctl", "restart", UNIT)
+        lab.on(lab.hosts["r2"], "systemctl", "restart", UNIT)
         wait_wanted_roles(lab)
     now = statuses(lab)
     assert {name: st.role for name, st in now.items()} == WANTED_ROLES
@@ -289,9 +280,9 @@ def test_state_wait_for_times_out_naming_the_instance_and_its_state(pair: HostLa
 def test_state_on_a_host_whose_runner_is_stopped(pair: HostLab) -> None:
     ready(pair)
     r2 = pair.hosts["r2"]
-    on(pair, r2, "systemctl", "stop", UNIT)
+    pair.on(r2, "systemctl", "stop", UNIT)
     try:
-        assert on(pair, r2, "systemctl", "is-active", UNIT, check=False).strip() == "inactive"
+        assert pair.on(r2, "systemctl", "is-active", UNIT, check=False).strip() == "inactive"
         run = pair.adhoc("routers", "failover.vrrp.vrrp_state")
         result = failed_result(run, "r2")
         no_traceback(run)
@@ -300,7 +291,7 @@ def test_state_on_a_host_whose_runner_is_stopped(pair: HostLab) -> None:
         assert run.status["r1"] == "SUCCESS"
         assert run.results["r1"]["ansible_facts"]["vrrp"]["instances"]["web"]["state"] == "MASTER"
     finally:
-        on(pair, r2, "systemctl", "start", UNIT)
+        pair.on(r2, "systemctl", "start", UNIT)
         # Preempt off and r1 still MASTER: r2 comes back as BACKUP under r1.
         wait_wanted_roles(pair)
     ping_vip(pair)
@@ -431,8 +422,7 @@ def test_instance_the_runner_refuses_is_rolled_back(pair: HostLab) -> None:
         "vrid": 61,
         "virtual_addresses": ["192.0.2.161/24"],
     }
-    on(
-        pair,
+    pair.on(
         r1,
         "sh",
         "-c",
@@ -442,7 +432,7 @@ def test_instance_the_runner_refuses_is_rolled_back(pair: HostLab) -> None:
     try:
         with_private = snapshot(pair, r1)
         assert set(with_private) == {*original["r1"], private}
-        refused_before = json.loads(on(pair, r1, "failover-vrrp-ctl", "stats", "--json"))
+        refused_before = json.loads(pair.on(r1, "failover-vrrp-ctl", "stats", "--json"))
 
         # A changed instance: web.json goes back to what it was, byte for byte.
         run = pair.adhoc("r1", "failover.vrrp.vrrp_instance", {**WEB, "priority": 140})
@@ -464,11 +454,11 @@ def test_instance_the_runner_refuses_is_rolled_back(pair: HostLab) -> None:
         assert private in msg, msg
         assert snapshot(pair, r1) == with_private
 
-        refused_after = json.loads(on(pair, r1, "failover-vrrp-ctl", "stats", "--json"))
+        refused_after = json.loads(pair.on(r1, "failover-vrrp-ctl", "stats", "--json"))
         assert _refused(refused_after) == _refused(refused_before) + 2
         assert sorted(ctl_state(pair, r1)["instances"]) == ["web"]
     finally:
-        on(pair, r1, "rm", "-f", private)
+        pair.on(r1, "rm", "-f", private)
     assert snapshots(pair) == original
     assert_still_serving(pair, pids)
 
@@ -511,7 +501,7 @@ def test_instance_check_diff_then_apply_then_idempotent(pair: HostLab) -> None:
         assert real.returncode == 0, real.output[-6000:]
         assert real.changed() == 1, real.output[-6000:]
         assert '+  "priority": 140,' in real.output
-        written = json.loads(on(pair, r1, "cat", web_json))
+        written = json.loads(pair.on(r1, "cat", web_json))
         assert written["priority"] == 140
         assert {k: v for k, v in written.items() if k != "priority"} == {
             k: v for k, v in json.loads(bytes.fromhex(before["r1"][web_json][3])).items()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from integration.conftest import TIMINGS
-from integration.hosts import HostLab, PlaybookRun
+from integration.hosts import HostLab, PlaybookRun, task_events
 from integration.probeflow import probe_flow
 from lab import REPO_ROOT
 
@@ -41,8 +41,6 @@ PAIR_VARS: dict[str, Any] = {
 }
 
 _runs: dict[str, PlaybookRun] = {}
-_TASK_RE = re.compile(r"^TASK \[(?P<task>.*)\] \*+$")
-_RESULT_RE = re.compile(r"^(?P<status>ok|changed|skipping|failed|fatal): \[(?P<host>[^\]]+)\]")
 
 
 def play(lab: HostLab, name: str, label: str, **extra: Any) -> PlaybookRun:
@@ -55,18 +53,6 @@ def ha_pair(lab: HostLab) -> PlaybookRun:
     if "ha_pair" not in _runs:
         _runs["ha_pair"] = play(lab, "ha_pair.yml", "from nothing")
     return _runs["ha_pair"]
-
-
-def events(output: str) -> list[tuple[str, str, str]]:
-    """``(task, host, status)`` for every task result line, in output order."""
-    found: list[tuple[str, str, str]] = []
-    task = ""
-    for line in output.splitlines():
-        if m := _TASK_RE.match(line):
-            task = m.group("task")
-        elif m := _RESULT_RE.match(line):
-            found.append((task, m.group("host"), m.group("status")))
-    return found
 
 
 def states(lab: HostLab) -> dict[str, str]:
@@ -173,7 +159,7 @@ def test_rolling_maintenance_demotes_and_restores_each_host_in_turn(pair: HostLa
     assert run.failed() == 0
     steps = [
         (task, host)
-        for task, host, status in events(run.output)
+        for task, host, status in task_events(run.output)
         if status in ("ok", "changed")
         and task
         in (
@@ -200,7 +186,7 @@ def test_rolling_maintenance_demotes_and_restores_each_host_in_turn(pair: HostLa
     assert "MAINTENANCE r1: all instances BACKUP and demoted" in run.output
     assert "MAINTENANCE r2: all instances BACKUP and demoted" in run.output
     # Demotion and restore changed something on each host.
-    changed = {(t, h) for t, h, s in events(run.output) if s == "changed"}
+    changed = {(t, h) for t, h, s in task_events(run.output) if s == "changed"}
     for host in ("r1", "r2"):
         assert ("Demote the host and wait for a peer to take over", host) in changed
         assert ("Restore the host's configured priorities", host) in changed

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from integration.conftest import TIMINGS
-from integration.hosts import HostLab, PlaybookRun
+from integration.hosts import HostLab, PlaybookRun, task_events
 from integration.rootfs import Rootfs
 from lab import REPO_ROOT, unique_prefix
 from lab.netns import wait_for
@@ -46,8 +46,6 @@ PAIR_VARS: dict[str, Any] = {
 WAIT = "Wait for the host's instances to converge"
 CONVERGED = "Check that the host's instances have converged"
 DEMOTE = "Demote the host and wait for a peer to take over"
-_TASK_RE = re.compile(r"^TASK \[(?P<task>.*)\] \*+$")
-_RESULT_RE = re.compile(r"^(?P<status>ok|changed|skipping|failed|fatal): \[(?P<host>[^\]]+)\]")
 
 
 @pytest.fixture(scope="module")
@@ -88,18 +86,6 @@ def play(lab: HostLab, name: str, label: str, **extra: Any) -> PlaybookRun:
     run = lab.playbook(PLAYBOOKS / name, extra_vars={**PAIR_VARS, **extra})
     TIMINGS[f"playbook {name}, {label}"] = run.seconds
     return run
-
-
-def events(output: str) -> list[tuple[str, str, str]]:
-    """``(task, host, status)`` for every task result line, in output order."""
-    found: list[tuple[str, str, str]] = []
-    task = ""
-    for line in output.splitlines():
-        if m := _TASK_RE.match(line):
-            task = m.group("task")
-        elif m := _RESULT_RE.match(line):
-            found.append((task, m.group("host"), m.group("status")))
-    return found
 
 
 def facts(lab: HostLab, name: str) -> dict[str, Any]:
@@ -143,7 +129,7 @@ def test_restored_preempting_host_is_waited_for_until_it_is_master(
     # r1 was converged (MASTER) before r2's turn started.
     steps = [
         (task, host)
-        for task, host, status in events(out)
+        for task, host, status in task_events(out)
         if status in ("ok", "changed") and task in (DEMOTE, WAIT, CONVERGED)
     ]
     assert steps == [
@@ -199,7 +185,7 @@ def test_a_wait_shorter_than_the_preempt_delay_names_the_instance(
             run.output,
         ), run.output[-6000:]
         # The play stopped there: r2 was left alone.
-        assert (DEMOTE, "r2") not in {(t, h) for t, h, _s in events(run.output)}
+        assert (DEMOTE, "r2") not in {(t, h) for t, h, _s in task_events(run.output)}
     finally:
         # r1 takes MASTER back once its 20 s are over; then the short delay again.
         settle(lab, timeout=40.0)

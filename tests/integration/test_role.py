@@ -40,28 +40,19 @@ def first_run(lab: HostLab) -> PlaybookRun:
     return _runs["first run"]
 
 
-def on(lab: HostLab, host: Host, *argv: str, check: bool = True) -> str:
-    proc = lab.ssh(host, list(argv))
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{host.name}: {' '.join(argv)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
-        )
-    return proc.stdout
-
-
 def vrrp_state(lab: HostLab, host: Host) -> dict[str, Any]:
     """The runner's state of instance ``web`` on ``host``, via the role's ctl wrapper."""
-    out = on(lab, host, "failover-vrrp-ctl", "state", "--json")
+    out = lab.on(host, "failover-vrrp-ctl", "state", "--json")
     return dict(json.loads(out)["instances"]["web"])
 
 
 def unit_show(lab: HostLab, host: Host, *props: str) -> dict[str, str]:
-    out = on(lab, host, "systemctl", "show", UNIT, *(f"--property={p}" for p in props))
+    out = lab.on(host, "systemctl", "show", UNIT, *(f"--property={p}" for p in props))
     return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
 
 def has_vip(lab: HostLab, host: Host) -> bool:
-    out = on(lab, host, "ip", "-j", "addr", "show", "dev", "eth0")
+    out = lab.on(host, "ip", "-j", "addr", "show", "dev", "eth0")
     return any(a.get("local") == VIP for i in json.loads(out) for a in i.get("addr_info", []))
 
 
@@ -104,13 +95,13 @@ def test_check_mode_on_bare_hosts_predicts_and_touches_nothing(pair: HostLab) ->
     assert f"would install {UNIT}, set enabled=True and state=started" in run.output
     for host in pair.hosts.values():
         for path in ("/usr/lib/failover-vrrp", "/etc/failover-vrrp", UNIT_PATH):
-            on(pair, host, "test", "!", "-e", path)
+            pair.on(host, "test", "!", "-e", path)
 
 
 def test_provision_from_nothing(pair: HostLab) -> None:
     for host in pair.hosts.values():
-        assert "inactive" in on(pair, host, "systemctl", "is-active", UNIT, check=False)
-        on(pair, host, "test", "!", "-e", "/usr/lib/failover-vrrp")
+        assert "inactive" in pair.on(host, "systemctl", "is-active", UNIT, check=False)
+        pair.on(host, "test", "!", "-e", "/usr/lib/failover-vrrp")
     run = first_run(pair)
     assert run.returncode == 0, run.output[-6000:]
     assert set(run.recap) == {"r1", "r2"}, run.output[-3000:]
@@ -124,20 +115,20 @@ def test_engine_installed_is_the_collections_engine(pair: HostLab) -> None:
     source = REPO_ROOT / "plugins" / "module_utils" / "vrrp"
     wanted = sorted(str(p.relative_to(source)) for p in source.rglob("*.py"))
     for host in pair.hosts.values():
-        listed = on(pair, host, "find", "/usr/lib/failover-vrrp/vrrp", "-name", "*.py")
+        listed = pair.on(host, "find", "/usr/lib/failover-vrrp/vrrp", "-name", "*.py")
         found = sorted(
             line.removeprefix("/usr/lib/failover-vrrp/vrrp/") for line in listed.splitlines()
         )
         assert found == wanted
-        sums = on(pair, host, "sh", "-c", "cd /usr/lib/failover-vrrp/vrrp && sha256sum runner.py")
+        sums = pair.on(host, "sh", "-c", "cd /usr/lib/failover-vrrp/vrrp && sha256sum runner.py")
         assert sums.split()[0] == hashlib.sha256((source / "runner.py").read_bytes()).hexdigest()
 
 
 def test_unit_is_active_and_verified_inside_the_hosts(pair: HostLab) -> None:
     assert first_run(pair).returncode == 0
     for host in pair.hosts.values():
-        assert on(pair, host, "systemctl", "is-active", UNIT).strip() == "active"
-        assert on(pair, host, "systemctl", "is-enabled", UNIT).strip() == "enabled"
+        assert pair.on(host, "systemctl", "is-active", UNIT).strip() == "active"
+        assert pair.on(host, "systemctl", "is-enabled", UNIT).strip() == "enabled"
         verify = pair.ssh(host, ["systemd-analyze", "verify", UNIT_PATH])
         assert verify.returncode == 0, verify.stderr
         assert not [line for line in verify.stderr.splitlines() if UNIT in line], verify.stderr
@@ -145,7 +136,7 @@ def test_unit_is_active_and_verified_inside_the_hosts(pair: HostLab) -> None:
         assert props["Type"] == "notify"
         assert props["WatchdogUSec"] == "10s"
         # The runner holds exactly CAP_NET_ADMIN and CAP_NET_RAW, nothing else.
-        status = on(pair, host, "cat", f"/proc/{props['MainPID']}/status")
+        status = pair.on(host, "cat", f"/proc/{props['MainPID']}/status")
         fields = (line.split(":\t") for line in status.splitlines() if line.startswith("Cap"))
         caps = {k: int(v, 16) for k, v in fields}
         wanted = (1 << CAP_NET_ADMIN) | (1 << CAP_NET_RAW)
@@ -153,7 +144,7 @@ def test_unit_is_active_and_verified_inside_the_hosts(pair: HostLab) -> None:
         assert caps["CapBnd"] == wanted, status
         assert "NoNewPrivs:\t1" in status
         # The control socket is root's only; the runtime directory too.
-        mode = on(pair, host, "stat", "-c", "%a %U", "/run/failover-vrrp/control.sock").split()
+        mode = pair.on(host, "stat", "-c", "%a %U", "/run/failover-vrrp/control.sock").split()
         assert mode == ["600", "root"]
 
 
@@ -193,7 +184,7 @@ def test_kill_9_of_the_master_runner_systemd_restarts_it_and_it_rejoins(pair: Ho
     backup = next(pair.hosts[name] for name, state in roles.items() if state == "BACKUP")
     before = unit_show(pair, master, "MainPID", "NRestarts")
     killed_at = time.monotonic()
-    on(pair, master, "kill", "-9", before["MainPID"])
+    pair.on(master, "kill", "-9", before["MainPID"])
 
     # systemd sees the SIGKILL as a failure and restarts the runner (RestartSec=1).
     def restarted() -> dict[str, str] | None:
@@ -225,8 +216,9 @@ def test_kill_9_of_the_master_runner_systemd_restarts_it_and_it_rejoins(pair: Ho
     # It stays BACKUP: no takeover over a few advert intervals.
     time.sleep(4)
     assert roles_now(pair) == {master.name: "BACKUP", backup.name: "MASTER"}
+    assert after is not None
     assert unit_show(pair, master, "MainPID")["MainPID"] == after["MainPID"]
-    journal = on(pair, master, "journalctl", "-u", UNIT, "--no-pager", "-o", "cat")
+    journal = pair.on(master, "journalctl", "-u", UNIT, "--no-pager", "-o", "cat")
     TIMINGS["kill -9 journal tail"] = " | ".join(journal.strip().splitlines()[-6:])
 
 
@@ -243,10 +235,10 @@ def test_exclusive_removes_leftovers_and_a_changed_engine_restarts(pair: HostLab
         "virtual_addresses": ["192.0.2.101/24"],
     }
     target = "/etc/failover-vrrp/instances.d/old.json"
-    on(pair, r1, "sh", "-c", f"umask 077 && echo '{json.dumps(leftover)}' > {target}")
-    on(pair, r1, "failover-vrrp-ctl", "reload")
-    assert "old" in json.loads(on(pair, r1, "failover-vrrp-ctl", "state", "--json"))["instances"]
-    on(pair, r2, "sh", "-c", "echo '# tampered' >> /usr/lib/failover-vrrp/vrrp/version.py")
+    pair.on(r1, "sh", "-c", f"umask 077 && echo '{json.dumps(leftover)}' > {target}")
+    pair.on(r1, "failover-vrrp-ctl", "reload")
+    assert "old" in json.loads(pair.on(r1, "failover-vrrp-ctl", "state", "--json"))["instances"]
+    pair.on(r2, "sh", "-c", "echo '# tampered' >> /usr/lib/failover-vrrp/vrrp/version.py")
     pid_r1 = unit_show(pair, r1, "MainPID")["MainPID"]
     pid_r2 = unit_show(pair, r2, "MainPID")["MainPID"]
 
@@ -254,13 +246,13 @@ def test_exclusive_removes_leftovers_and_a_changed_engine_restarts(pair: HostLab
     assert run.returncode == 0, run.output[-6000:]
     assert run.recap["r1"]["changed"] > 0 and run.recap["r2"]["changed"] > 0
 
-    state_r1 = json.loads(on(pair, r1, "failover-vrrp-ctl", "state", "--json"))
+    state_r1 = json.loads(pair.on(r1, "failover-vrrp-ctl", "state", "--json"))
     assert sorted(state_r1["instances"]) == ["web"]
-    on(pair, r1, "test", "!", "-e", "/etc/failover-vrrp/instances.d/old.json")
+    pair.on(r1, "test", "!", "-e", "/etc/failover-vrrp/instances.d/old.json")
     assert unit_show(pair, r1, "MainPID")["MainPID"] == pid_r1  # reloaded, not restarted
     assert unit_show(pair, r2, "MainPID")["MainPID"] != pid_r2  # restarted
     source = REPO_ROOT / "plugins" / "module_utils" / "vrrp" / "version.py"
-    installed = on(pair, r2, "sha256sum", "/usr/lib/failover-vrrp/vrrp/version.py").split()[0]
+    installed = pair.on(r2, "sha256sum", "/usr/lib/failover-vrrp/vrrp/version.py").split()[0]
     assert installed == hashlib.sha256(source.read_bytes()).hexdigest()
     wait_roles(pair)
     again = provision(pair, "after the repair")
