@@ -130,12 +130,16 @@ class FragmentStore:
             try:
                 load_dir(shadow)
             except ConfigFileError as exc:
-                file = exc.file
+                file, rule = exc.file, exc.rule
                 if file.startswith(shadow + os.sep):
                     file = os.path.join(self.config_dir, file[len(shadow) + 1 :])
-                raise ConfigFileError(
-                    file=file, path=exc.path, rule=exc.rule, line=exc.line
-                ) from None
+                if text is not None and exc.file != self._shadow_path(shadow, name):
+                    # A cross-check blames the later file of a clash, which may be
+                    # one this task does not touch: say which object caused it.
+                    rule = (
+                        f"{rule} (a clash with {self.subdir}/{name}.json as this task declares it)"
+                    )
+                raise ConfigFileError(file=file, path=exc.path, rule=rule, line=exc.line) from None
         finally:
             shutil.rmtree(shadow, ignore_errors=True)
 

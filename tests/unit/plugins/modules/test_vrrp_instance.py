@@ -362,3 +362,22 @@ def test_fragment_store_knows_its_two_directories() -> None:
     with pytest.raises(ValueError, match="unknown fragment directory"):
         FragmentStore("/etc/failover-vrrp", "hosts.d")
     assert hide_secrets(["not", "a", "dict"]) == ["not", "a", "dict"]
+
+
+def test_vrid_clash_blamed_on_an_untouched_file_names_the_declared_one(
+    runner: Runner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``a.json`` sorts before ``web.json``: the cross-check meets the clash at
+    ``web.json``, a file this task does not touch; the message says that the
+    clash comes from the instance the task declares."""
+    run(args_for(runner, **WEB), capsys)
+    before = fragment(runner, "web").read_bytes()
+    result = run(args_for(runner, **{**WEB, "name": "a"}), capsys)
+    assert result["failed"] is True
+    assert result["file"] == str(fragment(runner, "web"))
+    assert result["msg"].endswith(
+        'web.json: vrid: VRID 51 is already used on eth0 for IPv4 by instance "a" '
+        "(a clash with instances.d/a.json as this task declares it)"
+    ), result["msg"]
+    assert not fragment(runner, "a").exists()
+    assert fragment(runner, "web").read_bytes() == before
