@@ -72,7 +72,6 @@ UNSPECIFIED = {4: ip_address("0.0.0.0"), 6: ip_address("::")}  # noqa: S104
 _source_address: Final = functools.lru_cache(maxsize=1024)(ip_address)
 
 
-
 def _freeze_heap() -> None:
     """Collect, then move every object alive now out of the collector's sight.
 
@@ -86,6 +85,7 @@ def _freeze_heap() -> None:
     gc.unfreeze()
     gc.collect()
     gc.freeze()
+
 
 class Runner:
     """The daemon. See the module docstring."""
