@@ -72,21 +72,6 @@ UNSPECIFIED = {4: ip_address("0.0.0.0"), 6: ip_address("::")}  # noqa: S104
 _source_address: Final = functools.lru_cache(maxsize=1024)(ip_address)
 
 
-def _freeze_heap() -> None:
-    """Collect, then move every object alive now out of the collector's sight.
-
-    The daemon's long-lived objects (modules, instances, sockets, pyroute2's
-    tables) are made at start and at reloads; frozen (``gc.freeze``), a full
-    collection scans only what came after them, so the collections that do
-    happen (the one after an address dump, the automatic ones) pause the loop
-    for far less. A reload unfreezes first, so that the objects of the
-    instances it removed can be freed.
-    """
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
-
-
 class Runner:
     """The daemon. See the module docstring."""
 
@@ -128,7 +113,6 @@ class Runner:
         self.watcher = LinkWatcher()
         self.loop.add_reader(self.watcher.fileno(), self._on_netlink)
         self._apply(self.config, previous=None)
-        _freeze_heap()
         await self.control.start()
         for signum, handler in (
             (signal.SIGTERM, self.stop_event.set),
@@ -574,7 +558,6 @@ class Runner:
             log.error("reload refused, still running the previous config: %s", exc)
             raise
         report = self._apply(config, previous=self.config)
-        _freeze_heap()
         self.counters["reloads"] += 1
         log.info(
             "reloaded: %s",
