@@ -547,7 +547,9 @@ class Runner:
             sock = self.sockets.pop(sock_key)
             self.loop.remove_reader(sock.fileno())
             sock.close()
-        self._drop_announcers(keep={i.address_ifname for i in self.instances.values()})
+        in_use_ifnames = {i.address_ifname for i in self.instances.values()}
+        for ifname in [name for name in self.announcers if name not in in_use_ifnames]:
+            self._close_announcer(ifname)
 
     async def reload(self) -> dict[str, Any]:
         """Validate the config on disk as a whole, then apply it (or keep the old one)."""
@@ -607,22 +609,24 @@ class Runner:
             self.announcers[ifname] = announcer
         return announcer
 
-    def _drop_announcers(self, keep: set[str]) -> None:
-        for ifname in [name for name in self.announcers if name not in keep]:
-            self.announcers.pop(ifname).close()
+    def _close_announcer(self, ifname: str) -> None:
+        announcer = self.announcers.pop(ifname, None)
+        if announcer is not None:
+            announcer.close()
 
     def announce(self, instance: Instance) -> None:
         try:
-            announcer = self._announcer(instance)
-            for vip in instance.virtual_interfaces:
-                announcer.announce(str(vip.ip))
+            self._announce_on(self._announcer(instance), instance)
         except NetlinkError:
             # The socket is bound to an interface index: an interface deleted and
             # made again (a VMAC, a re-created link) needs a new one. Once more.
-            self._drop_announcers(keep=set(self.announcers) - {instance.address_ifname})
-            announcer = self._announcer(instance)
-            for vip in instance.virtual_interfaces:
-                announcer.announce(str(vip.ip))
+            self._close_announcer(instance.address_ifname)
+            self._announce_on(self._announcer(instance), instance)
+
+    @staticmethod
+    def _announce_on(announcer: Announcer, instance: Instance) -> None:
+        for vip in instance.virtual_interfaces:
+            announcer.announce(str(vip.ip))
 
     def transition(self, instance: Instance, transition: Transition) -> None:
         notify = instance.cfg.notify
