@@ -52,8 +52,7 @@ PAIR_VARS: Final[dict[str, Any]] = {
 
 def master_of(lab: HostLab) -> str:
     for name, host in lab.hosts.items():
-        state = json.loads(lab.on(host, "failover-vrrp-ctl", "state", "--json"))
-        if state["instances"]["web"]["state"] == "MASTER":
+        if lab.runner_state(host)["instances"]["web"]["state"] == "MASTER":
             return name
     raise RuntimeError("no MASTER")
 

@@ -24,7 +24,6 @@ From a bare machine (root):
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -38,7 +37,7 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT / "bench")]
 
 from vipwatch import Watcher, master_down_interval  # noqa: E402
 
-from integration.hosts import VENV_BIN, HostLab  # noqa: E402
+from integration.hosts import HostLab  # noqa: E402
 from integration.probeflow import FlowReport, probe_flow  # noqa: E402
 from integration.rootfs import ensure_rootfs  # noqa: E402
 from lab import unique_prefix  # noqa: E402
@@ -84,13 +83,7 @@ def note(text: str) -> None:
 
 def playbook(lab: HostLab, name: str, **extra: Any) -> tuple[str, float]:
     """``ansible-playbook`` from the controller namespace, task names shown as they run."""
-    if lab.controller is None:
-        raise RuntimeError("lab is not open")
-    argv = [
-        "ip", "netns", "exec", lab.controller.ns,
-        str(VENV_BIN / "ansible-playbook"), "-i", str(lab.workdir / "inventory.ini"),
-        str(PLAYBOOKS / name), "--extra-vars", json.dumps({**PAIR_VARS, **extra}),
-    ]  # fmt: skip
+    argv = lab.in_controller(lab.playbook_argv(PLAYBOOKS / name, extra_vars={**PAIR_VARS, **extra}))
     note(f"$ ansible-playbook -i inventory playbooks/{name}")
     started = time.monotonic()
     lines: list[str] = []
@@ -132,17 +125,13 @@ def fleet_table(lab: HostLab) -> None:
 
 
 def state_of(lab: HostLab, name: str) -> dict[str, Any]:
-    proc = lab.ssh(lab.hosts[name], ["failover-vrrp-ctl", "state", "--json"])
-    if proc.returncode != 0:
-        raise RuntimeError(f"{name}: failover-vrrp-ctl state: {proc.stderr.strip()}")
-    found: dict[str, Any] = json.loads(proc.stdout)["instances"]["web"]
-    return found
+    return dict(lab.runner_state(lab.hosts[name])["instances"]["web"])
 
 
 def rejoined(lab: HostLab, name: str) -> bool:
     try:
         return bool(state_of(lab, name)["state"] == "BACKUP")
-    except RuntimeError:  # no runner listening yet: systemd is restarting it
+    except AssertionError:  # no runner listening yet: systemd is restarting it
         return False
 
 

@@ -446,9 +446,7 @@ class HostLab:
         timeout: float = 900.0,
     ) -> PlaybookRun:
         """``ansible-playbook`` from the controller namespace against every host."""
-        argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(self._inventory()), str(playbook)]
-        if extra_vars:
-            argv += ["--extra-vars", json.dumps(dict(extra_vars))]
+        argv = self.playbook_argv(playbook, extra_vars=extra_vars)
         proc, seconds = self._controller_run([*argv, *args], timeout)
         return PlaybookRun(
             returncode=proc.returncode,
@@ -456,6 +454,21 @@ class HostLab:
             seconds=seconds,
             recap=parse_recap(proc.stdout),
         )
+
+    def playbook_argv(
+        self, playbook: Path, *, extra_vars: Mapping[str, Any] | None = None
+    ) -> list[str]:
+        """The ``ansible-playbook`` command line against the lab's inventory."""
+        argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(self._inventory()), str(playbook)]
+        if extra_vars:
+            argv += ["--extra-vars", json.dumps(dict(extra_vars))]
+        return argv
+
+    def in_controller(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` wrapped to run in the controller namespace (with :meth:`ansible_env`)."""
+        if self.controller is None:
+            raise RuntimeError("lab is not open")
+        return ["ip", "netns", "exec", self.controller.ns, *argv]
 
     def _inventory(self) -> Path:
         inventory = self.workdir / "inventory.ini"
@@ -467,11 +480,9 @@ class HostLab:
         self, argv: Sequence[str], timeout: float
     ) -> tuple[subprocess.CompletedProcess[str], float]:
         """``argv`` in the controller namespace with the lab's Ansible settings, timed."""
-        if self.controller is None:
-            raise RuntimeError("lab is not open")
         started = time.monotonic()
         proc = subprocess.run(
-            ["ip", "netns", "exec", self.controller.ns, *argv],
+            self.in_controller(argv),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -511,6 +522,10 @@ class HostLab:
                 f"{host.name}: {' '.join(argv)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
             )
         return proc.stdout
+
+    def runner_state(self, host: Host) -> dict[str, Any]:
+        """The runner's ``state`` answer on ``host`` (the role's ``failover-vrrp-ctl``)."""
+        return dict(json.loads(self.on(host, "failover-vrrp-ctl", "state", "--json")))
 
 
 def task_events(output: str) -> list[tuple[str, str, str]]:

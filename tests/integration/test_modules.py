@@ -80,11 +80,6 @@ def engine_version() -> str:
 # --- on the hosts ---------------------------------------------------------------------
 
 
-def ctl_state(lab: HostLab, host: Host) -> dict[str, Any]:
-    """The runner's state over its control socket, through the role's ctl wrapper."""
-    return dict(json.loads(lab.on(host, "failover-vrrp-ctl", "state", "--json")))
-
-
 def main_pid(lab: HostLab, host: Host) -> int:
     out = lab.on(host, "systemctl", "show", UNIT, "--property=MainPID")
     return int(out.strip().split("=", 1)[1])
@@ -248,7 +243,7 @@ def test_state_facts_ad_hoc_match_the_runners(pair: HostLab) -> None:
         assert history[-1]["to"] == web["state"]
         assert history[-1]["time"] == pytest.approx(web["since"], abs=0.5)
         # The runner says the same over its own socket.
-        own = ctl_state(pair, host)["instances"]["web"]
+        own = pair.runner_state(host)["instances"]["web"]
         assert (own["state"], own["master"], own["priority"]) == (
             web["state"],
             web["master"],
@@ -323,7 +318,7 @@ def test_link_probe_reports_what_veth_supports(pair: HostLab) -> None:
         assert "EOPNOTSUPP" in methods["mii"]["detail"], methods["mii"]
         assert eth0["best"] == "ethtool"
         # ... and the runner polls that very probe.
-        assert ctl_state(pair, host)["instances"]["web"]["link_probe"] == eth0["best"]
+        assert pair.runner_state(host)["instances"]["web"]["link_probe"] == eth0["best"]
 
 
 def test_link_probe_required_methods(pair: HostLab) -> None:
@@ -455,7 +450,7 @@ def test_instance_the_runner_refuses_is_rolled_back(pair: HostLab) -> None:
 
         refused_after = json.loads(pair.on(r1, "failover-vrrp-ctl", "stats", "--json"))
         assert _refused(refused_after) == _refused(refused_before) + 2
-        assert sorted(ctl_state(pair, r1)["instances"]) == ["web"]
+        assert sorted(pair.runner_state(r1)["instances"]) == ["web"]
     finally:
         pair.on(r1, "rm", "-f", private)
     assert snapshots(pair) == original
@@ -494,7 +489,7 @@ def test_instance_check_diff_then_apply_then_idempotent(pair: HostLab) -> None:
         assert '+  "priority": 140,' in check.output, check.output[-6000:]
         # Check mode wrote nothing and reloaded nothing.
         assert snapshots(pair) == before
-        assert ctl_state(pair, r1)["instances"]["web"]["priority"] == 150
+        assert pair.runner_state(r1)["instances"]["web"]["priority"] == 150
 
         real = web_priority(pair, 140, "--diff")
         assert real.returncode == 0, real.output[-6000:]
@@ -506,7 +501,7 @@ def test_instance_check_diff_then_apply_then_idempotent(pair: HostLab) -> None:
             k: v for k, v in json.loads(bytes.fromhex(before["r1"][web_json][3])).items()
             if k != "priority"
         }  # fmt: skip
-        web = ctl_state(pair, r1)["instances"]["web"]
+        web = pair.runner_state(r1)["instances"]["web"]
         assert (web["priority"], web["effective_priority"]) == (140, 140)
         assert main_pid(pair, r1) == pid  # reloaded, not restarted
         assert snapshot(pair, pair.hosts["r2"]) == before["r2"]

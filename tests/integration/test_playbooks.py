@@ -56,12 +56,10 @@ def ha_pair(lab: HostLab) -> PlaybookRun:
 
 
 def states(lab: HostLab) -> dict[str, str]:
-    found = {}
-    for name, host in lab.hosts.items():
-        proc = lab.ssh(host, ["failover-vrrp-ctl", "state", "--json"])
-        assert proc.returncode == 0, proc.stderr
-        found[name] = json.loads(proc.stdout)["instances"]["web"]["state"]
-    return found
+    return {
+        name: str(lab.runner_state(host)["instances"]["web"]["state"])
+        for name, host in lab.hosts.items()
+    }
 
 
 def test_ha_pair_provisions_from_nothing_and_elects_one_master(pair: HostLab) -> None:
@@ -193,5 +191,4 @@ def test_rolling_maintenance_demotes_and_restores_each_host_in_turn(pair: HostLa
     final = states(pair)
     assert sorted(final.values()) == ["BACKUP", "MASTER"], final
     for node in pair.hosts.values():
-        out = pair.ssh(node, ["failover-vrrp-ctl", "state", "--json"]).stdout
-        assert json.loads(out)["instances"]["web"]["demoted"] is None
+        assert pair.runner_state(node)["instances"]["web"]["demoted"] is None

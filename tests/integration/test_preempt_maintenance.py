@@ -89,10 +89,7 @@ def play(lab: HostLab, name: str, label: str, **extra: Any) -> PlaybookRun:
 
 
 def facts(lab: HostLab, name: str) -> dict[str, Any]:
-    proc = lab.ssh(lab.hosts[name], ["failover-vrrp-ctl", "state", "--json"])
-    assert proc.returncode == 0, proc.stderr
-    web: dict[str, Any] = json.loads(proc.stdout)["instances"]["web"]
-    return web
+    return dict(lab.runner_state(lab.hosts[name])["instances"]["web"])
 
 
 def last_cause_to_master(lab: HostLab, name: str) -> str:

@@ -42,8 +42,7 @@ def first_run(lab: HostLab) -> PlaybookRun:
 
 def vrrp_state(lab: HostLab, host: Host) -> dict[str, Any]:
     """The runner's state of instance ``web`` on ``host``, via the role's ctl wrapper."""
-    out = lab.on(host, "failover-vrrp-ctl", "state", "--json")
-    return dict(json.loads(out)["instances"]["web"])
+    return dict(lab.runner_state(host)["instances"]["web"])
 
 
 def unit_show(lab: HostLab, host: Host, *props: str) -> dict[str, str]:
@@ -237,7 +236,7 @@ def test_exclusive_removes_leftovers_and_a_changed_engine_restarts(pair: HostLab
     target = "/etc/failover-vrrp/instances.d/old.json"
     pair.on(r1, "sh", "-c", f"umask 077 && echo '{json.dumps(leftover)}' > {target}")
     pair.on(r1, "failover-vrrp-ctl", "reload")
-    assert "old" in json.loads(pair.on(r1, "failover-vrrp-ctl", "state", "--json"))["instances"]
+    assert "old" in pair.runner_state(r1)["instances"]
     pair.on(r2, "sh", "-c", "echo '# tampered' >> /usr/lib/failover-vrrp/vrrp/version.py")
     pid_r1 = unit_show(pair, r1, "MainPID")["MainPID"]
     pid_r2 = unit_show(pair, r2, "MainPID")["MainPID"]
@@ -246,7 +245,7 @@ def test_exclusive_removes_leftovers_and_a_changed_engine_restarts(pair: HostLab
     assert run.returncode == 0, run.output[-6000:]
     assert run.recap["r1"]["changed"] > 0 and run.recap["r2"]["changed"] > 0
 
-    state_r1 = json.loads(pair.on(r1, "failover-vrrp-ctl", "state", "--json"))
+    state_r1 = pair.runner_state(r1)
     assert sorted(state_r1["instances"]) == ["web"]
     pair.on(r1, "test", "!", "-e", "/etc/failover-vrrp/instances.d/old.json")
     assert unit_show(pair, r1, "MainPID")["MainPID"] == pid_r1  # reloaded, not restarted
