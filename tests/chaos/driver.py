@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if failed:
         print(f"\nchaos: {len(failed)} of {len(results)} faults broke an invariant; "
               f"replay with: {replay}")  # fmt: skip
-        if any("traceback" in v for r in failed for v in r.violations):
+        if any("runner log" in v or "runner exited" in v for r in failed for v in r.violations):
             print("\nrunner log tails:\n" + json.dumps(logs, indent=1)[:8000])
         return 1
     print(f"\nchaos: {len(results) - 1} faults, no violation (seed {seed})")

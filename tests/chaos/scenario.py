@@ -26,6 +26,7 @@ ROUTERS: Final = ("r1", "r2", "r3")
 HOST: Final = {"r1": 11, "r2": 12, "r3": 13, "h1": 99}
 INTERVAL: Final = 0.1
 PRIORITIES: Final = (200, 150, 100)
+PROMOTE: Final = "net.ipv4.conf.all.promote_secondaries=1"  # all OR each device
 
 
 @dataclass(frozen=True)
@@ -100,8 +101,11 @@ class World:
         for name in (*ROUTERS, "h1"):
             router = lab.add_router(name, v4=f"{v4(name)}/24", v6=f"{v6(name)}/64")
             self.ports_in[name] = add_second_link(lab, router, v4=f"{inside(name)}/24")
-            # keep the global IPv6 address over a link flap, as an admin's ifupdown would
-            lab.run(router, ["sysctl", "-q", "-w", "net.ipv6.conf.eth0.keep_addr_on_down=1"])
+            # keep the global IPv6 address over a link flap, as an admin's ifupdown
+            # would; promote a secondary IPv4 address when the primary goes, as
+            # systemd's sysctl defaults do (else renumbering flushes the VIPs)
+            sysctls = ["net.ipv6.conf.eth0.keep_addr_on_down=1", PROMOTE]
+            lab.run(router, ["sysctl", "-q", "-w", *sysctls], check=True)
             self.routers[name] = router
         self.client = self.routers.pop("h1")
         for name in ROUTERS:
