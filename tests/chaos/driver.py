@@ -72,14 +72,6 @@ def _settle(world: World, health: Health, step: Step, timeout: float) -> StepRes
     return StepResult(step.what, round(MIN_WAIT_S + time.monotonic() - started, 2), found)
 
 
-def _recover(world: World) -> None:
-    """After a fault raised: every runner not running is started again."""
-    for name in ROUTERS:
-        proc = world.runners[name].proc
-        if name in world.down or proc is None or proc.poll() is not None:
-            world.start(name)
-
-
 def run_faults(
     world: World, rng: random.Random, *, kinds: list[str], duration: float, settle_s: float
 ) -> list[FaultResult]:
@@ -98,16 +90,14 @@ def run_faults(
                 print(f"  [{result.index}] {kind}: {step.what} -> "
                       f"{'ok' if not result.steps[-1].violations else 'VIOLATION'} "
                       f"({result.steps[-1].settled_s} s)", flush=True)  # fmt: skip
-        except Exception as exc:
+        except Exception as exc:  # a fault that breaks is a finding (then a reset), not the end
             result.error = f"{exc!r}\n{traceback.format_exc()[-1500:]}"
             print(f"  [{result.index}] {kind}: raised {exc!r}", flush=True)
-            _recover(world)
-            result.steps.append(_settle(world, health, Step("recovered"), settle_s))
         if result.violations:
             try:
                 reset(world)
                 result.steps.append(_settle(world, health, Step("reset"), settle_s))
-            except Exception as exc:
+            except Exception as exc:  # a lab that cannot be reset ends the run
                 result.error = (result.error or "") + f"\nreset failed: {exc!r}"
                 result.end = time.monotonic()
                 break
