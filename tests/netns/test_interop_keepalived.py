@@ -122,7 +122,7 @@ def _keepalived_is_master(
     assert state["state"] == "BACKUP", state
     assert state["master_priority"] == priority, state
     lab.wait_for(
-        lambda: not lab.has_address(ours.router, case.vip), timeout=1, what="no VIP on ours"
+        lambda: not lab.has_address(ours.router, case.vip), timeout=3, what="no VIP on ours"
     )
     assert ka.state() == "MASTER" and ka.has_vips()
 
