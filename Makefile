@@ -93,7 +93,7 @@ netns: venv ## tests in network namespaces (root); an empty folder is not a fail
 SEED         ?=
 DURATION     ?= 600
 CHAOS_FAULTS ?=
-CHAOS_SHORT  := 70
+CHAOS_SHORT  := 60
 CHAOS        := PYTHONPATH=plugins/module_utils:tests $(PY) -m chaos.driver \
                 $(if $(SEED),--seed $(SEED)) $(if $(CHAOS_FAULTS),--faults $(CHAOS_FAULTS))
 
