@@ -92,12 +92,14 @@ netns: venv ## tests in network namespaces (root); an empty folder is not a fail
 # A failing run prints the seed: `make chaos SEED=... DURATION=...` replays it.
 SEED         ?=
 DURATION     ?= 600
+COUNT        ?=
 CHAOS_FAULTS ?=
 CHAOS_SHORT  := 60
 CHAOS        := PYTHONPATH=plugins/module_utils:tests $(PY) -m chaos.driver \
-                $(if $(SEED),--seed $(SEED)) $(if $(CHAOS_FAULTS),--faults $(CHAOS_FAULTS))
+                $(if $(SEED),--seed $(SEED)) $(if $(CHAOS_FAULTS),--faults $(CHAOS_FAULTS)) \
+                $(if $(COUNT),--count $(COUNT))
 
-chaos: deps venv ## random faults on the lab, seeded (root; SEED=, DURATION=600, CHAOS_FAULTS=a,b)
+chaos: deps venv ## random faults on the lab, seeded (root; SEED=, DURATION=600 or COUNT=, CHAOS_FAULTS=)
 	$(CHAOS) --duration $(DURATION) --json $(BUILD)/chaos/chaos.json
 
 chaos-short: venv ## the chaos suite's short profile (under 2 min), part of `make test`

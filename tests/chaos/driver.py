@@ -73,14 +73,24 @@ def _settle(world: World, health: Health, step: Step, timeout: float) -> StepRes
 
 
 def run_faults(
-    world: World, rng: random.Random, *, kinds: list[str], duration: float, settle_s: float
+    world: World,
+    rng: random.Random,
+    *,
+    kinds: list[str],
+    duration: float,
+    count: int | None,
+    settle_s: float,
 ) -> list[FaultResult]:
     health = Health(world)
     results = [FaultResult(0, "startup", time.monotonic())]
     results[0].steps.append(_settle(world, health, Step("all runners started"), settle_s))
     results[0].end = time.monotonic()
     deadline = time.monotonic() + duration
-    while time.monotonic() < deadline:
+
+    def more() -> bool:
+        return len(results) - 1 < count if count is not None else time.monotonic() < deadline
+
+    while more():
         kind = rng.choice(kinds)
         result = FaultResult(len(results), kind, time.monotonic())
         results.append(result)
@@ -137,6 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="chaos.driver", description=__doc__)
     parser.add_argument("--seed", type=int, default=None, help="RNG seed (default: random)")
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of faults")
+    parser.add_argument("--count", type=int, default=None, help="this many faults (not --duration)")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds a fault may take")
     parser.add_argument("--faults", default="", help="comma-separated fault classes (all)")
     parser.add_argument("--json", type=Path, default=None, help="write the report here")
@@ -146,9 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     unknown = sorted(set(kinds) - set(FAULTS))
     if unknown:
         parser.error(f"unknown fault classes {unknown}; known: {sorted(FAULTS)}")
-    replay = f"make chaos SEED={seed} DURATION={args.duration:g}"
-    print(f"chaos: seed {seed}, {args.duration:g} s, faults {kinds}", flush=True)
-    print(f"  replay: {replay}", flush=True)
+    how_long = f"{args.count} faults" if args.count is not None else f"{args.duration:g} s"
+    print(f"chaos: seed {seed}, {how_long}, faults {kinds}", flush=True)
     rng = random.Random(seed)
     with Lab(prefix=unique_prefix()) as lab:
         world = World(lab)
@@ -156,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         probe = lab.python(world.client, ["-m", "chaos.probe", *(s.probe for s in SPECS)])
         try:
             results = run_faults(world, rng, kinds=kinds, duration=args.duration,
-                                 settle_s=args.settle)  # fmt: skip
+                                 count=args.count, settle_s=args.settle)  # fmt: skip
         finally:
             lab.kill(probe, signal.SIGTERM)
             probe.wait(timeout=30)
@@ -165,6 +175,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for r in results:
         r.sent, r.lost, r.longest_outage_ms = loss_in(report, r.start, r.end)
     table = summarize(results)
+    # the same faults in the same order, however long each takes on this box
+    replay = f"make chaos SEED={seed} COUNT={len(results) - 1}"
+    if args.faults:
+        replay += f" CHAOS_FAULTS={args.faults}"
     failed = [r for r in results if r.violations]
     out = {
         "seed": seed,
@@ -192,7 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if any("runner log" in v or "runner exited" in v for r in failed for v in r.violations):
             print("\nrunner log tails:\n" + json.dumps(logs, indent=1)[:8000])
         return 1
-    print(f"\nchaos: {len(results) - 1} faults, no violation (seed {seed})")
+    print(f"\nchaos: {len(results) - 1} faults, no violation; replay with: {replay}")
     return 0
 
 
