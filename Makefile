@@ -28,13 +28,13 @@ APT_PACKAGES := keepalived tshark iproute2 iputils-ping ethtool tcpdump shellche
                 debootstrap systemd-container openssh-client
 
 .PHONY: help test deps venv lint typecheck unit netns coverage sanity sanity-tree \
-        changelog-lint ansible-lint integration bench demo clean
+        changelog-lint ansible-lint integration bench demo clean chaos chaos-short
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "} {printf "  %-15s %s\n", $$1, $$2}'
 
-test: deps venv lint typecheck unit netns coverage integration sanity changelog-lint ansible-lint ## everything CI checks
+test: deps venv lint typecheck unit netns coverage chaos-short integration sanity changelog-lint ansible-lint ## everything CI checks
 
 deps: ## install the apt packages the tests need (idempotent, quiet)
 	@missing=""; \
@@ -86,6 +86,24 @@ netns: venv ## tests in network namespaces (root); an empty folder is not a fail
 	rc=0; $(PY) -m pytest tests/netns --cov --cov-append --cov-report= || rc=$$?; \
 	if [ "$$rc" -eq 5 ]; then echo "netns: no tests collected yet"; exit 0; fi; \
 	exit "$$rc"
+
+# The chaos suite (tests/chaos/README.md): random faults from a seed on a
+# three-router lab, invariants checked after each, probe loss per fault class.
+# A failing run prints the seed: `make chaos SEED=... DURATION=...` replays it.
+SEED         ?=
+DURATION     ?= 600
+COUNT        ?=
+CHAOS_FAULTS ?=
+CHAOS_SHORT  := 60
+CHAOS        := PYTHONPATH=plugins/module_utils:tests $(PY) -m chaos.driver \
+                $(if $(SEED),--seed $(SEED)) $(if $(CHAOS_FAULTS),--faults $(CHAOS_FAULTS)) \
+                $(if $(COUNT),--count $(COUNT))
+
+chaos: deps venv ## random faults on the lab, seeded (root; SEED=, DURATION=600 or COUNT=, CHAOS_FAULTS=)
+	$(CHAOS) --duration $(DURATION) --json $(BUILD)/chaos/chaos.json
+
+chaos-short: venv ## the chaos suite's short profile (under 2 min), part of `make test`
+	$(CHAOS) --duration $(CHAOS_SHORT) --json $(BUILD)/chaos/chaos-short.json
 
 sanity-tree: ## copy the collection (tracked + untracked-not-ignored files) under build/
 	@rm -rf $(COLLECTION) && mkdir -p $(COLLECTION)

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from vrrp.control import request
 from vrrp.errors import ControlError
@@ -14,6 +14,27 @@ from vrrp.errors import ControlError
 from .core import Lab, Router
 
 _N = 0
+
+# How late a loaded, shared 2-core box may run a timer or deliver a packet.
+# It bounds "it happened eventually", never a protocol margin: a test asserts
+# what the protocol promises (no takeover: a gap below the Backup's
+# Master_Down_Interval; Skew_Time, not Master_Down_Interval; no state change)
+# and adds LATE only to an upper bound that stands for "soon".
+LATE: Final = 1.0
+
+
+def skew_time(priority: int, interval: float = 0.1) -> float:
+    """RFC 9568 §6.1: ((256 - Priority) × Master_Adver_Interval) / 256."""
+    return (256 - priority) * interval / 256
+
+
+def master_down_interval(priority: int, interval: float = 0.1) -> float:
+    """RFC 9568 §6.1: 3 × Master_Adver_Interval + Skew_Time of a Backup at ``priority``.
+
+    A Master's adverts as seen by that Backup may be late by anything below
+    this without a takeover: the bound for "no gap" in the advert rhythm.
+    """
+    return 3 * interval + skew_time(priority, interval)
 
 
 class RunnerProc:

@@ -34,7 +34,7 @@ import pytest
 from lab import Lab, Router
 from lab.capture import Capture
 from lab.keepalived import Keepalived, KeepalivedInstance, start_keepalived
-from lab.runner import RunnerProc, instance_state, single_instance
+from lab.runner import LATE, RunnerProc, instance_state, single_instance
 
 VRID = 91
 # What keepalived logs about adverts it rejects (vrrp.c: vrrp_check_packet & co).
@@ -122,7 +122,7 @@ def _keepalived_is_master(
     assert state["state"] == "BACKUP", state
     assert state["master_priority"] == priority, state
     lab.wait_for(
-        lambda: not lab.has_address(ours.router, case.vip), timeout=1, what="no VIP on ours"
+        lambda: not lab.has_address(ours.router, case.vip), timeout=3, what="no VIP on ours"
     )
     assert ka.state() == "MASTER" and ka.has_vips()
 
@@ -144,7 +144,7 @@ def test_interop_with_keepalived(lab: Lab, case: Case) -> None:
     r1 = lab.add_router("r1", **family)
     family = {"v6": "2001:db8::12/64"} if case.ipv6 else {"v4": "192.0.2.12/24"}
     r2 = lab.add_router("r2", **family)
-    slack = 0.5
+    slack = LATE
 
     # A. ours has the higher priority and wins.
     ours = RunnerProc(lab, r1, case.ours(200)).start()

@@ -128,7 +128,10 @@ def test_watcher_reports_carrier_loss_fast_and_address_removal(lab: Lab) -> None
     lab.set_port(r1, up=False)
     lost = next_event("LinkChanged", ifname="eth0", carrier=False)
     assert lost["up"] is True and lost["ifindex"] == r1.ifindex
-    assert lost["t"] - t0 < 0.100, f"carrier loss seen after {1000 * (lost['t'] - t0):.1f} ms"
+    # The lab's promise is the urgent path (a few ms), not the kernel's
+    # non-urgent one (about a second, see tests/lab/README.md); a loaded box
+    # may take a few hundred ms to schedule the poller.
+    assert lost["t"] - t0 < 0.5, f"carrier loss seen after {1000 * (lost['t'] - t0):.1f} ms"
 
     lab.set_port(r1, up=True)
     assert next_event("LinkChanged", ifname="eth0", carrier=True)["up"] is True

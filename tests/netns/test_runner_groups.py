@@ -15,11 +15,13 @@ from typing import Any
 from lab import Lab
 from lab.capture import Capture
 from lab.runner import (
+    LATE,
     RunnerProc,
     add_second_link,
     adverts_of,
     check_our_adverts,
     largest_gap,
+    master_down_interval,
     moves,
     runner_config,
     set_second_port,
@@ -89,10 +91,10 @@ def test_one_members_link_fault_pulls_the_group_and_the_peer_takes_both(lab: Lab
     lab.wait_for(lambda: owns_both(lab, b), timeout=3, what="both VIPs on r2")
     took = time.time() - cut
     assert states(b) == {"out": "MASTER", "in": "MASTER"}
-    lab.wait_for(lambda: owns_none(lab, a), timeout=1, what="no VIP left on r1")
+    lab.wait_for(lambda: owns_none(lab, a), timeout=3, what="no VIP left on r1")
     # r1's inside adverts stop with the carrier, so r2's inside instance waits
     # out its Master_Down_Interval (0.3 + 0.061 s) before the group may move.
-    assert took < 0.361 + 0.6, took
+    assert took < master_down_interval(100, INTERVAL) + LATE, took
     inst = a.result("state")["instances"]
     # netlink saw the carrier go; the periodic probe may have seen it as well
     assert "link" in inst["in"]["faults"]
@@ -138,7 +140,7 @@ def test_one_members_link_fault_pulls_the_group_and_the_peer_takes_both(lab: Lab
     assert resumed and all(p["priority"] == 200 for p in resumed)
     # r2 was Master for the whole outage: no gap in its outside adverts
     r2_master = [p for p in r2_out if p["time"] < min(q["time"] for q in resumed)]
-    assert largest_gap(r2_master) < 1.5 * INTERVAL
+    assert largest_gap(r2_master) < master_down_interval(200, INTERVAL)  # r1 saw no dead Master
     # Inside: nothing from r1 while its eth1 had no carrier, r2 advertised then.
     r1_in = adverts_of(in_packets, src=R1_IN, vrid=IN_VRID)
     r2_in = adverts_of(in_packets, src=R2_IN, vrid=IN_VRID)

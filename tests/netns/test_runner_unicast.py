@@ -15,7 +15,7 @@ import pytest
 
 from lab import Lab, Router
 from lab.capture import Capture
-from lab.runner import RunnerProc, instance_state, single_instance
+from lab.runner import LATE, RunnerProc, instance_state, master_down_interval, single_instance
 
 VRID = 71
 
@@ -99,7 +99,7 @@ def test_unicast_peers_elect_and_fail_over_without_multicast(lab: Lab, fam: Fami
         took = time.time() - killed
         assert b.state_of("uc") == "MASTER"
         time.sleep(0.3)
-    assert took < 0.361 + 0.5, took
+    assert took < master_down_interval(100) + LATE, took
 
     adverts = cap.packets()
     assert adverts

@@ -20,8 +20,10 @@ import pytest
 from lab import Lab, Router
 from lab.capture import Capture, decode_other, decode_vrrp
 from lab.runner import (
+    LATE,
     RunnerProc,
     instance_state,
+    master_down_interval,
     neighbour_mac,
     ping,
     runner_config,
@@ -198,7 +200,7 @@ def test_vmac_answers_from_the_virtual_mac_and_moves_on_failover(
         assert neighbour_mac(lab, host, vip) == fam.vmac
         assert ping(lab, host, vip), "VIP unreachable after the failover"
         time.sleep(0.1)
-    assert took < 0.361 + 0.5, took
+    assert took < master_down_interval(100) + LATE, took
     link = _vmac_link(lab, r2, fam)
     assert link is not None and link["address"] == fam.vmac, link
     announced = [o for o in _announcements(takeover, fam) if o["time"] >= failed]
@@ -314,8 +316,9 @@ def test_vmac_beside_a_plain_instance_on_the_parent(
     assert fam.vmac not in {p["eth_src"] for p in cap.packets() if p["vrid"] == VRID + 1}
     for name in ("vm", "plain"):
         heard = after[name] - before[name]
-        # Counters and capture are not read at the same instant: one advert apart.
-        assert abs(heard - sent[name]) <= 2, (name, heard, sent)
+        # Counters and capture are not read at the same instant (a loaded box
+        # widens the skew): the Backup hears about what was sent, VMAC or not.
+        assert abs(heard - sent[name]) <= max(3, sent[name] // 4), (name, heard, sent)
     runner_counters = b.result("stats")["runner"]
     assert runner_counters.get("drop.unknown_vrid", 0) == 0, runner_counters
 
