@@ -134,7 +134,11 @@ options:
         description: As for O(track_interfaces[].weight).
         type: int
   garp:
-    description: Gratuitous ARP and unsolicited neighbour advertisements after becoming MASTER.
+    description:
+      - Gratuitous ARP and unsolicited neighbour advertisements after becoming MASTER.
+      - Neighbour advertisements always carry the Router flag, with Solicited clear and
+        Override set (RFC 9568 section 6.4.2), whatever the host's IPv6 forwarding
+        setting, so hosts that route through a virtual address keep their default route.
     type: dict
     suboptions:
       delay:
