@@ -33,6 +33,7 @@ from typing import Any, Final
 from . import sdnotify
 from .cli import complain, say
 from .config import Config, load, load_isolated
+from .config_types import Notify
 from .control import ControlServer
 from .errors import ConfigError, ControlError, NetlinkError, PacketError, VRRPError
 from .fsm import (
@@ -48,7 +49,7 @@ from .fsm import (
     Transition,
 )
 from .group import SyncGroup
-from .hooks import HookRunner
+from .hooks import HookRunner, group_state_word
 from .instance import Instance
 from .linux import addresses, link
 from .linux.announce import Announcer, mac_bytes
@@ -82,6 +83,8 @@ class Runner:
         self.config = Config(instances=(), sync_groups=())
         self.instances: dict[str, Instance] = {}
         self.groups: dict[str, SyncGroup] = {}
+        self.group_notify: dict[str, Notify] = {}
+        self._group_words: dict[str, str] = {}  # group -> the state its hooks last saw
         self.by_vrid: dict[tuple[str, int, int], Instance] = {}
         # (parent, version, vrid) of VMAC instances: their adverts are heard on
         # the VMAC; a copy the parent's socket also gets is no stranger's.
@@ -184,10 +187,35 @@ class Runner:
             log.exception("%s: %s while handling %r: %s", inst.name, type(exc).__name__, event, exc)
 
     def _execute_tagged(self, tagged: Sequence[tuple[str, Any]]) -> None:
+        moved: dict[str, str] = {}  # group -> cause of its members' last transition
         for member, action in tagged:
             target = self.instances.get(member)
             if target is not None:
                 target.execute([action])
+                if target.group is not None and isinstance(action, Transition):
+                    moved[target.group] = f"{member}: {action.cause}"
+        for name, cause in moved.items():
+            self._group_transition(name, cause)
+
+    def _group_transition(self, name: str, cause: str) -> None:
+        """Run a sync group's own hooks once per change of the group's state."""
+        group = self.groups.get(name)
+        if group is None:
+            return
+        word = group_state_word(
+            (router.state.value, router.enabled) for router in group.routers.values()
+        )
+        old = self._group_words.get(name)
+        if word is None or word == old:
+            return
+        self._group_words[name] = word
+        log.info("sync group %s: %s -> %s: %s", name, old or "INIT", word, cause)
+        notify = self.group_notify.get(name)
+        argv = getattr(notify, word.lower(), None) if notify is not None else None
+        if notify is not None and argv:
+            self.hooks.submit_group_transition(
+                name, list(argv), new_state=word, old_state=old, cause=cause, timeout=notify.timeout
+            )
 
     # -------------------------------------------------------------- receive
 
@@ -433,6 +461,8 @@ class Runner:
             g.name: SyncGroup(g.name, {m: self.instances[m].router for m in g.members})
             for g in config.sync_groups
         }
+        self.group_notify = {g.name: g.notify for g in config.sync_groups}
+        self._group_words = {g: w for g, w in self._group_words.items() if g in self.group_notify}
         now = self.loop.time()
         for group in self.groups.values():
             self._execute_tagged(group.sync(now))

@@ -15,15 +15,13 @@ A fake loop runs the timers: the assertions are on counts, not on times.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-from collections.abc import Callable
 from ipaddress import ip_address
 from typing import Any
 
 import pytest
 
+from support.fakeloop import FakeLoop
 from vrrp.config import load_config
 from vrrp.errors import NetlinkError
 from vrrp.fsm import (
@@ -41,50 +39,6 @@ from vrrp.fsm import (
 )
 from vrrp.instance import Instance
 from vrrp.packet import Advertisement
-
-
-class Handle:
-    def __init__(self, when: float, callback: Callable[..., None], args: tuple[Any, ...]) -> None:
-        self._when, self.callback, self.args = when, callback, args
-        self._cancelled = False
-
-    def when(self) -> float:
-        return self._when
-
-    def cancel(self) -> None:
-        self._cancelled = True
-
-    def cancelled(self) -> bool:
-        return self._cancelled
-
-
-class FakeLoop:
-    """call_at / call_later / time, run by hand: ``run(until)`` fires due callbacks."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._queue: list[tuple[float, int, Handle]] = []
-        self._order = itertools.count()
-
-    def time(self) -> float:
-        return self.now
-
-    def call_at(self, when: float, callback: Callable[..., None], *args: Any) -> Handle:
-        handle = Handle(when, callback, args)
-        heapq.heappush(self._queue, (when, next(self._order), handle))
-        return handle
-
-    def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> Handle:
-        return self.call_at(self.now + delay, callback, *args)
-
-    def run(self, until: float) -> None:
-        while self._queue and self._queue[0][0] <= until:
-            when, _, handle = heapq.heappop(self._queue)
-            self.now = max(self.now, when)
-            if not handle.cancelled():
-                handle.callback(*handle.args)
-        self.now = until
-
 
 ACTIONS = ("send_advert", "add_addresses", "remove_addresses", "announce", "transition")
 
