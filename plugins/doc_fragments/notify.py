@@ -17,7 +17,7 @@ options:
         effective priority for an instance; C(GROUP) and C(0) for a sync group), and the
         environment carries C(VRRP_TYPE), C(VRRP_INSTANCE), C(VRRP_STATE), C(VRRP_OLD_STATE),
         C(VRRP_CAUSE) and C(VRRP_PRIORITY).
-      - A sync group's programs run once per change of the group's state, not once per member:
+      - A sync group's programs run once per change of the group's state, not once per member;
         MASTER, BACKUP or FAULT when every member is in that state, STOP when the runner stops
         them.
     type: dict
