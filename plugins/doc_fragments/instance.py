@@ -70,6 +70,14 @@ options:
     description: Send advertisements to these peers instead of the multicast group.
     type: list
     elements: str
+  unicast_ttl:
+    description:
+      - With O(unicast_peers) only, the TTL (IPv4) or hop limit (IPv6) unicast advertisements
+        are sent with, 1 to 255 (default 255), as keepalived's C(unicast_ttl).
+      - Below 255, for peers a routed path away, this instance's unicast advertisements are
+        accepted whatever TTL they arrive with, as keepalived does; at 255 the RFC 9568
+        section 7.1 check (TTL 255 only) stays. Multicast advertisements always need 255.
+    type: int
   vmac:
     description: Use the virtual MAC address on a macvlan interface (default V(false)).
     type: bool

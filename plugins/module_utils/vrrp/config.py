@@ -253,6 +253,11 @@ def _instance(obj: Mapping[str, Any], at: Path) -> InstanceConfig:
     if version == 3 and family == 4:
         checksum_form = values["checksum_form"]
     source, peers = _unicast(obj, family, at)
+    if "unicast_ttl" in obj and not peers:
+        raise _fail(
+            (*at, "unicast_ttl"),
+            "unicast_ttl applies to unicast adverts only: set unicast_peers, or leave it out",
+        )
     vmac = bool(values["vmac"])
     vmac_interface: str | None = None
     if vmac:
@@ -291,6 +296,7 @@ def _instance(obj: Mapping[str, Any], at: Path) -> InstanceConfig:
         if auth is None
         else Authentication(type=auth.get("type", "pass"), password=auth["password"]),
         checksum_form=checksum_form,
+        unicast_ttl=int(values["unicast_ttl"]),
         description=values["description"],
     )
 

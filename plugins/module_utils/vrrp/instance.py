@@ -43,6 +43,7 @@ from .packet import (
     CHECKSUM_PSEUDO_HEADER,
     VRRP_MCAST_V4,
     VRRP_MCAST_V6,
+    VRRP_TTL,
     Advertisement,
     encode,
 )
@@ -172,6 +173,17 @@ class Instance:
         if self.cfg.vmac and not self.cfg.unicast_peers:
             return self.address_ifname
         return self.ifname
+
+    @property
+    def send_ttl(self) -> int | None:
+        """The TTL / hop limit of our adverts when not the socket's 255 (``unicast_ttl``)."""
+        ttl = int(self.cfg.unicast_ttl)
+        return ttl if self.cfg.unicast_peers and ttl != VRRP_TTL else None
+
+    @property
+    def any_unicast_ttl(self) -> bool:
+        """Whether unicast adverts for this instance are taken with any TTL (keepalived's way)."""
+        return bool(self.cfg.unicast_peers) and int(self.cfg.unicast_ttl) < VRRP_TTL
 
     @property
     def ip_version(self) -> int:

@@ -235,7 +235,13 @@ class Runner:
                     self.counters["drop.unknown_vrid"] += 1
                 continue
             try:
-                advert = decode(payload, src=rx.src, dst=rx.dst, ttl=rx.ttl)
+                advert = decode(
+                    payload,
+                    src=rx.src,
+                    dst=rx.dst,
+                    ttl=rx.ttl,
+                    any_unicast_ttl=inst.any_unicast_ttl,
+                )
             except PacketError as exc:
                 inst.stats[f"drop.{exc.reason}"] += 1
                 continue
@@ -606,9 +612,10 @@ class Runner:
             instance.stats["send_errors"] += 1
             return
         src, messages = instance.wire(advert)
+        ttl = instance.send_ttl
         for dst, message in messages:
             try:
-                sock.send(message, dst=dst, source=src)
+                sock.send(message, dst=dst, source=src, ttl=ttl)
             except VRRPError as exc:
                 instance.stats["send_errors"] += 1
                 log.debug("%s: %s", instance.name, exc)
