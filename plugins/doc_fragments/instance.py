@@ -64,7 +64,13 @@ options:
         (default V(false)).
     type: bool
   unicast_source:
-    description: The source address of unicast advertisements.
+    description:
+      - The source address of unicast advertisements.
+      - Default, the interface's first IPv4 address that is not a virtual address; for IPv6
+        its link-local address, or, when O(unicast_peers) are global (or unique local)
+        addresses, its global address sharing the longest prefix with the first of them, the
+        address the peers know this router by.
+      - IPv6 peers named by link-local and by global addresses together need this option.
     type: str
   unicast_peers:
     description: Send advertisements to these peers instead of the multicast group.

@@ -195,6 +195,15 @@ def _unicast(
         if peer == source:
             raise _fail(here, f"{show(text)} is this router's own unicast_source")
         peers.append(peer)
+    scopes = {peer.is_link_local for peer in peers if peer.version == 6}
+    if source is None and len(scopes) > 1:
+        # The source follows the peers' scope (vrrp.source): with both, one
+        # kind of peer would drop every advert as a stranger's.
+        raise _fail(
+            (*at, "unicast_peers"),
+            "IPv6 unicast peers are named by link-local and by global addresses; name them "
+            "all one way, or set unicast_source (the address every peer knows us by)",
+        )
     return source, tuple(peers)
 
 

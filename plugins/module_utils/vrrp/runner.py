@@ -58,6 +58,7 @@ from .linux.vmac_socket import VmacSocket
 from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
 from .packet import Advertisement, decode
 from .persist import RuntimeState
+from .source import primary_address
 from .tracking import TrackResult
 from .trackio import FileTracker, ScriptTracker
 from .version import __version__
@@ -311,13 +312,16 @@ class Runner:
                 gc.collect()
 
     def _primary_for(self, inst: Instance) -> str | None:
-        if inst.cfg.unicast_source is not None:
-            return str(inst.cfg.unicast_source)
-        vips = {str(v.ip) for v in inst.virtual_interfaces}
-        for candidate in self._interface_addresses(inst.ifname, inst.ip_version):
-            if candidate not in vips:
-                return candidate
-        return None
+        cfg = inst.cfg
+        if cfg.unicast_source is not None:
+            return str(cfg.unicast_source)
+        return primary_address(
+            candidates=self._interface_addresses(inst.ifname, inst.ip_version),
+            version=inst.ip_version,
+            virtual_addresses=frozenset(v.ip for v in inst.virtual_interfaces),
+            unicast_source=None,
+            unicast_peers=tuple(cfg.unicast_peers),
+        )
 
     def _interface_addresses(self, ifname: str, version: int) -> list[str]:
         view = self._address_view
@@ -328,9 +332,7 @@ class Runner:
             ip = ip_address(addr.ip)
             if ip.version != version:
                 continue
-            if version == 6 and not ip.is_link_local:
-                continue
-            found.append(str(ip))
+            found.append(str(ip))  # IPv6: global ones too, for global unicast peers
         if view is not None:
             view[(ifname, version)] = found
         return found
