@@ -28,7 +28,9 @@ def test_global_v6_peers_without_unicast_source_elect_one_master(lab: Lab) -> No
     a1, a2 = "fd00:99::1", "fd00:99::2"
 
     def config(peer: str, priority: int) -> dict[str, object]:
-        return single_instance("uc6", vrid=VRID, priority=priority, vips=VIPS, unicast_peers=[peer])
+        return single_instance(
+            "uc6", vrid=VRID, priority=priority, vips=VIPS, interval=0.5, unicast_peers=[peer]
+        )
 
     with Capture(lab) as cap:
         a = RunnerProc(lab, r1, config(a2, 200)).start()
