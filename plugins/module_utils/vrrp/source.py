@@ -24,10 +24,16 @@ No fitting address: None, and the runner holds the instance in the
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Union
 
 IPAddress = Union[IPv4Address, IPv6Address]
+
+# The runner asks at every address change, for every instance on the
+# interface, over all its addresses (VIPs included: hundreds on a big host):
+# the few distinct addresses are parsed once.
+_parse = lru_cache(maxsize=4096)(ip_address)
 
 
 def _common_prefix_length(a: IPAddress, b: IPAddress) -> int:
@@ -47,21 +53,28 @@ def primary_address(
     unicast_source: IPAddress | None,
     unicast_peers: Sequence[IPAddress],
 ) -> str | None:
-    """The source of an instance's adverts among ``candidates`` (see the module doc)."""
+    """The source of an instance's adverts among ``candidates`` (see the module doc).
+
+    ``candidates`` are the interface's addresses in the kernel's order; the
+    first fitting one wins, or for a global peer the one sharing the longest
+    prefix with it (the first of equals).
+    """
     if unicast_source is not None:
         return str(unicast_source)
-    usable = [
-        ip
-        for ip in (ip_address(c) for c in candidates)
-        if ip.version == version and ip not in virtual_addresses
-    ]
-    if version == 4:
-        return str(usable[0]) if usable else None
-    peer = global_peer(unicast_peers)
-    if peer is None:
-        return next((str(ip) for ip in usable if ip.is_link_local), None)
-    scoped = [ip for ip in usable if not ip.is_link_local and not ip.is_multicast]
-    if not scoped:
-        return None
-    # max() keeps the first of equals: the kernel's order breaks ties.
-    return str(max(scoped, key=lambda ip: _common_prefix_length(ip, peer)))
+    peer = global_peer(unicast_peers) if version == 6 else None
+    best: str | None = None
+    best_length = -1
+    for text in candidates:
+        ip = _parse(text)
+        if ip.version != version or ip in virtual_addresses:
+            continue
+        if peer is None:
+            if version == 4 or ip.is_link_local:
+                return text
+            continue
+        if ip.is_link_local or ip.is_multicast:
+            continue
+        length = _common_prefix_length(ip, peer)
+        if length > best_length:
+            best, best_length = text, length
+    return best
