@@ -58,7 +58,7 @@ from .linux.vmac_socket import VmacSocket
 from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
 from .packet import Advertisement, decode
 from .persist import RuntimeState
-from .source import primary_address
+from .source import IPAddress, primary_address
 from .tracking import TrackResult
 from .trackio import FileTracker, ScriptTracker
 from .version import __version__
@@ -86,6 +86,10 @@ class Runner:
         self.groups: dict[str, SyncGroup] = {}
         self.group_notify: dict[str, Notify] = {}
         self._group_words: dict[str, str] = {}  # group -> the state its hooks last saw
+        # _virtual_addresses_on(): VIPs per interface, for this set of instances
+        self._instances_generation = 0
+        self._vips_generation = -1
+        self._vips_on: dict[str, frozenset[IPAddress]] = {}
         self.by_vrid: dict[tuple[str, int, int], Instance] = {}
         # (parent, version, vrid) of VMAC instances: their adverts are heard on
         # the VMAC; a copy the parent's socket also gets is no stranger's.
@@ -315,13 +319,38 @@ class Runner:
         cfg = inst.cfg
         if cfg.unicast_source is not None:
             return str(cfg.unicast_source)
+        vips = self._virtual_addresses_on(inst.ifname)
+        if inst.address_ifname != inst.ifname:  # VMAC: its VIPs live there; never a source
+            vips = vips | frozenset(vip.ip for vip in inst.virtual_interfaces)
         return primary_address(
             candidates=self._interface_addresses(inst.ifname, inst.ip_version),
             version=inst.ip_version,
-            virtual_addresses=frozenset(v.ip for v in inst.virtual_interfaces),
+            virtual_addresses=vips,
             unicast_source=None,
             unicast_peers=tuple(cfg.unicast_peers),
         )
+
+    def _virtual_addresses_on(self, ifname: str) -> frozenset[IPAddress]:
+        """Every instance's VIPs that live on ``ifname``: never anyone's source.
+
+        The kernel lists a newer IPv6 address before the older ones of its
+        scope, so a Master's link-local VIP comes before the interface's own
+        link-local address. Built once per interface until the set of
+        instances changes (asked per instance at every address change).
+        """
+        if self._vips_generation != self._instances_generation:
+            self._vips_on.clear()
+            self._vips_generation = self._instances_generation
+        vips = self._vips_on.get(ifname)
+        if vips is None:
+            vips = frozenset(
+                vip.ip
+                for inst in self.instances.values()
+                if inst.address_ifname == ifname
+                for vip in inst.virtual_interfaces
+            )
+            self._vips_on[ifname] = vips
+        return vips
 
     def _interface_addresses(self, ifname: str, version: int) -> list[str]:
         view = self._address_view
@@ -505,6 +534,7 @@ class Runner:
             group=group,
         )
         self.instances[cfg.name] = inst
+        self._instances_generation += 1
         self.by_vrid[(inst.socket_ifname, version, cfg.vrid)] = inst
         if inst.socket_ifname != inst.ifname:
             self.heard_on_vmac.add((inst.ifname, version, cfg.vrid))
@@ -573,6 +603,7 @@ class Runner:
         self.feed(inst, Shutdown())
         inst.close()
         del self.instances[name]
+        self._instances_generation += 1
         key = (inst.socket_ifname, inst.ip_version, inst.cfg.vrid)
         if self.by_vrid.get(key) is inst:
             del self.by_vrid[key]
