@@ -64,12 +64,26 @@ options:
         (default V(false)).
     type: bool
   unicast_source:
-    description: The source address of unicast advertisements.
+    description:
+      - The source address of unicast advertisements.
+      - Default, the interface's first IPv4 address that is not a virtual address; for IPv6
+        its link-local address, or, when O(unicast_peers) are global (or unique local)
+        addresses, its global address sharing the longest prefix with the first of them, the
+        address the peers know this router by.
+      - IPv6 peers named by link-local and by global addresses together need this option.
     type: str
   unicast_peers:
     description: Send advertisements to these peers instead of the multicast group.
     type: list
     elements: str
+  unicast_ttl:
+    description:
+      - With O(unicast_peers) only, the TTL (IPv4) or hop limit (IPv6) unicast advertisements
+        are sent with, 1 to 255 (default 255), as keepalived's C(unicast_ttl).
+      - Below 255, for peers a routed path away, this instance's unicast advertisements are
+        accepted whatever TTL they arrive with, as keepalived does; at 255 the RFC 9568
+        section 7.1 check (TTL 255 only) stays. Multicast advertisements always need 255.
+    type: int
   vmac:
     description: Use the virtual MAC address on a macvlan interface (default V(false)).
     type: bool
@@ -134,7 +148,11 @@ options:
         description: As for O(track_interfaces[].weight).
         type: int
   garp:
-    description: Gratuitous ARP and unsolicited neighbour advertisements after becoming MASTER.
+    description:
+      - Gratuitous ARP and unsolicited neighbour advertisements after becoming MASTER.
+      - Neighbour advertisements always carry the Router flag, with Solicited clear and
+        Override set (RFC 9568 section 6.4.2), whatever the host's IPv6 forwarding
+        setting, so hosts that route through a virtual address keep their default route.
     type: dict
     suboptions:
       delay:

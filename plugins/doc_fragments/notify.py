@@ -13,6 +13,13 @@ options:
     description:
       - Programs run on state changes, each an argv list run without a shell, killed after
         O(notify.timeout) seconds.
+      - The argv is followed by keepalived's C(TYPE NAME STATE PRIORITY) (C(INSTANCE) and the
+        effective priority for an instance; C(GROUP) and C(0) for a sync group), and the
+        environment carries C(VRRP_TYPE), C(VRRP_INSTANCE), C(VRRP_STATE), C(VRRP_OLD_STATE),
+        C(VRRP_CAUSE) and C(VRRP_PRIORITY).
+      - A sync group's programs run once per change of the group's state, not once per member;
+        MASTER, BACKUP or FAULT when every member is in that state, STOP when the runner stops
+        them.
     type: dict
     suboptions:
       master:
@@ -28,7 +35,7 @@ options:
         type: list
         elements: str
       stop:
-        description: Run when the instance stops.
+        description: Run when the instance (or every member of the group) stops.
         type: list
         elements: str
       timeout:

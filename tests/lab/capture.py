@@ -75,6 +75,8 @@ _OTHER_FIELDS: Final = [
     "icmpv6.type",
     "icmpv6.nd.na.target_address",
     "icmpv6.nd.na.flag.o",
+    "icmpv6.nd.na.flag.r",
+    "icmpv6.nd.na.flag.s",
     "icmpv6.opt.linkaddr",
 ]
 
@@ -185,6 +187,8 @@ def decode_other(pcap: str) -> list[dict[str, Any]]:
                 "icmpv6_type": _int(layers, "icmpv6.type"),
                 "na_target": _one(layers, "icmpv6.nd.na.target_address"),
                 "na_override": _one(layers, "icmpv6.nd.na.flag.o") in ("1", "True", "true"),
+                "na_router": _one(layers, "icmpv6.nd.na.flag.r") in ("1", "True", "true"),
+                "na_solicited": _one(layers, "icmpv6.nd.na.flag.s") in ("1", "True", "true"),
                 "linkaddr": _one(layers, "icmpv6.opt.linkaddr"),
             }
         )

@@ -138,6 +138,7 @@ def test_unsolicited_na_seen_and_obeyed(lab: Lab, vmac: str | None) -> None:
             "ipv6.dst",
             "ipv6.hlim",
             "icmpv6.type",
+            "icmpv6.nd.na.flag.r",
             "icmpv6.nd.na.flag.o",
             "icmpv6.nd.na.flag.s",
             "icmpv6.nd.na.target_address",
@@ -152,6 +153,7 @@ def test_unsolicited_na_seen_and_obeyed(lab: Lab, vmac: str | None) -> None:
         "ff02::1",
         "255",
         "136",
+        "1",  # router (RFC 9568 §6.4.2)
         "1",
         "0",
         "2001:db8::100",

@@ -195,6 +195,15 @@ def _unicast(
         if peer == source:
             raise _fail(here, f"{show(text)} is this router's own unicast_source")
         peers.append(peer)
+    scopes = {peer.is_link_local for peer in peers if peer.version == 6}
+    if source is None and len(scopes) > 1:
+        # The source follows the peers' scope (vrrp.source): with both, one
+        # kind of peer would drop every advert as a stranger's.
+        raise _fail(
+            (*at, "unicast_peers"),
+            "IPv6 unicast peers are named by link-local and by global addresses; name them "
+            "all one way, or set unicast_source (the address every peer knows us by)",
+        )
     return source, tuple(peers)
 
 
@@ -253,6 +262,11 @@ def _instance(obj: Mapping[str, Any], at: Path) -> InstanceConfig:
     if version == 3 and family == 4:
         checksum_form = values["checksum_form"]
     source, peers = _unicast(obj, family, at)
+    if "unicast_ttl" in obj and not peers:
+        raise _fail(
+            (*at, "unicast_ttl"),
+            "unicast_ttl applies to unicast adverts only: set unicast_peers, or leave it out",
+        )
     vmac = bool(values["vmac"])
     vmac_interface: str | None = None
     if vmac:
@@ -291,6 +305,7 @@ def _instance(obj: Mapping[str, Any], at: Path) -> InstanceConfig:
         if auth is None
         else Authentication(type=auth.get("type", "pass"), password=auth["password"]),
         checksum_form=checksum_form,
+        unicast_ttl=int(values["unicast_ttl"]),
         description=values["description"],
     )
 

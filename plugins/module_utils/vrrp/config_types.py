@@ -133,6 +133,7 @@ class InstanceConfig:
     notify: Notify
     authentication: Authentication | None
     checksum_form: str | None
+    unicast_ttl: int = 255  # TTL / hop limit of unicast adverts (keepalived's unicast_ttl)
     description: str = field(default="", compare=False)
 
     @property
@@ -164,6 +165,7 @@ class InstanceConfig:
             "accept": self.accept,
             "unicast_source": plain(self.unicast_source),
             "unicast_peers": plain(self.unicast_peers),
+            "unicast_ttl": self.unicast_ttl if self.unicast_peers else None,
             "vmac": self.vmac,
             "vmac_interface": self.vmac_interface,
             "track_interfaces": plain(self.track_interfaces),

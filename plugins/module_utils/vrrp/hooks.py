@@ -10,7 +10,9 @@ advert rhythm of the runner never waits for a hook.
 
 Arguments, like keepalived's ``notify_*`` scripts: the configured argv
 followed by ``TYPE NAME STATE PRIORITY`` (``TYPE`` is ``INSTANCE`` or
-``GROUP``), so a keepalived notify script works unchanged. The environment
+``GROUP``), so a keepalived notify script works unchanged. A sync group's
+hooks run once per change of the group's state (:func:`group_state_word`),
+in a lane of their own, with priority 0 as keepalived passes for a group. The environment
 adds ``VRRP_TYPE``, ``VRRP_INSTANCE``, ``VRRP_STATE``, ``VRRP_OLD_STATE``,
 ``VRRP_CAUSE`` and ``VRRP_PRIORITY`` for scripts that want more.
 
@@ -29,7 +31,7 @@ import os
 import signal
 import time
 from collections import Counter, deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Union
 
@@ -104,6 +106,25 @@ def transition_args(
         "VRRP_PRIORITY": str(priority),
     }
     return [kind, name, new_state, str(priority)], env
+
+
+GROUP_LANE_PREFIX: Final = "group:"
+
+
+def group_state_word(members: Iterable[tuple[str, bool]]) -> str | None:
+    """keepalived's word for a sync group, from its members' ``(state, enabled)``.
+
+    MASTER, BACKUP or FAULT once every member is in it; STOP once every member
+    is stopped (Initialize, disabled); None while the members differ or are
+    on their way (Initialize after a fault cleared): no group hook then.
+    """
+    states = {(state, enabled) for state, enabled in members}
+    if len(states) != 1:
+        return None
+    ((state, enabled),) = states
+    if state == "INIT":
+        return None if enabled else "STOP"
+    return state
 
 
 class HookRunner:
@@ -185,6 +206,27 @@ class HookRunner:
             kind=kind,
         )
         return self.submit(instance, argv, args=args, env=env, timeout=timeout)
+
+    def submit_group_transition(
+        self,
+        group: str,
+        argv: Sequence[str],
+        *,
+        new_state: str,
+        old_state: str | None = None,
+        cause: str = "",
+        timeout: float | None = None,
+    ) -> bool:
+        """A sync group's hook: ``GROUP <name> <STATE> 0``, in the group's own lane."""
+        args, env = transition_args(
+            name=group,
+            new_state=new_state,
+            priority=0,
+            old_state=old_state,
+            cause=cause,
+            kind="GROUP",
+        )
+        return self.submit(f"{GROUP_LANE_PREFIX}{group}", argv, args=args, env=env, timeout=timeout)
 
     def _lane(self, instance: str) -> _Lane:
         lane = self._lanes.get(instance)

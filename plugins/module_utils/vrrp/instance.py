@@ -43,6 +43,7 @@ from .packet import (
     CHECKSUM_PSEUDO_HEADER,
     VRRP_MCAST_V4,
     VRRP_MCAST_V6,
+    VRRP_TTL,
     Advertisement,
     encode,
 )
@@ -140,6 +141,10 @@ class Instance:
         self.link_probe = "netlink"
         self._timers: dict[Timer, asyncio.TimerHandle] = {}
         self._announce_handles: list[asyncio.TimerHandle] = []
+        # Virtual addresses the kernel refused to add (or remove): tried again
+        # at the advert rhythm until the kernel matches the core's state.
+        self._address_pending: type[AddAddresses | RemoveAddresses] | None = None
+        self._address_retry: asyncio.TimerHandle | None = None
         # wire(): the last advert sent and its messages (a Master sends the
         # same one every interval until its priority or source changes).
         self._wire_key: tuple[Advertisement, IPAddress] | None = None
@@ -168,6 +173,17 @@ class Instance:
         if self.cfg.vmac and not self.cfg.unicast_peers:
             return self.address_ifname
         return self.ifname
+
+    @property
+    def send_ttl(self) -> int | None:
+        """The TTL / hop limit of our adverts when not the socket's 255 (``unicast_ttl``)."""
+        ttl = int(self.cfg.unicast_ttl)
+        return ttl if self.cfg.unicast_peers and ttl != VRRP_TTL else None
+
+    @property
+    def any_unicast_ttl(self) -> bool:
+        """Whether unicast adverts for this instance are taken with any TTL (keepalived's way)."""
+        return bool(self.cfg.unicast_peers) and int(self.cfg.unicast_ttl) < VRRP_TTL
 
     @property
     def ip_version(self) -> int:
@@ -233,14 +249,96 @@ class Instance:
     # -- carrying out actions -----------------------------------------------------
 
     def execute(self, actions: Sequence[Action]) -> None:
+        """Carry out every action, whatever happens to the one before.
+
+        Any exception of one action (the kernel refused: interface gone,
+        address clash; netlink out of file descriptors; a bug) is counted as
+        ``io_error.<Action>`` and logged, and the next action is carried out
+        all the same: a Master that could not take its addresses still
+        announces, advertises and arms its Adver timer, so it keeps its rhythm
+        and the peer does not take over in a half-done state. Virtual addresses
+        the kernel refused are tried again (:meth:`_retry_addresses`).
+        """
         for action in actions:
             try:
                 self._execute(action)
-            except VRRPError as exc:
-                # The kernel refused (interface gone, address clash): count it
-                # and keep the rhythm; the link watcher reports the cause.
-                self.stats[f"io_error.{type(action).__name__}"] += 1
-                log.warning("%s: %s failed: %s", self.name, type(action).__name__, exc)
+            except Exception as exc:  # any failure must spare the rest
+                self._io_failed(type(action).__name__, exc)
+                if isinstance(action, (AddAddresses, RemoveAddresses)):
+                    self._address_pending = type(action)
+                    self._retry_addresses_later()
+            else:
+                if isinstance(action, (AddAddresses, RemoveAddresses)):
+                    self._cancel_address_retry()
+
+    def _io_failed(self, what: str, exc: Exception) -> None:
+        key = f"io_error.{what}"
+        self.stats[key] += 1
+        count = self.stats[key]
+        if count <= 10 or count in (100, 1000) or count % 10000 == 0:
+            # A VRRPError is an expected refusal with a clear message; anything
+            # else is a surprise and gets its traceback.
+            log.warning(
+                "%s: %s failed (%d times): %s: %s",
+                self.name,
+                what,
+                count,
+                type(exc).__name__,
+                exc,
+                exc_info=not isinstance(exc, VRRPError),
+            )
+
+    # -- virtual addresses the kernel refused -------------------------------------
+
+    def _retry_addresses_later(self) -> None:
+        """Try the refused address change again after one Advertisement_Interval.
+
+        Chosen over raising a fault: a fault needs this same retry to clear,
+        and the errors seen (EMFILE, ENOBUFS, ENOMEM from netlink) pass by
+        themselves; a fault would also hand the addresses to a peer that may
+        not exist. The Master keeps advertising meanwhile (its peer must not
+        take over into a split), the failures are counted and logged, and the
+        addresses are taken and announced one interval after the kernel
+        accepts again.
+        """
+        if self._address_retry is None:
+            delay = self.router.params.advert_interval_cs / 100
+            self._address_retry = self.loop.call_later(delay, self._retry_addresses)
+
+    def _retry_addresses(self) -> None:
+        self._address_retry = None
+        pending, master = self._address_pending, self.router.state is State.MASTER
+        if pending is None or (pending is AddAddresses) != master:
+            # The state moved on since (the core's own actions for the new
+            # state were carried out): nothing left to put right.
+            self._address_pending = None
+            return
+        self.stats["address_retries"] += 1
+        try:
+            if master:
+                self.io.add_addresses(self)
+            else:
+                self.io.remove_addresses(self)
+        except Exception as exc:  # counted, logged, tried again
+            self._io_failed(pending.__name__, exc)
+            self._retry_addresses_later()
+            return
+        self._address_pending = None
+        log.warning(
+            "%s: virtual addresses %s after %d retries",
+            self.name,
+            "added" if master else "removed",
+            self.stats["address_retries"],
+        )
+        if master:
+            # The link heard of addresses this host did not hold yet: again.
+            self._schedule_announcements(refresh=False)
+
+    def _cancel_address_retry(self) -> None:
+        self._address_pending = None
+        if self._address_retry is not None:
+            self._address_retry.cancel()
+            self._address_retry = None
 
     def _execute(self, action: Action) -> None:  # noqa: PLR0912
         if isinstance(action, SendAdvert):
@@ -319,10 +417,20 @@ class Instance:
         self._announce_handles.append(self.loop.call_later(delay, callback, *args))
 
     def _announce_now(self, count: int, interval: float) -> None:
+        """One GARP / NA round, then the rest of the burst.
+
+        Each round is independent: a failure (interface gone for a moment, a
+        re-created VMAC) is counted and logged, and the burst, the delayed
+        burst and the refresh go on; nothing here may escape to the loop.
+        """
         if self.router.state is not State.MASTER:
             return
-        self.io.announce(self)
-        self.stats["announcements"] += 1
+        try:
+            self.io.announce(self)
+        except Exception as exc:  # one round must not cancel the others
+            self._io_failed("Announce", exc)
+        else:
+            self.stats["announcements"] += 1
         if count > 1:
             self._later(interval, self._announce_now, count - 1, interval)
 
@@ -358,3 +466,4 @@ class Instance:
             handle.cancel()
         self._timers.clear()
         self._cancel_announcements()
+        self._cancel_address_retry()

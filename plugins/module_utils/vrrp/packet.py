@@ -218,9 +218,25 @@ def _checksum(total: int) -> int:
     return -total % _FOLD
 
 
-def decode(message: bytes, *, src: str, dst: str, ttl: int) -> Advertisement:
-    """Decode and check one VRRP message (the IP payload); raise PacketError."""
-    if ttl != VRRP_TTL:
+@lru_cache(maxsize=1024)
+def _multicast(dst: str) -> bool:
+    """Whether ``dst`` is a multicast address (an unparsable one counts as one)."""
+    try:
+        return ip_address(dst).is_multicast
+    except ValueError:
+        return True
+
+
+def decode(
+    message: bytes, *, src: str, dst: str, ttl: int, any_unicast_ttl: bool = False
+) -> Advertisement:
+    """Decode and check one VRRP message (the IP payload); raise PacketError.
+
+    ``any_unicast_ttl`` waives the TTL / hop limit check for an advert sent to
+    a unicast address (unicast peers across a routed path: keepalived's
+    ``unicast_ttl``); a multicast advert needs 255 always (RFC 9568 §7.1).
+    """
+    if ttl != VRRP_TTL and not (any_unicast_ttl and not _multicast(dst)):
         raise PacketError("ttl", f"TTL/hop limit {ttl}, must be {VRRP_TTL}")
     family, addr_sum = _endpoints(src, dst)
     version, vrid, priority, count, word, checksum = _fixed_fields(message, family)

@@ -33,6 +33,7 @@ from typing import Any, Final
 from . import sdnotify
 from .cli import complain, say
 from .config import Config, load, load_isolated
+from .config_types import Notify
 from .control import ControlServer
 from .errors import ConfigError, ControlError, NetlinkError, PacketError, VRRPError
 from .fsm import (
@@ -48,7 +49,7 @@ from .fsm import (
     Transition,
 )
 from .group import SyncGroup
-from .hooks import HookRunner
+from .hooks import HookRunner, group_state_word
 from .instance import Instance
 from .linux import addresses, link
 from .linux.announce import Announcer, mac_bytes
@@ -57,6 +58,7 @@ from .linux.vmac_socket import VmacSocket
 from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
 from .packet import Advertisement, decode
 from .persist import RuntimeState
+from .source import IPAddress, primary_address
 from .tracking import TrackResult
 from .trackio import FileTracker, ScriptTracker
 from .version import __version__
@@ -82,6 +84,12 @@ class Runner:
         self.config = Config(instances=(), sync_groups=())
         self.instances: dict[str, Instance] = {}
         self.groups: dict[str, SyncGroup] = {}
+        self.group_notify: dict[str, Notify] = {}
+        self._group_words: dict[str, str] = {}  # group -> the state its hooks last saw
+        # _virtual_addresses_on(): VIPs per interface, for this set of instances
+        self._instances_generation = 0
+        self._vips_generation = -1
+        self._vips_on: dict[str, frozenset[IPAddress]] = {}
         self.by_vrid: dict[tuple[str, int, int], Instance] = {}
         # (parent, version, vrid) of VMAC instances: their adverts are heard on
         # the VMAC; a copy the parent's socket also gets is no stranger's.
@@ -184,10 +192,35 @@ class Runner:
             log.exception("%s: %s while handling %r: %s", inst.name, type(exc).__name__, event, exc)
 
     def _execute_tagged(self, tagged: Sequence[tuple[str, Any]]) -> None:
+        moved: dict[str, str] = {}  # group -> cause of its members' last transition
         for member, action in tagged:
             target = self.instances.get(member)
             if target is not None:
                 target.execute([action])
+                if target.group is not None and isinstance(action, Transition):
+                    moved[target.group] = f"{member}: {action.cause}"
+        for name, cause in moved.items():
+            self._group_transition(name, cause)
+
+    def _group_transition(self, name: str, cause: str) -> None:
+        """Run a sync group's own hooks once per change of the group's state."""
+        group = self.groups.get(name)
+        if group is None:
+            return
+        word = group_state_word(
+            (router.state.value, router.enabled) for router in group.routers.values()
+        )
+        old = self._group_words.get(name)
+        if word is None or word == old:
+            return
+        self._group_words[name] = word
+        log.info("sync group %s: %s -> %s: %s", name, old or "INIT", word, cause)
+        notify = self.group_notify.get(name)
+        argv = getattr(notify, word.lower(), None) if notify is not None else None
+        if notify is not None and argv:
+            self.hooks.submit_group_transition(
+                name, list(argv), new_state=word, old_state=old, cause=cause, timeout=notify.timeout
+            )
 
     # -------------------------------------------------------------- receive
 
@@ -207,7 +240,13 @@ class Runner:
                     self.counters["drop.unknown_vrid"] += 1
                 continue
             try:
-                advert = decode(payload, src=rx.src, dst=rx.dst, ttl=rx.ttl)
+                advert = decode(
+                    payload,
+                    src=rx.src,
+                    dst=rx.dst,
+                    ttl=rx.ttl,
+                    any_unicast_ttl=inst.any_unicast_ttl,
+                )
             except PacketError as exc:
                 inst.stats[f"drop.{exc.reason}"] += 1
                 continue
@@ -277,13 +316,41 @@ class Runner:
                 gc.collect()
 
     def _primary_for(self, inst: Instance) -> str | None:
-        if inst.cfg.unicast_source is not None:
-            return str(inst.cfg.unicast_source)
-        vips = {str(v.ip) for v in inst.virtual_interfaces}
-        for candidate in self._interface_addresses(inst.ifname, inst.ip_version):
-            if candidate not in vips:
-                return candidate
-        return None
+        cfg = inst.cfg
+        if cfg.unicast_source is not None:
+            return str(cfg.unicast_source)
+        vips = self._virtual_addresses_on(inst.ifname)
+        if inst.address_ifname != inst.ifname:  # VMAC: its VIPs live there; never a source
+            vips = vips | frozenset(vip.ip for vip in inst.virtual_interfaces)
+        return primary_address(
+            candidates=self._interface_addresses(inst.ifname, inst.ip_version),
+            version=inst.ip_version,
+            virtual_addresses=vips,
+            unicast_source=None,
+            unicast_peers=tuple(cfg.unicast_peers),
+        )
+
+    def _virtual_addresses_on(self, ifname: str) -> frozenset[IPAddress]:
+        """Every instance's VIPs that live on ``ifname``: never anyone's source.
+
+        The kernel lists a newer IPv6 address before the older ones of its
+        scope, so a Master's link-local VIP comes before the interface's own
+        link-local address. Built once per interface until the set of
+        instances changes (asked per instance at every address change).
+        """
+        if self._vips_generation != self._instances_generation:
+            self._vips_on.clear()
+            self._vips_generation = self._instances_generation
+        vips = self._vips_on.get(ifname)
+        if vips is None:
+            vips = frozenset(
+                vip.ip
+                for inst in self.instances.values()
+                if inst.address_ifname == ifname
+                for vip in inst.virtual_interfaces
+            )
+            self._vips_on[ifname] = vips
+        return vips
 
     def _interface_addresses(self, ifname: str, version: int) -> list[str]:
         view = self._address_view
@@ -294,9 +361,7 @@ class Runner:
             ip = ip_address(addr.ip)
             if ip.version != version:
                 continue
-            if version == 6 and not ip.is_link_local:
-                continue
-            found.append(str(ip))
+            found.append(str(ip))  # IPv6: global ones too, for global unicast peers
         if view is not None:
             view[(ifname, version)] = found
         return found
@@ -433,6 +498,8 @@ class Runner:
             g.name: SyncGroup(g.name, {m: self.instances[m].router for m in g.members})
             for g in config.sync_groups
         }
+        self.group_notify = {g.name: g.notify for g in config.sync_groups}
+        self._group_words = {g: w for g, w in self._group_words.items() if g in self.group_notify}
         now = self.loop.time()
         for group in self.groups.values():
             self._execute_tagged(group.sync(now))
@@ -467,6 +534,7 @@ class Runner:
             group=group,
         )
         self.instances[cfg.name] = inst
+        self._instances_generation += 1
         self.by_vrid[(inst.socket_ifname, version, cfg.vrid)] = inst
         if inst.socket_ifname != inst.ifname:
             self.heard_on_vmac.add((inst.ifname, version, cfg.vrid))
@@ -535,6 +603,7 @@ class Runner:
         self.feed(inst, Shutdown())
         inst.close()
         del self.instances[name]
+        self._instances_generation += 1
         key = (inst.socket_ifname, inst.ip_version, inst.cfg.vrid)
         if self.by_vrid.get(key) is inst:
             del self.by_vrid[key]
@@ -576,9 +645,10 @@ class Runner:
             instance.stats["send_errors"] += 1
             return
         src, messages = instance.wire(advert)
+        ttl = instance.send_ttl
         for dst, message in messages:
             try:
-                sock.send(message, dst=dst, source=src)
+                sock.send(message, dst=dst, source=src, ttl=ttl)
             except VRRPError as exc:
                 instance.stats["send_errors"] += 1
                 log.debug("%s: %s", instance.name, exc)

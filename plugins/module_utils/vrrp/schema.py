@@ -301,6 +301,18 @@ CONFIG_SCHEMA: Final[dict[str, Any]] = {
                     "items": {"$ref": "#/$defs/address"},
                     "default": [],
                 },
+                "unicast_ttl": {
+                    "description": (
+                        "With unicast_peers only: the TTL / hop limit unicast adverts are "
+                        "sent with (keepalived's unicast_ttl). Below 255 (peers a routed "
+                        "path away), this instance's unicast adverts are accepted with any "
+                        "TTL; 255 keeps the RFC 9568 §7.1 check. Multicast: always 255."
+                    ),
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 255,
+                    "default": 255,
+                },
                 "vmac": {
                     "description": "Use the virtual MAC on a macvlan interface.",
                     "type": "boolean",

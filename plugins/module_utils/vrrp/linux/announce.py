@@ -3,7 +3,8 @@
 A new master tells the link that the virtual addresses moved (RFC 9568
 §6.4.2 / RFC 3768 §6.4.2): for IPv4 a gratuitous ARP request per address
 (sender = target = VIP, broadcast), for IPv6 an unsolicited neighbour
-advertisement per address (RFC 4861 §7.2.6: override flag, target link-layer
+advertisement per address (RFC 9568 §6.4.1/§6.4.2: router flag set,
+solicited flag clear, override flag set; RFC 4861 §7.2.6: target link-layer
 address option, hop limit 255, to all-nodes ff02::1). The frames are built by
 pure functions below, so they are tested byte for byte; :class:`Announcer`
 sends them on an ``AF_PACKET`` socket, so the source MAC can be the VMAC.
@@ -85,19 +86,22 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def unsolicited_na_frame(
-    *, mac: bytes, target: str, source: str | None = None, router: bool = False
-) -> bytes:
+def unsolicited_na_frame(*, mac: bytes, target: str, source: str | None = None) -> bytes:
     """An unsolicited neighbour advertisement for ``target`` from ``mac``.
 
     ``source`` is the IPv6 source (default: the target itself, an address of
     the interface as RFC 4861 §7.2.2 wants, and what keepalived sends).
-    Solicited flag clear, override flag set (RFC 4861 §7.2.6); router flag
-    when this host forwards.
+
+    Router flag set, solicited flag clear, override flag set, always (RFC 9568
+    §6.4.1/§6.4.2). A virtual address is a router's address by definition,
+    whatever this host's own ``forwarding`` sysctl says (keepalived sets R
+    only when forwarding is on): a host that routes through the virtual
+    address and gets an NA without R must remove it from its default router
+    list (RFC 4861 §7.2.5), so every failover would cost it its default route.
     """
     target_ip = ipaddress.IPv6Address(target)
     source_ip = ipaddress.IPv6Address(source) if source is not None else target_ip
-    flags = NA_FLAG_OVERRIDE | (NA_FLAG_ROUTER if router else 0)
+    flags = NA_FLAG_ROUTER | NA_FLAG_OVERRIDE
     body = _NA.pack(
         ICMPV6_NEIGHBOR_ADVERT, 0, 0, flags, target_ip.packed, ND_OPT_TARGET_LLADDR, 1, mac
     )
@@ -138,10 +142,9 @@ class Announcer:
     in VMAC mode). Sending on a down interface raises :class:`NetlinkError`.
     """
 
-    def __init__(self, *, ifname: str, mac: bytes | None = None, router: bool = False) -> None:
+    def __init__(self, *, ifname: str, mac: bytes | None = None) -> None:
         self.ifname = ifname
         self.mac = mac if mac is not None else interface_mac(ifname)
-        self.router = router
         self.sent = 0
         try:
             self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
@@ -176,4 +179,4 @@ class Announcer:
         if ip.version == 4:
             self._send(garp_frame(mac=self.mac, vip=str(ip)))
         else:
-            self._send(unsolicited_na_frame(mac=self.mac, target=str(ip), router=self.router))
+            self._send(unsolicited_na_frame(mac=self.mac, target=str(ip)))

@@ -207,11 +207,20 @@ class VrrpSocket:
         src6 = socket.inet_pton(socket.AF_INET6, source)
         return [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, _IN6_PKTINFO.pack(src6, self.ifindex))]
 
-    def send(self, message: bytes, *, dst: str | None = None, source: str | None = None) -> None:
+    def send(
+        self,
+        message: bytes,
+        *,
+        dst: str | None = None,
+        source: str | None = None,
+        ttl: int | None = None,
+    ) -> None:
         """Send one VRRP message to ``dst`` (default: the group or every peer).
 
         ``source`` overrides the socket's source for this message (instances
-        sharing one socket may have their own unicast source). Raises
+        sharing one socket may have their own unicast source); so does ``ttl``
+        the socket's TTL / hop limit of 255 (``unicast_ttl``: unicast peers a
+        routed path away), as ancillary data of this message only. Raises
         :class:`NetlinkError` when the kernel refuses (interface down, no
         route, a source we do not own); the runner counts it and keeps its
         rhythm.
@@ -221,6 +230,13 @@ class VrrpSocket:
             ancillary = self._pktinfo(source if source is not None else self.source)
         except OSError as exc:
             raise NetlinkError(f"bad source address {source!r}: {exc}") from exc
+        if ttl is not None:
+            level, kind = (
+                (socket.IPPROTO_IP, socket.IP_TTL)
+                if self.version == 4
+                else (socket.IPPROTO_IPV6, socket.IPV6_HOPLIMIT)
+            )
+            ancillary.append((level, kind, struct.pack("@i", ttl)))
         for target in targets:
             address: tuple[str, int] | tuple[str, int, int, int] = (
                 (target, 0) if self.version == 4 else (target, 0, 0, self.ifindex)

@@ -58,15 +58,23 @@ def test_unsolicited_na_frame_layout() -> None:
     assert ip6[8:24] == vip and ip6[24:40] == all_nodes
     icmp = frame[54:]
     assert icmp[0] == 136 and icmp[1] == 0  # neighbour advertisement, code 0
-    assert icmp[4:8] == bytes.fromhex("20000000")  # override only: not solicited, not router
+    # RFC 9568 §6.4.1/§6.4.2: router set, solicited clear, override set
+    assert icmp[4:8] == bytes.fromhex("a0000000")
     assert icmp[8:24] == vip
     assert icmp[24:32] == bytes.fromhex("0201") + MAC  # target link-layer address option
     pseudo = vip + all_nodes + len(icmp).to_bytes(4, "big") + bytes(3) + bytes([58])
     assert ones_complement_sum(pseudo + icmp) == 0xFFFF  # checksum verifies
 
 
-def test_unsolicited_na_router_flag_and_explicit_source() -> None:
-    frame = unsolicited_na_frame(mac=MAC, target="2001:db8::100", source="fe80::1", router=True)
+def test_unsolicited_na_always_router_flag_and_explicit_source() -> None:
+    # The VIP is a router's address whatever this host's forwarding setting:
+    # without R, hosts routing through it drop their default route (RFC 4861
+    # §7.2.5) at every failover.
+    frame = unsolicited_na_frame(mac=MAC, target="2001:db8::100", source="fe80::1")
+    flags = int.from_bytes(frame[54 + 4 : 54 + 8], "big")
+    assert flags & 0x80000000  # R
+    assert not flags & 0x40000000  # S
+    assert flags & 0x20000000  # O
     assert frame[54 + 4 : 54 + 8] == bytes.fromhex("a0000000")
     assert frame[22:38] == ipaddress.IPv6Address("fe80::1").packed
     pseudo = frame[22:54] + (32).to_bytes(4, "big") + bytes(3) + bytes([58])

@@ -1,0 +1,266 @@
+"""Instance.execute(): carrying out the core's actions never loses one of them.
+
+The kernel may refuse anything at any time (an interface gone, EMFILE from
+netlink, a bug that raises ValueError). Each action of a list is attempted
+whatever happened to the one before; ArmTimer always happens, so a Master
+keeps its advert rhythm; failures are counted (``io_error.<Action>``) and
+logged; virtual addresses the kernel refused are tried again at the advert
+rhythm, so the core (Master) and the kernel (no VIP) do not stay apart.
+
+Announcements (GARP / unsolicited NA) are each independent: one failure
+neither cancels the rest of a burst, the delayed burst nor the refresh.
+
+A fake loop runs the timers: the assertions are on counts, not on times.
+"""
+
+from __future__ import annotations
+
+import logging
+from ipaddress import ip_address
+from typing import Any
+
+import pytest
+
+from support.fakeloop import FakeLoop
+from vrrp.config import load_config
+from vrrp.errors import NetlinkError
+from vrrp.fsm import (
+    Action,
+    AddAddresses,
+    Announce,
+    ArmTimer,
+    RemoveAddresses,
+    SendAdvert,
+    Shutdown,
+    Startup,
+    State,
+    Timer,
+    Transition,
+)
+from vrrp.instance import Instance
+from vrrp.packet import Advertisement
+
+ACTIONS = ("send_advert", "add_addresses", "remove_addresses", "announce", "transition")
+
+
+class FakeIo:
+    """Records every call; ``fail[name]`` is a list of exceptions raised by the next calls."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, int] = dict.fromkeys(ACTIONS, 0)
+        self.fail: dict[str, list[BaseException]] = {name: [] for name in ACTIONS}
+        self.held = False  # the VIPs, as the kernel sees them
+
+    def _call(self, name: str) -> None:
+        self.calls[name] += 1
+        if self.fail[name]:
+            raise self.fail[name].pop(0)
+
+    def send_advert(self, instance: Instance, advert: Advertisement) -> None:
+        self._call("send_advert")
+
+    def add_addresses(self, instance: Instance) -> None:
+        self._call("add_addresses")
+        self.held = True
+
+    def remove_addresses(self, instance: Instance) -> None:
+        self._call("remove_addresses")
+        self.held = False
+
+    def announce(self, instance: Instance) -> None:
+        self._call("announce")
+
+    def transition(self, instance: Instance, transition: Transition) -> None:
+        self._call("transition")
+
+
+def make(io: FakeIo, loop: FakeLoop, **fields: Any) -> Instance:
+    obj = {
+        "name": "web",
+        "interface": "eth0",
+        "vrid": 51,
+        "priority": 200,
+        "advert_interval": 1,
+        "virtual_addresses": ["192.0.2.100/24"],
+    }
+    obj.update(fields)
+    cfg = load_config({"instances": [obj]}).instances[0]
+
+    def feed(inst: Instance, event: Any) -> None:
+        inst.execute(inst.router.handle(event, loop.time()))
+
+    return Instance(
+        cfg=cfg,
+        primary=ip_address("192.0.2.11"),
+        loop=loop,  # type: ignore[arg-type]
+        io=io,
+        feed=feed,
+    )
+
+
+def master_down(inst: Instance, loop: FakeLoop) -> None:
+    """Run the loop until the Master_Down_Timer has fired (no Master heard)."""
+    assert inst.router.state is State.BACKUP
+    loop.run(until=inst.router.timers[Timer.MASTER_DOWN] + 0.001)
+
+
+def become_master(inst: Instance, loop: FakeLoop) -> None:
+    inst.feed(inst, Startup())
+    master_down(inst, loop)
+    assert inst.router.state is State.MASTER
+
+
+# -- announcements: each one independent ------------------------------------------
+
+GARP = {"repeat": 3, "interval": 0.01, "delay": 2, "refresh": 10, "refresh_repeat": 2}
+
+
+@pytest.mark.parametrize("failing", [0, 1, 2, 3, 4, 6, 7, 8, 9])
+def test_one_failed_announce_cancels_nothing_after_it(failing: int) -> None:
+    """Call ``failing`` (0-based) raises: bursts, delayed burst and refreshes all go on.
+
+    Calls 0-2: the first burst; 3-5 the delayed burst; 6-7, 8-9: refreshes.
+    """
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop, garp=GARP)
+    original = io.announce
+
+    def announce(instance: Instance) -> None:
+        original(instance)
+        if io.calls["announce"] - 1 == failing:
+            raise NetlinkError("announce on eth0: ENETDOWN")
+
+    io.announce = announce  # type: ignore[method-assign]
+    become_master(inst, loop)
+    loop.run(until=25.5)  # two refreshes (at 12 s and 22 s)
+    assert io.calls["announce"] == 3 + 3 + 2 + 2
+    assert inst.stats["io_error.Announce"] == 1
+    assert inst.stats["announcements"] == 3 + 3 + 2 + 2 - 1
+    assert inst.router.state is State.MASTER
+
+
+@pytest.mark.parametrize("error", [OSError(24, "EMFILE"), ValueError("bug"), RuntimeError("x")])
+def test_announce_error_in_refresh_never_escapes_to_the_loop(error: Exception) -> None:
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop, garp={"repeat": 1, "delay": 0, "refresh": 5, "refresh_repeat": 1})
+    become_master(inst, loop)
+    io.fail["announce"] = [error, error]
+    loop.run(until=loop.time() + 20.5)  # refreshes at +5, +10, +15, +20: two fail
+    assert io.calls["announce"] == 1 + 4
+    assert inst.stats["io_error.Announce"] == 2
+    assert inst.stats["announcements"] == 1 + 2
+
+
+def test_announcements_stop_when_mastership_ends() -> None:
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop, garp=GARP)
+    io.fail["announce"] = [NetlinkError("boom")]
+    become_master(inst, loop)
+    assert io.calls["announce"] == 1  # the first of the burst (it failed)
+    inst.execute([RemoveAddresses()])
+    loop.run(until=60)
+    assert io.calls["announce"] == 1  # the rest was cancelled with the addresses
+
+
+# -- execute: every action attempted, whatever the one before did ----------------
+
+ERRORS = [OSError(24, "Too many open files"), ValueError("bad"), NetlinkError("refused")]
+KINDS = ["send_advert", "add_addresses", "announce", "transition"]
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)
+@pytest.mark.parametrize("kind", KINDS)
+def test_becoming_master_survives_any_failing_action(
+    kind: str, error: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop, garp={"repeat": 1, "delay": 0})
+    inst.feed(inst, Startup())
+    io.fail[kind] = [error]
+    with caplog.at_level(logging.WARNING, logger="failover-vrrp"):
+        master_down(inst, loop)
+    assert inst.router.state is State.MASTER
+    # Every action attempted: the transition, the addresses, the announce, the advert.
+    assert io.calls["transition"] == 2  # INIT -> BACKUP, BACKUP -> MASTER
+    assert io.calls["add_addresses"] >= 1
+    assert io.calls["announce"] >= 1
+    assert io.calls["send_advert"] == 1
+    assert Timer.ADVER in inst._timers  # the advert rhythm goes on
+    action = {
+        "send_advert": "SendAdvert",
+        "add_addresses": "AddAddresses",
+        "announce": "Announce",
+        "transition": "Transition",
+    }[kind]
+    assert inst.stats[f"io_error.{action}"] == 1
+    assert any(str(error) in r.getMessage() or r.exc_info for r in caplog.records)
+    # And the Master keeps advertising: 5 intervals, 5 more adverts.
+    loop.run(until=loop.time() + 5.5)
+    assert io.calls["send_advert"] == 6
+    assert io.held  # the kernel holds the VIPs in the end
+
+
+@pytest.mark.parametrize("error", ERRORS, ids=lambda e: type(e).__name__)
+def test_every_action_of_a_list_is_attempted(error: Exception) -> None:
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop)
+    become_master(inst, loop)
+    for name in ACTIONS:
+        io.fail[name] = [error]
+    advert = inst.router.advertisement()
+    actions: list[Action] = [
+        AddAddresses(),
+        Announce(refresh=True),
+        SendAdvert(advert),
+        ArmTimer(Timer.ADVER, loop.time() + 1),
+    ]
+    inst.execute(actions)
+    assert io.calls["add_addresses"] == 2 and io.calls["send_advert"] == 2
+    assert Timer.ADVER in inst._timers
+
+
+@pytest.mark.parametrize("failures", [1, 2, 5])
+def test_refused_addresses_are_taken_at_the_advert_rhythm(failures: int) -> None:
+    """AddAddresses refused: tried again every Advertisement_Interval until it
+    works; then announced, so the link learns the addresses it now can reach."""
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop, garp={"repeat": 1, "delay": 0})
+    inst.feed(inst, Startup())
+    io.fail["add_addresses"] = [OSError(24, "EMFILE")] * failures
+    master_down(inst, loop)
+    assert not io.held
+    announced = io.calls["announce"]
+    loop.run(until=loop.time() + failures + 0.5)
+    assert io.held
+    assert io.calls["add_addresses"] == failures + 1
+    assert inst.stats["io_error.AddAddresses"] == failures
+    assert io.calls["announce"] == announced + 1
+    loop.run(until=loop.time() + 10)
+    assert io.calls["add_addresses"] == failures + 1  # no more retries once held
+
+
+def test_refused_removal_is_tried_again_while_not_master() -> None:
+    """A Backup must not keep the VIPs (RFC 9568 §6.4.2 "MUST NOT" answer for them)."""
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop)
+    become_master(inst, loop)
+    assert io.held
+    io.fail["remove_addresses"] = [OSError(105, "ENOBUFS")] * 2
+    inst.feed(inst, Shutdown())
+    assert inst.router.state is State.INIT
+    assert io.held
+    loop.run(until=loop.time() + 5)
+    assert not io.held
+    assert inst.stats["io_error.RemoveAddresses"] == 2
+
+
+def test_pending_add_is_dropped_when_mastership_ends() -> None:
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop)
+    inst.feed(inst, Startup())
+    io.fail["add_addresses"] = [OSError(24, "EMFILE")]
+    master_down(inst, loop)
+    inst.feed(inst, Shutdown())
+    loop.run(until=loop.time() + 10)
+    assert io.calls["add_addresses"] == 1
+    assert not io.held

@@ -1,0 +1,171 @@
+"""A sync group's own notify hooks: run once per group state change, not per member.
+
+keepalived's semantics (vrrp_notify.c, send_group_notifies): a group is
+MASTER, BACKUP or FAULT when all its members are, STOP when the daemon stops
+them; its programs get ``GROUP <name> <STATE> 0`` (a group has no priority).
+
+The runner is built without root: no link watcher (every member starts with
+a link fault), a fake loop for its timers, and the kernel-facing InstanceIo
+methods replaced by no-ops; the hook runner records what it is given.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from support.fakeloop import FakeLoop
+from vrrp.config import load_config
+from vrrp.fsm import FaultCleared, FaultRaised, State, Timer
+from vrrp.hooks import HookRunner, group_state_word
+from vrrp.runner import Runner
+
+
+class RecordingHooks(HookRunner):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, tuple[str, ...], dict[str, str]]] = []
+
+    def submit(
+        self,
+        instance: str,
+        argv: Sequence[str],
+        *,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> bool:
+        self.calls.append((instance, (*argv, *args), dict(env or {})))
+        return True
+
+    def group_calls(self) -> list[tuple[str, ...]]:
+        return [argv for _lane, argv, env in self.calls if env.get("VRRP_TYPE") == "GROUP"]
+
+
+def member(name: str, vrid: int, interface: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "interface": interface,
+        "vrid": vrid,
+        "priority": 150,
+        "advert_interval": 1,
+        "virtual_addresses": [f"192.0.2.{vrid}/24"],
+        "notify": {"master": ["/bin/inst-master"], "backup": ["/bin/inst-backup"]},
+    }
+
+
+CONFIG = {
+    "instances": [member("outside", 10, "eth0"), member("inside", 20, "eth1")],
+    "sync_groups": [
+        {
+            "name": "edge",
+            "members": ["outside", "inside"],
+            "notify": {
+                "master": ["/bin/grp", "m"],
+                "backup": ["/bin/grp", "b"],
+                "fault": ["/bin/grp", "f"],
+                "stop": ["/bin/grp", "s"],
+            },
+        }
+    ],
+}
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[Runner]:
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        runner = Runner(
+            config_path=str(tmp_path / "config.json"),
+            state_dir=str(tmp_path / "run"),
+            lib_dir=str(tmp_path / "lib"),
+        )
+        runner.loop = FakeLoop()  # type: ignore[assignment]
+        runner.hooks = RecordingHooks()
+        for name in ("send_advert", "add_addresses", "remove_addresses", "announce"):
+            setattr(runner, name, lambda *args, **kwargs: None)
+        yield runner
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+
+
+def run_until_master(runner: Runner) -> None:
+    fake: FakeLoop = runner.loop  # type: ignore[assignment]
+    for _ in range(20):
+        if all(i.router.state is State.MASTER for i in runner.instances.values()):
+            return
+        deadlines = [when for i in runner.instances.values() for when in i.router.timers.values()]
+        fake.run(until=min(deadlines) + 0.001)
+    raise AssertionError({n: i.router.state for n, i in runner.instances.items()})
+
+
+def test_group_hooks_run_once_per_group_state_change(runner: Runner) -> None:
+    hooks: RecordingHooks = runner.hooks  # type: ignore[assignment]
+    runner._apply(load_config(CONFIG), previous=None)
+    # No link watcher: both start with a link fault, the group is in FAULT.
+    assert hooks.group_calls() == [("/bin/grp", "f", "GROUP", "edge", "FAULT", "0")]
+
+    for inst in runner.instances.values():
+        runner.feed(inst, FaultCleared("link"))
+    assert {i.router.state for i in runner.instances.values()} == {State.BACKUP}
+    run_until_master(runner)
+    # A member's own link fault pulls the other into FAULT: one group FAULT.
+    runner.feed(runner.instances["outside"], FaultRaised("link"))
+    assert {i.router.state for i in runner.instances.values()} == {State.FAULT}
+    runner.feed(runner.instances["outside"], FaultCleared("link"))
+    assert {i.router.state for i in runner.instances.values()} == {State.BACKUP}
+    # The runner's graceful stop.
+    runner._execute_tagged(runner.groups["edge"].stop(runner.loop.time()))
+
+    assert hooks.group_calls() == [
+        ("/bin/grp", "f", "GROUP", "edge", "FAULT", "0"),
+        ("/bin/grp", "b", "GROUP", "edge", "BACKUP", "0"),
+        ("/bin/grp", "m", "GROUP", "edge", "MASTER", "0"),
+        ("/bin/grp", "f", "GROUP", "edge", "FAULT", "0"),
+        ("/bin/grp", "b", "GROUP", "edge", "BACKUP", "0"),
+        ("/bin/grp", "s", "GROUP", "edge", "STOP", "0"),
+    ]
+    lanes = {lane for lane, _argv, env in hooks.calls if env.get("VRRP_TYPE") == "GROUP"}
+    assert len(lanes) == 1 and lanes.isdisjoint(runner.instances)  # its own lane
+    # The members' own hooks still run per member.
+    masters = [argv for _l, argv, _e in hooks.calls if argv[0] == "/bin/inst-master"]
+    assert sorted(a[2] for a in masters) == ["inside", "outside"]
+
+
+def test_group_without_hooks_and_kept_across_reload(runner: Runner) -> None:
+    hooks: RecordingHooks = runner.hooks  # type: ignore[assignment]
+    config = load_config(CONFIG)
+    runner._apply(config, previous=None)
+    for inst in runner.instances.values():
+        runner.feed(inst, FaultCleared("link"))
+    before = len(hooks.group_calls())
+    # A reload that changes nothing: no group hook runs again.
+    runner._apply(load_config(CONFIG), previous=config)
+    assert len(hooks.group_calls()) == before
+    quiet = {**CONFIG, "sync_groups": [{"name": "edge", "members": ["outside", "inside"]}]}
+    runner._apply(load_config(quiet), previous=config)
+    run_until_master(runner)
+    assert len(hooks.group_calls()) == before
+    assert Timer.ADVER in runner.instances["outside"].router.timers
+
+
+@pytest.mark.parametrize(
+    ("members", "word"),
+    [
+        ([("MASTER", True), ("MASTER", True)], "MASTER"),
+        ([("BACKUP", True)], "BACKUP"),
+        ([("FAULT", True), ("FAULT", True)], "FAULT"),
+        ([("INIT", False), ("INIT", False)], "STOP"),
+        ([("MASTER", True), ("BACKUP", True)], None),  # on the way: no hook
+        ([("INIT", True), ("INIT", True)], None),  # restarting after a fault
+        ([("INIT", False), ("INIT", True)], None),
+    ],
+)
+def test_group_state_word(members: list[tuple[str, bool]], word: str | None) -> None:
+    assert group_state_word(members) == word
