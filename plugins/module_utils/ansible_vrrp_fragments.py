@@ -16,16 +16,23 @@
    error. If no runner listens, the file stays and ``reloaded`` is false: the
    runner reads the directory when it starts (the role starts it later).
 
-Check mode stops after step 2 and predicts ``changed`` and the diff.
+Steps 1-4 (from reading the old fragment to the end of the reload) run under
+an exclusive ``flock`` on ``<config_dir>/.lock``, shared by both kinds: two
+runs at once (two plays, two forks of one) each validate the directory the
+other left, never one that changes under them. Check mode stops after step 2,
+takes no lock (it writes nothing) and predicts ``changed`` and the diff.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import shutil
 import tempfile
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -42,6 +49,11 @@ from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.errors import (
 SUBDIRS: Final = ("instances.d", "sync_groups.d")
 RELOAD_TIMEOUT: Final = 30.0
 HIDDEN: Final = "********"
+LOCK_NAME: Final = ".lock"
+# Another run holds the lock for its validation, write and reload (at most
+# RELOAD_TIMEOUT); a few of them may queue up before this one.
+LOCK_TIMEOUT: Final = 4 * RELOAD_TIMEOUT
+LOCK_POLL: Final = 0.05
 
 
 def canonical_text(obj: Any) -> str:
@@ -57,6 +69,39 @@ def hide_secrets(obj: Any) -> Any:
     if isinstance(auth, dict) and "password" in auth:
         return {**obj, "authentication": {**auth, "password": HIDDEN}}
     return obj
+
+
+@contextlib.contextmanager
+def config_lock(config_dir: str) -> Iterator[None]:
+    """Hold the exclusive ``flock`` on ``<config_dir>/.lock`` (created 0600).
+
+    ``flock`` belongs to the open file, so two runs conflict whether they are
+    processes or threads, and the lock goes with the file descriptor when a run
+    dies. Waits up to :data:`LOCK_TIMEOUT`, then fails naming the lock file.
+    """
+    path = os.path.join(config_dir, LOCK_NAME)
+    try:
+        with contextlib.suppress(FileExistsError):  # not a directory: open says so
+            os.makedirs(config_dir, mode=0o755, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise ControlError(f"cannot lock {config_dir} ({path}): {exc.strerror or exc}") from None
+    try:
+        deadline = time.monotonic() + LOCK_TIMEOUT
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise ControlError(
+                        f"another task is changing {config_dir}: it has held {path} for "
+                        f"more than {LOCK_TIMEOUT:g} s; nothing was changed"
+                    ) from None
+                time.sleep(LOCK_POLL)
+        yield
+    finally:
+        os.close(fd)
 
 
 class RunnerRefusedError(ConfigError):
@@ -198,6 +243,23 @@ class FragmentStore:
         control_socket: str,
     ) -> Outcome:
         """Make the fragment ``name`` hold ``text`` (None: absent); see the module docstring."""
+        lock = contextlib.nullcontext() if check_mode else config_lock(self.config_dir)
+        with lock:
+            return self._apply(
+                name, text, mode=mode, check_mode=check_mode, reload=reload,
+                control_socket=control_socket,
+            )  # fmt: skip
+
+    def _apply(
+        self,
+        name: str,
+        text: str | None,
+        *,
+        mode: int,
+        check_mode: bool,
+        reload: bool,
+        control_socket: str,
+    ) -> Outcome:
         previous = self.read(name)
         outcome = Outcome(
             changed=previous.text != text,

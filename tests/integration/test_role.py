@@ -147,6 +147,41 @@ def test_unit_is_active_and_verified_inside_the_hosts(pair: HostLab) -> None:
         assert mode == ["600", "root"]
 
 
+PLANT = """
+import os, pwd, sys, tempfile
+marker, shared = sys.argv[1], tempfile.mkdtemp(prefix="shared.", dir="/tmp")
+os.chmod(shared, 0o1777)
+os.mkdir(os.path.join(shared, "vrrp"))
+nobody = pwd.getpwnam("nobody")
+for name in ("argparse.py", "json.py", "vrrp/__init__.py", "vrrp/ctl.py"):
+    path = os.path.join(shared, name)
+    with open(path, "w") as handle:
+        handle.write(f"open({marker!r}, 'a').write({name!r} + chr(10))\\n")
+    os.chown(path, nobody.pw_uid, nobody.pw_gid)
+print(shared)
+"""
+
+
+def test_ctl_run_by_root_from_a_shared_directory_runs_no_planted_code(pair: HostLab) -> None:
+    """Root runs ``failover-vrrp-ctl`` from a sticky world-writable directory
+    where another user left ``vrrp/`` and ``argparse.py``: none of it runs, the
+    CLI answers. (The same ``python3 -m vrrp.ctl`` without the wrapper's guard
+    does run them: the plant is real.)"""
+    assert first_run(pair).returncode == 0
+    host = pair.hosts["r1"]
+    marker = "/root/planted-code-ran"
+    shared = pair.on(host, "python3", "-c", PLANT, marker).strip()
+    try:
+        out = pair.on(host, "sh", "-c", f"cd {shared} && failover-vrrp-ctl state --json")
+        assert "web" in json.loads(out)["instances"]
+        pair.on(host, "test", "!", "-e", marker)
+        bare = f"cd {shared} && PYTHONPATH=/usr/lib/failover-vrrp python3 -m vrrp.ctl state"
+        pair.on(host, "sh", "-c", bare, check=False)
+        assert "vrrp/__init__.py" in pair.on(host, "cat", marker)
+    finally:
+        pair.on(host, "rm", "-rf", shared, marker)
+
+
 def test_second_run_changes_nothing(pair: HostLab) -> None:
     assert first_run(pair).returncode == 0
     run = provision(pair, "second run")
