@@ -45,6 +45,7 @@ class Ping:
 
     def __init__(self, lab: Lab, client: Router, address: str, *, seconds: float) -> None:
         self.lab = lab
+        self.address = address
         self.count = int(seconds / PROBE_INTERVAL)
         argv = ["ping", "-n", "-q", "-c", str(self.count), "-i", str(PROBE_INTERVAL)]
         self.proc = lab.popen(client, [*argv, "-W", "1", address])
@@ -60,6 +61,7 @@ class Ping:
             raise AssertionError(f"no ping statistics: {self.lab.log_of(self.proc)}")
         sent, received = int(found.group(1)), int(found.group(2))
         assert sent == self.count, self.lab.log_of(self.proc)
+        print(f"probe flow to {self.address}: {sent - received} of {sent} lost")
         return sent - received
 
 
