@@ -178,7 +178,7 @@ class Instance:
             return None
         current = {vip.ip: vip for vip in self.cfg.virtual_addresses}
         first, second = (self._retired, current) if retired else (current, self._retired)
-        return tuple(first.get(ip) or second[ip] for ip in addresses)
+        return tuple(first[ip] if ip in first else second[ip] for ip in addresses)
 
     # -- facts ---------------------------------------------------------------
 

@@ -180,6 +180,11 @@ def test_in_place_changes_keep_the_master_and_its_addresses(
         previous=runner.config,
     )
     assert kernel.vips == {("eth0", "192.0.2.97/24")}
+    runner._apply(
+        config(instance("a", priority=210, virtual_addresses=["192.0.2.97/25"])),
+        previous=runner.config,
+    )
+    assert kernel.vips == {("eth0", "192.0.2.97/25")}  # a new prefix: put in again
     assert histories(runner) == before
 
 
