@@ -220,6 +220,26 @@ def test_a_member_leaving_its_group_shuts_down_alone(
     assert not runner.instances["a"].router.faults
 
 
+def test_a_master_joining_a_master_group_moves_nothing(
+    runner: Runner, kernel: Kernel, loop: asyncio.AbstractEventLoop
+) -> None:
+    old = config(instance("a"), instance("b"), instance("c"), groups={"g": ["a", "b"]})
+    masters(runner, loop, old)
+    before = histories(runner)
+    new = config(instance("a"), instance("b"), instance("c"), groups={"g": ["a", "b", "c"]})
+    report = runner._apply(new, previous=old)
+    assert (report["changed"], report["kept"]) == (["a", "b", "c"], [])
+    assert sorted(runner.groups["g"].routers) == ["a", "b", "c"]
+    assert runner.instances["c"].group == "g" and runner.instances["c"].router.in_sync_group
+    loop.run_until_complete(asyncio.sleep(0.2))
+    assert set(states(runner).values()) == {"MASTER"} and histories(runner) == before
+    # and leaves again: on its own, still Master
+    runner._apply(old, previous=new)
+    assert runner.instances["c"].group is None and not runner.instances["c"].router.in_sync_group
+    loop.run_until_complete(asyncio.sleep(0.2))
+    assert set(states(runner).values()) == {"MASTER"} and histories(runner) == before
+
+
 def snapshot(runner: Runner) -> dict[str, Any]:
     return {
         "config": runner.config,
