@@ -524,8 +524,11 @@ class Runner:
             g.name: SyncGroup(g.name, {m: self.instances[m].router for m in g.members})
             for g in config.sync_groups
         }
+        members = {cfg.name for cfg in config.instances}
         for name, inst in self.instances.items():
             inst.group = group_of.get(name)
+            if name not in members:
+                continue  # about to be removed: not started again on the way out
             mine = f"{GROUP_FAULT_PREFIX}{inst.group}"
             for reason in sorted(inst.router.faults):
                 if reason.startswith(GROUP_FAULT_PREFIX) and reason != mine:

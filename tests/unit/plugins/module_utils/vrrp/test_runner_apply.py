@@ -20,6 +20,7 @@ from vrrp import instance as instance_module
 from vrrp import runner as runner_module
 from vrrp.config import Config, load_config
 from vrrp.errors import ConfigError, NetlinkError, VRRPError
+from vrrp.fsm import FaultRaised
 from vrrp.linux import addresses as addresses_module
 from vrrp.linux import link as link_module
 from vrrp.runner import Runner
@@ -238,6 +239,20 @@ def test_a_master_joining_a_master_group_moves_nothing(
     assert runner.instances["c"].group is None and not runner.instances["c"].router.in_sync_group
     loop.run_until_complete(asyncio.sleep(0.2))
     assert set(states(runner).values()) == {"MASTER"} and histories(runner) == before
+
+
+def test_a_member_removed_from_a_faulted_group_goes_without_starting_again(
+    runner: Runner, kernel: Kernel, loop: asyncio.AbstractEventLoop
+) -> None:
+    old = config(instance("a"), instance("b"), groups={"g": ["a", "b"]})
+    masters(runner, loop, old)
+    runner.feed(runner.instances["a"], FaultRaised("link"))
+    assert states(runner) == {"a": "FAULT", "b": "FAULT"}
+    b = runner.instances["b"]
+    assert b.router.faults == {"group:g"}
+    runner._apply(config(instance("a")), previous=old)
+    assert [(h.old, h.new) for h in b.history][-2:] == [("MASTER", "FAULT"), ("FAULT", "INIT")]
+    assert runner.instances["a"].router.faults == {"link"}  # its own fault stays
 
 
 def snapshot(runner: Runner) -> dict[str, Any]:
