@@ -363,9 +363,11 @@ def test_vmac6_master_that_steps_down_sends_no_mld(lab: Lab) -> None:
 
 @pytest.mark.parametrize("fam", [V4, V6], ids=["ipv4", "ipv6"])
 def test_vmac_recreated_by_a_reload_still_announces(lab: Lab, fam: Family) -> None:
-    """A reload that changes a VMAC instance deletes its macvlan and makes a new
-    one (a new interface index): the new Master's gratuitous ARPs / unsolicited
-    NAs must leave from the new interface, not from a socket bound to the old."""
+    """A reload that re-creates a VMAC instance deletes its macvlan and makes a
+    new one (a new interface index): the new Master's gratuitous ARPs /
+    unsolicited NAs must leave from the new interface, not from a socket bound
+    to the old. (A change of the VMAC's name re-creates it; a priority change
+    no longer does: it is applied in place.) The name goes away and back."""
     key = "v4" if fam.name == "ipv4" else "v6"
     r1 = lab.add_router("r1", **{key: fam.r1})
     a = RunnerProc(lab, r1, single_instance("vm", vrid=VRID, priority=200, vips=list(fam.vips),
@@ -373,12 +375,18 @@ def test_vmac_recreated_by_a_reload_still_announces(lab: Lab, fam: Family) -> No
     lab.wait_for(lambda: vip_on(lab, r1, fam), timeout=5, what="VIP on r1's VMAC")
     before = _vmac_link(lab, r1, fam)
     assert before is not None
+    other = fam.vmac_ifname.replace("vrrp", "vrrpx")
+    a.write_config(single_instance("vm", vrid=VRID, priority=200, vips=list(fam.vips),
+                                   vmac=True, vmac_interface=other))  # fmt: skip
+    assert a.result("reload")["recreated"] == ["vm"]
+    lab.wait_for(lambda: _vmac_link(lab, r1, fam) is None, timeout=5, what="old VMAC gone")
+    wait_state(a, "vm", "MASTER", timeout=5)
     with Capture(lab, on=r1, arp=True, icmp6=True, name="reload") as cap:
         a.write_config(
-            single_instance("vm", vrid=VRID, priority=210, vips=list(fam.vips), vmac=True)
+            single_instance("vm", vrid=VRID, priority=200, vips=list(fam.vips), vmac=True)
         )
         reloaded = time.time()
-        assert a.result("reload")["changed"] == ["vm"]
+        assert a.result("reload")["recreated"] == ["vm"]
         lab.wait_for(lambda: a.state_of("vm") == "MASTER" and vip_on(lab, r1, fam), timeout=5,
                      what="r1 MASTER again on the new VMAC")  # fmt: skip
         time.sleep(0.3)

@@ -15,8 +15,9 @@ Initialize and starts again (RFC 9568 §6.4.1).
 Events (one handler each): :class:`Startup`, :class:`Shutdown`,
 :class:`AdvertReceived`, :class:`TimerExpired` (``adver``, ``master_down``,
 ``preempt_delay``), :class:`FaultRaised` / :class:`FaultCleared`,
-:class:`PriorityChanged`, and the sync-group pair :class:`GroupMaster` /
-:class:`GroupBackup`.
+:class:`PriorityChanged`, the sync-group pair :class:`GroupMaster` /
+:class:`GroupBackup`, :class:`Resign` (maintenance) and :class:`Reconfigure`
+(a reload that changes the definition in place).
 
 Actions: :class:`SendAdvert`, :class:`AddAddresses`, :class:`RemoveAddresses`,
 :class:`Announce` (gratuitous ARP / unsolicited NA), :class:`ArmTimer`,
@@ -38,7 +39,7 @@ Beyond the RFC text, following keepalived where the RFC is silent:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Final
 
 from .errors import StateError, VRRPError
@@ -61,6 +62,7 @@ from .fsm_types import (
     GroupMaster,
     IPAddress,
     PriorityChanged,
+    Reconfigure,
     RemoveAddresses,
     RequestMaster,
     Resign,
@@ -96,6 +98,7 @@ __all__ = [
     "GroupMaster",
     "IPAddress",
     "PriorityChanged",
+    "Reconfigure",
     "RemoveAddresses",
     "RequestMaster",
     "Resign",
@@ -159,11 +162,7 @@ class VirtualRouter:
             self.effective_priority = self.params.priority
         if not self.master_adver_interval_cs:
             self.master_adver_interval_cs = self.params.advert_interval_cs
-        self._vip_set = frozenset(self.params.virtual_addresses)
-        # RFC 3768 §5.3.10: the password travels as 8 bytes, zero padded.
-        self._auth_wire = (
-            self.params.auth_data.ljust(8, b"\0")[:8] if self.params.auth_type else b""
-        )
+        self._derive()
         self._handlers: dict[type, Callable[[Any, float], list[Action]]] = {
             Startup: self._on_startup,
             Shutdown: self._on_shutdown,
@@ -175,7 +174,16 @@ class VirtualRouter:
             GroupMaster: self._on_group_master,
             GroupBackup: self._on_group_backup,
             Resign: self._on_resign,
+            Reconfigure: self._on_reconfigure,
         }
+
+    def _derive(self) -> None:
+        """Values computed once from ``params`` (again when they change)."""
+        self._vip_set = frozenset(self.params.virtual_addresses)
+        # RFC 3768 §5.3.10: the password travels as 8 bytes, zero padded.
+        self._auth_wire = (
+            self.params.auth_data.ljust(8, b"\0")[:8] if self.params.auth_type else b""
+        )
 
     # -- derived values (computed, never stored twice) -----------------------
 
@@ -421,6 +429,49 @@ class VirtualRouter:
         if self.state is State.MASTER:
             actions.append(SendAdvert(self.advertisement()))
             self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+        return actions
+
+    def _on_reconfigure(self, event: Reconfigure, now: float) -> list[Action]:
+        old = self.params
+        new = replace(event.params, primary_address=old.primary_address)
+        if (new.vrid, new.version) != (old.vrid, old.version):
+            raise StateError(
+                f"VRID {old.vrid} v{old.version}: a reload to VRID {new.vrid} "
+                f"v{new.version} makes another virtual router, not a change in place"
+            )
+        actions: list[Action] = []
+        before = self.advertisement()
+        self.params = new
+        self._derive()
+        self.in_sync_group = event.in_sync_group
+        if not event.in_sync_group:
+            self.wants_master = False  # nobody left to ask: the timer decides
+        if self.preempt_deadline is not None and (
+            not new.preempt or new.preempt_delay_cs != old.preempt_delay_cs
+        ):
+            # A delay begun under the old settings: the next advert of a
+            # lower-priority Master starts one under the new ones.
+            self.preempt_deadline = None
+            self._cancel(Timer.PREEMPT_DELAY, actions)
+        if self.state is State.BACKUP and new.version == 2:
+            # RFC 3768: every router of a VRID is configured with one interval.
+            self.master_adver_interval_cs = new.advert_interval_cs
+        if self.state is not State.MASTER:
+            return actions
+        self.master_adver_interval_cs = new.advert_interval_cs
+        again = frozenset(event.readdress) & self._vip_set
+        had = frozenset(old.virtual_addresses)
+        gone = tuple(a for a in old.virtual_addresses if a not in self._vip_set or a in again)
+        came = tuple(a for a in new.virtual_addresses if a not in had or a in again)
+        if gone:
+            actions.append(RemoveAddresses(gone))
+        if came:
+            actions.append(AddAddresses(came))
+            actions.append(Announce())
+        if self.advertisement() != before:
+            # Tell the Backups at once rather than at the next Adver_Timer.
+            actions.append(SendAdvert(self.advertisement()))
+            self._arm(Timer.ADVER, now + new.advert_interval_cs / 100, actions)
         return actions
 
     # -- receiving ----------------------------------------------------------------

@@ -157,6 +157,29 @@ class Resign:
     active: bool
 
 
+@dataclass(frozen=True)
+class Reconfigure:
+    """A reload changed this virtual router's definition in place.
+
+    ``params`` replaces the configured parameters. VRID and version stay (a
+    change of either makes another virtual router: the runner re-creates it),
+    and so does the source address, which the runner observes rather than
+    configures. State and timers are kept: a Master adds and removes virtual
+    addresses that came or went (``readdress``: addresses whose kernel form
+    changed, a new prefix length, put in again), announces the new ones and
+    advertises the new definition at once. ``in_sync_group``: whether the
+    router is a sync-group member from now on.
+
+    The priority is not taken from ``params``: the effective priority is
+    derived by tracking from the configured one and arrives as
+    :class:`PriorityChanged`.
+    """
+
+    params: RouterParams
+    in_sync_group: bool = False
+    readdress: tuple[IPAddress, ...] = ()
+
+
 Event = Union[
     Startup,
     Shutdown,
@@ -168,6 +191,7 @@ Event = Union[
     GroupMaster,
     GroupBackup,
     Resign,
+    Reconfigure,
 ]
 
 
@@ -181,12 +205,17 @@ class SendAdvert:
 
 @dataclass(frozen=True)
 class AddAddresses:
-    """Install the virtual addresses (Master)."""
+    """Install the virtual addresses (Master); ``addresses``: only these."""
+
+    addresses: tuple[IPAddress, ...] | None = None
 
 
 @dataclass(frozen=True)
 class RemoveAddresses:
-    """Withdraw the virtual addresses (leaving Master)."""
+    """Withdraw the virtual addresses (leaving Master); ``addresses``: only these
+    (a Master that stays Master, announcing the others on)."""
+
+    addresses: tuple[IPAddress, ...] | None = None
 
 
 @dataclass(frozen=True)

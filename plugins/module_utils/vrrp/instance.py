@@ -60,9 +60,13 @@ class InstanceIo(Protocol):
 
     def send_advert(self, instance: Instance, advert: Advertisement) -> None: ...
 
-    def add_addresses(self, instance: Instance) -> None: ...
+    def add_addresses(
+        self, instance: Instance, vips: Sequence[IPInterface] | None = None
+    ) -> None: ...
 
-    def remove_addresses(self, instance: Instance) -> None: ...
+    def remove_addresses(
+        self, instance: Instance, vips: Sequence[IPInterface] | None = None
+    ) -> None: ...
 
     def announce(self, instance: Instance) -> None: ...
 
@@ -149,6 +153,37 @@ class Instance:
         # same one every interval until its priority or source changes).
         self._wire_key: tuple[Advertisement, IPAddress] | None = None
         self._wire: tuple[str, tuple[tuple[str, bytes], ...]] = ("", ())
+        # Virtual addresses of the definition before the last reload in place:
+        # a Master told to remove one finds its prefix length here.
+        self._retired: dict[IPAddress, IPInterface] = {}
+
+    def reconfigure(self, cfg: Any, *, group: str | None) -> None:
+        """Run on with a new definition of the same virtual router (a reload in place).
+
+        Only what this object owns changes here: the definition, the group
+        name, the cached wire form, the GARP refresh schedule. The runner then
+        feeds the core its :class:`~vrrp.fsm_types.Reconfigure` and the new
+        tracking result; the router's state and timers are the core's.
+        """
+        old, self.cfg, self.group = self.cfg, cfg, group
+        self._retired = {vip.ip: vip for vip in old.virtual_addresses}
+        self._wire_key = None  # peers or checksum form may have changed
+        if cfg.garp != old.garp and self.router.state is State.MASTER:
+            # The refresh chain runs on the old period: start it again.
+            self._cancel_announcements()
+            if cfg.garp.refresh > 0:
+                self._later(cfg.garp.refresh, self._refresh)
+
+    def _interfaces(
+        self, addresses: Sequence[IPAddress] | None, *, retired: bool
+    ) -> Sequence[IPInterface] | None:
+        """The configured forms of ``addresses`` (None: all); ``retired`` looks
+        in the definition before the last reload first."""
+        if addresses is None:
+            return None
+        current = {vip.ip: vip for vip in self.cfg.virtual_addresses}
+        first, second = (self._retired, current) if retired else (current, self._retired)
+        return tuple(first[ip] if ip in first else second[ip] for ip in addresses)
 
     # -- facts ---------------------------------------------------------------
 
@@ -372,10 +407,11 @@ class Instance:
                     self.stats[action.kind],
                 )
         elif isinstance(action, AddAddresses):
-            self.io.add_addresses(self)
+            self.io.add_addresses(self, self._interfaces(action.addresses, retired=False))
         elif isinstance(action, RemoveAddresses):
-            self._cancel_announcements()
-            self.io.remove_addresses(self)
+            if action.addresses is None:  # leaving Master: nothing more to announce
+                self._cancel_announcements()
+            self.io.remove_addresses(self, self._interfaces(action.addresses, retired=True))
         elif isinstance(action, Announce):
             self._schedule_announcements(refresh=action.refresh)
         elif isinstance(action, Transition):

@@ -6,8 +6,9 @@
 It feeds kernel events (VRRP datagrams, netlink link and address changes,
 probe results, tracker results) and timer expiries to the state machines and
 carries out the actions they return. It owns reload (SIGHUP or the control
-socket: the new config is validated as a whole first and unchanged instances
-keep their state and rhythm), graceful stop on SIGTERM (priority-0 adverts,
+socket: the new config is validated as a whole first, then applied as planned
+by :mod:`.reload_plan`, all or nothing; unchanged instances and those changed
+in place keep their state and rhythm), graceful stop on SIGTERM (priority-0 adverts,
 addresses removed), sd_notify readiness and watchdog, notify hooks and the
 control socket.
 """
@@ -25,12 +26,12 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import replace
 from ipaddress import ip_address
 from typing import Any, Final
 
-from . import sdnotify
+from . import reload_plan, sdnotify
 from .cli import complain, say
 from .config import Config, load, load_isolated
 from .config_types import Notify
@@ -42,15 +43,16 @@ from .fsm import (
     FaultCleared,
     FaultRaised,
     PriorityChanged,
+    Reconfigure,
     Resign,
     Shutdown,
     Startup,
     State,
     Transition,
 )
-from .group import SyncGroup
+from .group import GROUP_FAULT_PREFIX, SyncGroup
 from .hooks import HookRunner, group_state_word
-from .instance import Instance
+from .instance import Instance, IPInterface, router_params, trackers_of
 from .linux import addresses, link
 from .linux.announce import Announcer, mac_bytes
 from .linux.sockets import VrrpSocket
@@ -59,7 +61,7 @@ from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
 from .packet import Advertisement, decode
 from .persist import RuntimeState
 from .source import IPAddress, primary_address
-from .tracking import TrackResult
+from .tracking import Tracking, TrackResult
 from .trackio import FileTracker, ScriptTracker
 from .version import __version__
 
@@ -470,44 +472,138 @@ class Runner:
     # ---------------------------------------------------------------- config
 
     def _apply(self, config: Config, *, previous: Config | None) -> dict[str, list[str]]:
-        """Make the running set match ``config``; unchanged instances are left alone."""
-        group_of = {m: g.name for g in config.sync_groups for m in g.members}
-        old_group_of = (
-            {m: g.name for g in previous.sync_groups for m in g.members} if previous else {}
-        )
+        """Make the running set match ``config``, all or nothing (see :mod:`.reload_plan`).
+
+        What can be built without touching the running set is built first: a
+        bad value there refuses the reload with nothing changed. A failure
+        while applying (the kernel, a bug) puts the previous definitions back
+        and refuses the reload, naming what failed; the runner runs on.
+        """
+        running = {name: inst.cfg for name, inst in self.instances.items()}
+        plan = reload_plan.plan(running, previous, config)
         wanted = {cfg.name: cfg for cfg in config.instances}
-        report: dict[str, list[str]] = {"added": [], "changed": [], "removed": [], "kept": []}
+        position = {cfg.name: i for i, cfg in enumerate(config.instances)}
+        doing = "checking the new definitions"
+        undo: list[Callable[[], None]] = []
         self._probe_seen.clear()  # new instances must hear the next probe result
-        for name, inst in list(self.instances.items()):
-            cfg = wanted.get(name)
-            if cfg is None:
-                report["removed"].append(name)
+        try:
+            for name in plan.changed:  # a bad value refuses before anything moved
+                doing = name
+                cfg = wanted[name]
+                router_params(cfg, primary=self.instances[name].router.params.primary_address)
+                Tracking(base_priority=cfg.priority, trackers=trackers_of(cfg))
+            fresh = sorted((*plan.added, *plan.recreated), key=position.__getitem__)
+            created = []
+            for name in fresh:
+                doing = name
+                created.append(self._new_instance(wanted[name], group=plan.group_of.get(name)))
+            # The groups are built again at the end; until then every member is
+            # fed on its own, so that one leaving does not pull the others along.
+            self.groups = {}
+            for name in plan.changed:
+                doing = name
+                inst = self.instances[name]
+                undo.append(functools.partial(self._reconfigure, inst, inst.cfg, group=inst.group))
+                self._reconfigure(inst, wanted[name], group=plan.group_of.get(name))
+            for name in plan.recreated:
+                doing = name
+                undo.append(functools.partial(self._restart, self.instances[name].cfg))
                 self._remove_instance(name)
-            elif cfg != inst.cfg or group_of.get(name) != old_group_of.get(name):
-                report["changed"].append(name)
+            for inst in created:
+                doing = inst.name
+                undo.append(functools.partial(self._remove_instance, inst.name))
+                self._register(inst)
+            doing = "building the sync groups"
+            self._build_groups(config)
+            self._start_trackers()
+            for inst in created:
+                doing = inst.name
+                self._start_instance(inst)
+            for name in plan.removed:
+                doing = name
+                undo.append(functools.partial(self._restart, self.instances[name].cfg))
                 self._remove_instance(name)
-            else:
-                report["kept"].append(name)
-        created = []
-        for name, cfg in wanted.items():
-            if name not in self.instances:
-                if name not in report["changed"]:
-                    report["added"].append(name)
-                created.append(self._add_instance(cfg, group=group_of.get(name)))
+        except Exception as exc:
+            self.counters["reloads_rolled_back"] += 1
+            log.exception("reload: %s failed; putting the previous configuration back", doing)
+            self._roll_back(undo, previous)
+            where = f"instances[{position[doing]}]" if doing in position else ""
+            raise ConfigError(
+                where,
+                f"the reload could not be applied ({doing}: {type(exc).__name__}: {exc}); "
+                "the previous configuration runs on",
+            ) from exc
+        self.config = config
+        return plan.report()
+
+    def _roll_back(self, undo: list[Callable[[], None]], previous: Config | None) -> None:
+        """Undo a reload's steps, last first; what cannot be undone is logged."""
+        self.groups = {}
+        for step in reversed(undo):
+            try:
+                step()
+            except Exception:
+                self.counters["rollback_errors"] += 1
+                log.exception("reload: could not undo a step")
+        try:
+            self._build_groups(previous or Config())
+            self._start_trackers()
+        except Exception:
+            self.counters["rollback_errors"] += 1
+            log.exception("reload: could not rebuild the previous sync groups")
+
+    def _reconfigure(self, inst: Instance, cfg: Any, *, group: str | None) -> None:
+        """A new definition of the same virtual router, applied in place (state kept)."""
+        old = inst.cfg
+        params = router_params(cfg, primary=inst.router.params.primary_address)
+        inst.reconfigure(cfg, group=group)
+        self._instances_generation += 1  # its virtual addresses may have changed
+        event = Reconfigure(
+            params, in_sync_group=group is not None, readdress=reload_plan.readdressed(old, cfg)
+        )
+        inst.execute(inst.router.handle(event, self.loop.time()))
+        trackers = trackers_of(cfg)
+        result = inst.tracking.reconfigure(base_priority=cfg.priority, trackers=trackers)
+        if self.watcher is not None:
+            before = {t.interface for t in old.track_interfaces}
+            for tracked in cfg.track_interfaces:
+                if tracked.interface not in before:  # its state now, not "up until told"
+                    state = self.watcher.link(tracked.interface)
+                    up = state is not None and state.up and state.carrier
+                    result = inst.tracking.set_interface(tracked.interface, up=up)
+        self._tracked(inst, result)
+
+    def _restart(self, cfg: Any) -> None:
+        """Run ``cfg`` again from Initialize (undoing a removal; its group comes after)."""
+        inst = self._new_instance(cfg, group=None)
+        self._register(inst)
+        self._start_instance(inst)
+
+    def _build_groups(self, config: Config) -> None:
+        """The sync groups of ``config`` over the routers as they are now.
+
+        A group holds nothing but its members' routers, so building it again
+        changes no state; a group fault of a group a member left is withdrawn.
+        """
+        group_of = {m: g.name for g in config.sync_groups for m in g.members}
         self.groups = {
             g.name: SyncGroup(g.name, {m: self.instances[m].router for m in g.members})
             for g in config.sync_groups
         }
         self.group_notify = {g.name: g.notify for g in config.sync_groups}
         self._group_words = {g: w for g, w in self._group_words.items() if g in self.group_notify}
+        members = {cfg.name for cfg in config.instances}
+        for name, inst in self.instances.items():
+            inst.group = group_of.get(name)
+            if name not in members:
+                continue  # about to be removed: not started again on the way out
+            mine = f"{GROUP_FAULT_PREFIX}{inst.group}"
+            for reason in sorted(inst.router.faults):
+                if reason.startswith(GROUP_FAULT_PREFIX) and reason != mine:
+                    self.feed(inst, FaultCleared(reason))
         now = self.loop.time()
         for group in self.groups.values():
             self._execute_tagged(group.sync(now))
-        self._start_trackers()
-        for inst in created:
-            self._start_instance(inst)
-        self.config = config
-        return report
 
     def _socket_for(
         self, ifname: str, version: int, source: str, *, vmac_vrid: int | None = None
@@ -523,22 +619,25 @@ class Runner:
             self.loop.add_reader(sock.fileno(), self._on_datagrams, key)
         return sock
 
-    def _add_instance(self, cfg: Any, *, group: str | None) -> Instance:
-        version = int(cfg.family)
-        inst = Instance(
+    def _new_instance(self, cfg: Any, *, group: str | None) -> Instance:
+        """An instance of ``cfg``, not running yet (nothing in the kernel or the registry)."""
+        return Instance(
             cfg=cfg,
-            primary=UNSPECIFIED[version],
+            primary=UNSPECIFIED[int(cfg.family)],
             loop=self.loop,
             io=self,
             feed=self.feed,
             group=group,
         )
-        self.instances[cfg.name] = inst
+
+    def _register(self, inst: Instance) -> None:
+        """Make ``inst`` one of the running set: it hears its adverts from now on."""
+        version = inst.ip_version
+        self.instances[inst.name] = inst
         self._instances_generation += 1
-        self.by_vrid[(inst.socket_ifname, version, cfg.vrid)] = inst
+        self.by_vrid[(inst.socket_ifname, version, inst.cfg.vrid)] = inst
         if inst.socket_ifname != inst.ifname:
-            self.heard_on_vmac.add((inst.ifname, version, cfg.vrid))
-        return inst
+            self.heard_on_vmac.add((inst.ifname, version, inst.cfg.vrid))
 
     def _start_instance(self, inst: Instance) -> None:
         """Initial faults from the kernel's view, then Startup (RFC 9568 §6.4.1)."""
@@ -624,11 +723,11 @@ class Runner:
         """Validate the config on disk as a whole, then apply it (or keep the old one)."""
         try:
             config = await load_isolated(self.config_path)
+            report = self._apply(config, previous=self.config)
         except ConfigError as exc:
             self.counters["reloads_refused"] += 1
             log.error("reload refused, still running the previous config: %s", exc)
             raise
-        report = self._apply(config, previous=self.config)
         self.counters["reloads"] += 1
         log.info(
             "reloaded: %s",
@@ -653,16 +752,20 @@ class Runner:
                 instance.stats["send_errors"] += 1
                 log.debug("%s: %s", instance.name, exc)
 
-    def add_addresses(self, instance: Instance) -> None:
-        for vip in instance.virtual_interfaces:
+    def add_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None = None) -> None:
+        for vip in instance.virtual_interfaces if vips is None else vips:
             addresses.add_address(instance.address_ifname, str(vip))
 
-    def remove_addresses(self, instance: Instance) -> None:
-        if instance.cfg.vmac and instance.ip_version == 6:
-            vips = [str(vip) for vip in instance.virtual_interfaces]
-            addresses.remove_vmac_addresses(instance.address_ifname, vips)
+    def remove_addresses(
+        self, instance: Instance, vips: Sequence[IPInterface] | None = None
+    ) -> None:
+        if vips is None and instance.cfg.vmac and instance.ip_version == 6:
+            # Leaving Master (all of them): see remove_vmac_addresses. A Master
+            # that stays (a reload in place) must not take its VMAC down.
+            every = [str(vip) for vip in instance.virtual_interfaces]
+            addresses.remove_vmac_addresses(instance.address_ifname, every)
             return
-        for vip in instance.virtual_interfaces:
+        for vip in instance.virtual_interfaces if vips is None else vips:
             addresses.remove_address(instance.address_ifname, str(vip))
 
     def _announcer(self, instance: Instance) -> Announcer:

@@ -43,6 +43,10 @@ class TrackKind(str, enum.Enum):
     FILE = "file"
 
 
+# The value of a tracked object before its first result: up, succeeding, 0.
+_UNKNOWN: Final = {TrackKind.INTERFACE: 1, TrackKind.SCRIPT: 1, TrackKind.FILE: 0}
+
+
 @dataclass(frozen=True)
 class Tracker:
     kind: TrackKind
@@ -84,18 +88,37 @@ class Tracking:
     """
 
     def __init__(self, *, base_priority: int, trackers: Iterable[Tracker]) -> None:
-        if not 1 <= base_priority <= OWNER_PRIORITY:
-            raise VRRPError(f"priority {base_priority} not in 1..255")
-        self.base_priority = base_priority
-        self.trackers: dict[tuple[TrackKind, str], Tracker] = {}
-        for tracker in trackers:
-            if tracker.key in self.trackers:
-                raise VRRPError(f"track {tracker.kind.value} {tracker.name} listed twice")
-            self.trackers[tracker.key] = tracker
+        self.base_priority, self.trackers = self._checked(base_priority, trackers)
         self._values: dict[tuple[TrackKind, str], int] = {
-            key: (0 if key[0] is TrackKind.FILE else 1) for key in self.trackers
+            key: _UNKNOWN[key[0]] for key in self.trackers
         }
         self.override: int | None = None
+
+    @staticmethod
+    def _checked(
+        base_priority: int, trackers: Iterable[Tracker]
+    ) -> tuple[int, dict[tuple[TrackKind, str], Tracker]]:
+        if not 1 <= base_priority <= OWNER_PRIORITY:
+            raise VRRPError(f"priority {base_priority} not in 1..255")
+        checked: dict[tuple[TrackKind, str], Tracker] = {}
+        for tracker in trackers:
+            if tracker.key in checked:
+                raise VRRPError(f"track {tracker.kind.value} {tracker.name} listed twice")
+            checked[tracker.key] = tracker
+        return base_priority, checked
+
+    def reconfigure(self, *, base_priority: int, trackers: Iterable[Tracker]) -> TrackResult:
+        """A reload in place: a new configured priority and set of tracked objects.
+
+        The latest result of every object still tracked is kept (a new weight
+        applies to it at once); a newly tracked one counts as unknown until
+        its first result, as at start. A maintenance demotion stays. Nothing
+        changes when the arguments are refused.
+        """
+        base_priority, checked = self._checked(base_priority, trackers)
+        self.base_priority, self.trackers = base_priority, checked
+        self._values = {key: self._values.get(key, _UNKNOWN[key[0]]) for key in checked}
+        return self.result()
 
     def _set(self, kind: TrackKind, name: str, value: int) -> TrackResult:
         key = (kind, name)

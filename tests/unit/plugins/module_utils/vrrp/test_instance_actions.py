@@ -59,11 +59,11 @@ class FakeIo:
     def send_advert(self, instance: Instance, advert: Advertisement) -> None:
         self._call("send_advert")
 
-    def add_addresses(self, instance: Instance) -> None:
+    def add_addresses(self, instance: Instance, vips: object = None) -> None:
         self._call("add_addresses")
         self.held = True
 
-    def remove_addresses(self, instance: Instance) -> None:
+    def remove_addresses(self, instance: Instance, vips: object = None) -> None:
         self._call("remove_addresses")
         self.held = False
 
