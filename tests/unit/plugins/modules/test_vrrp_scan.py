@@ -283,3 +283,21 @@ def _ansible_path() -> str:
     if probe.returncode != 0:
         pytest.skip(f"an unprivileged user cannot import ansible from {where}")
     return where
+
+
+def test_documentation_matches_the_argument_spec() -> None:
+    from test_docs import ANSIBLE_DOC, COLLECTIONS_PATH, argument_spec, same
+
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=COLLECTIONS_PATH, ANSIBLE_NOCOLOR="1")
+    out = subprocess.run(
+        [str(ANSIBLE_DOC), "--json", "failover.vrrp.vrrp_scan"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "ERROR" not in out.stderr and "WARNING" not in out.stderr, out.stderr
+    doc = json.loads(out.stdout)["failover.vrrp.vrrp_scan"]["doc"]
+    assert doc["module"] == "vrrp_scan"
+    same(doc["options"], argument_spec(vrrp_scan), "vrrp_scan")
