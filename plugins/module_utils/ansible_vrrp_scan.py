@@ -69,7 +69,8 @@ def scan_segment(
     declared = declared_instances(instances, config_dir)
     names = linux_scan.up_interfaces() if interfaces is None else interfaces
     if not names:
-        raise VRRPError(f"host {socket.gethostname()} has no interface up to listen on")
+        why = "no interface is up but the loopback" if interfaces is None else "interfaces is empty"
+        raise VRRPError(f"host {socket.gethostname()}: no interface to listen on ({why})")
     scan = Scan()
     listened = listen(names, duration=duration, on_heard=scan.add)
     scan.add_drops(listened.drops)

@@ -301,3 +301,21 @@ def test_documentation_matches_the_argument_spec() -> None:
     doc = json.loads(out.stdout)["failover.vrrp.vrrp_scan"]["doc"]
     assert doc["module"] == "vrrp_scan"
     same(doc["options"], argument_spec(vrrp_scan), "vrrp_scan")
+
+
+def test_an_empty_interface_list_is_refused(
+    listen: FakeListen, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run({"interfaces": []}, capsys)
+    assert result["failed"] is True
+    assert result["msg"].endswith("no interface to listen on (interfaces is empty)")
+    assert listen.calls == []
+
+
+def test_no_interface_up(
+    listen: FakeListen, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(linux_scan, "up_interfaces", list)
+    result = run({}, capsys)
+    assert result["failed"] is True
+    assert result["msg"].endswith("(no interface is up but the loopback)")
