@@ -175,3 +175,35 @@ def test_scan_counts_broken_adverts_and_records_ttl_and_unicast(lab: Lab) -> Non
     assert routers[61]["destinations"] == [group]
     assert routers[62]["destinations"] == [r3.v4]
     assert routers[62]["source"] == r1.v4
+
+
+def test_an_advert_from_our_own_address_is_no_collision(lab: Lab) -> None:
+    """r1 sends adverts with r3's own link-local address as source (IPv6 does not drop a
+    packet from the wire whose source is local); the module reads r3's addresses itself.
+    The same VRID and addresses from r1's own link-local address is a collision."""
+    r1 = lab.add_router("r1", v4="192.0.2.11/24", v6="2001:db8::11/64")
+    r3 = lab.add_router("r3", v4="192.0.2.13/24", v6="2001:db8::13/64")
+    lab.run(r1, ["sysctl", "-qw", "net.ipv6.ip_nonlocal_bind=1"], check=True)
+    group = "ff02::12"
+    vips = ["fe80::70", "2001:db8::70"]
+
+    def advert(src: str) -> bytes:
+        return vrrp3_advert(
+            vrid=70, priority=100, advert_interval_cs=100, addresses=vips, src=src, dst=group
+        )
+
+    stream = {"count": 1000, "interval": 0.05}
+    spoofed, real = r3.v6_ll or "", r1.v6_ll or ""
+    injectors = [
+        inject(lab, r1, advert(spoofed), dst=group, src=spoofed, **stream),
+        inject(lab, r1, advert(real), dst=group, src=real, **stream),
+    ]
+    declared = vrrp_instance("mine", vrid=70, priority=100, vips=["fe80::71/64", "2001:db8::71/64"])
+    try:
+        result = run_scan(lab, r3, {"duration": 2, "interfaces": ["eth0"], "instances": [declared]})
+    finally:
+        for proc in injectors:
+            lab.kill(proc)
+    assert result.get("failed") is not True, result
+    assert {r["source"] for r in result["routers"]} == {spoofed, real}, result["routers"]
+    assert [c["source"] for c in result["collisions"]] == [real]
