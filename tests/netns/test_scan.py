@@ -7,7 +7,9 @@ AnsiballZ would run) with instances declared for r3. Both routers must be
 found with the fields their configurations give; keepalived's VRID declared
 with other addresses is a collision, our runner's virtual routers declared as
 they are (the second router of the pair) are not, and our runner's VRID
-declared as VRRPv2 is.
+declared as VRRPv2 is. Adverts injected from r1 show the hostile side (broken
+ones counted by drop reason, TTL and unicast destination recorded) and the
+own-address rule (an advert from r3's own address is no collision).
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ class StandIn:
         src = "192.0.2.1" if self.version == 4 else "fe80::1"
         return [
             Received(payload=b"vrrp", src=src, dst="224.0.0.18", ttl=255, ifindex=1)
-            for _ in range(2)
+            for _copy in range(2)
         ]
 
     def close(self) -> None:
