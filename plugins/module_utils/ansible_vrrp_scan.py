@@ -76,10 +76,17 @@ def scan_segment(
     scan.add_drops(listened.drops)
     warnings: list[str] = []
     routers = scan.routers()
+    # An instance can only be checked where a socket heard its interface and family.
+    checked = [i for i in declared if f"{i.interface} IPv{i.family}" in listened.listening]
     return {
         "routers": [router.as_dict() for router in routers],
-        "collisions": collisions(routers, declared, own_addresses=own(warnings)),
-        "instances_checked": [inst.name for inst in declared],
+        "collisions": collisions(routers, checked, own_addresses=own(warnings)),
+        "instances_checked": [inst.name for inst in checked],
+        "instances_not_checked": {
+            inst.name: f"{inst.interface} IPv{inst.family} was not listened on"
+            for inst in declared
+            if inst not in checked
+        },
         "interfaces": list(dict.fromkeys(names)),
         "listening": listened.listening,
         "skipped": listened.skipped,

@@ -202,6 +202,14 @@ instances_checked:
   returned: always
   type: list
   elements: str
+instances_not_checked:
+  description:
+    - The declared instances that could not be checked, with the reason (their interface and
+      family were not listened on).
+  returned: always
+  type: dict
+  sample:
+    other: eth9 IPv4 was not listened on
 interfaces:
   description: The interfaces listened on.
   returned: always

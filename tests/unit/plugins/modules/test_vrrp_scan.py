@@ -319,3 +319,15 @@ def test_no_interface_up(
     result = run({}, capsys)
     assert result["failed"] is True
     assert result["msg"].endswith("(no interface is up but the loopback)")
+
+
+def test_an_instance_on_an_interface_not_listened_on_is_not_checked(
+    listen: FakeListen, capsys: pytest.CaptureFixture[str]
+) -> None:
+    elsewhere = keepalived_v2(["192.0.2.200/24"], name="other", interface="eth9")
+    result = run(
+        {"interfaces": ["eth0"], "instances": [keepalived_v2(["192.0.2.100/24"]), elsewhere]},
+        capsys,
+    )
+    assert result["instances_checked"] == ["web"]
+    assert result["instances_not_checked"] == {"other": "eth9 IPv4 was not listened on"}
