@@ -15,6 +15,7 @@ from ansible_collections.failover.vrrp.plugins.modules import (
     vrrp_instance,
     vrrp_link_probe,
     vrrp_maintenance,
+    vrrp_scan,
     vrrp_state,
     vrrp_sync_group,
 )
@@ -26,6 +27,7 @@ MODULES = {
     "vrrp_link_probe": vrrp_link_probe,
     "vrrp_state": vrrp_state,
     "vrrp_maintenance": vrrp_maintenance,
+    "vrrp_scan": vrrp_scan,
 }
 ANSIBLE_DOC = Path(sys.executable).with_name("ansible-doc")
 
