@@ -236,6 +236,14 @@ class VirtualRouter:
         self.timers[timer] = at
         actions.append(ArmTimer(timer, at))
 
+    def _advertise(self, now: float, actions: list[Action], *, refresh: bool = False) -> None:
+        """Send the advertisement of now and re-arm the Adver_Timer (RFC 9568 §6.4.3);
+        ``refresh``: re-announce the addresses too (a Master answering a rival)."""
+        actions.append(SendAdvert(self.advertisement()))
+        if refresh:
+            actions.append(Announce(refresh=True))
+        self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+
     def _cancel(self, timer: Timer, actions: list[Action]) -> None:
         if self.timers.pop(timer, None) is not None:
             actions.append(CancelTimer(timer))
@@ -265,8 +273,7 @@ class VirtualRouter:
         self.master_priority = self.effective_priority
         actions.append(AddAddresses())
         actions.append(Announce())
-        actions.append(SendAdvert(self.advertisement()))
-        self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+        self._advertise(now, actions)
 
     def _become_backup(self, cause: str, now: float, actions: list[Action]) -> None:
         was_master = self.state is State.MASTER
@@ -364,8 +371,7 @@ class VirtualRouter:
         if self.state is State.MASTER:
             # Tell the Backups at once rather than at the next Adver_Timer.
             self.master_priority = priority
-            actions.append(SendAdvert(self.advertisement()))
-            self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+            self._advertise(now, actions)
         elif (
             self.state is State.BACKUP
             and self.preempt_deadline is not None
@@ -386,8 +392,7 @@ class VirtualRouter:
         del self.timers[timer]
         if timer is Timer.ADVER and self.state is State.MASTER:
             # RFC 9568 §6.4.3
-            actions.append(SendAdvert(self.advertisement()))
-            self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+            self._advertise(now, actions)
         elif timer is Timer.MASTER_DOWN and self.state is State.BACKUP:
             # RFC 9568 §6.4.2
             self._want_master("master down timer expired", now, actions)
@@ -419,8 +424,7 @@ class VirtualRouter:
             return actions
         self.resigning = event.active
         if self.state is State.MASTER:
-            actions.append(SendAdvert(self.advertisement()))
-            self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+            self._advertise(now, actions)
         return actions
 
     # -- receiving ----------------------------------------------------------------
@@ -515,8 +519,7 @@ class VirtualRouter:
         if advert.priority == STOP_PRIORITY:
             if self.resigning:
                 return  # two resigning Masters must not answer each other forever
-            actions.append(SendAdvert(self.advertisement()))
-            self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+            self._advertise(now, actions)
             return
         if self.resigning:
             # Whoever advertises now took over: hand over (make before break).
@@ -538,6 +541,4 @@ class VirtualRouter:
         # A lower-priority router believes it is Master: answer at once and
         # re-announce (keepalived does the same; see the module docstring).
         actions.append(Anomaly("lower_priority_master", f"priority {advert.priority} from {src}"))
-        actions.append(SendAdvert(self.advertisement()))
-        actions.append(Announce(refresh=True))
-        self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+        self._advertise(now, actions, refresh=True)
