@@ -32,6 +32,9 @@ Beyond the RFC text, following keepalived where the RFC is silent:
   off learns who the Master is within one round trip.
 - ``preempt_delay``: a Backup that hears a lower-priority Master first accepts
   it for ``preempt_delay`` seconds, then takes over.
+- The address owner uses every advertisement it receives (RFC 9568 erratum
+  8298: log-only, counted as the ``owner`` anomaly), so that two owners elect
+  one Master by primary address and an owner answers a priority-0 advert.
 - Leaving Master for Fault sends a priority-0 advertisement when it can, so the
   Backup takes over after Skew_Time instead of Master_Down_Interval.
 """
@@ -451,8 +454,6 @@ class VirtualRouter:
                     f"advert interval {advert.interval_cs / 100:g}s, "
                     f"configured {params.advert_interval_cs / 100:g}s",
                 )
-        if self.is_owner:
-            return Drop("owner", f"we own the addresses; priority {advert.priority} from {src}")
         return None
 
     def _on_advert(self, event: AdvertReceived, now: float) -> list[Action]:
@@ -474,6 +475,13 @@ class VirtualRouter:
                     "address_mismatch",
                     f"{src} advertises {', '.join(map(str, advert.addresses))}",
                 )
+            )
+        if self.is_owner:
+            # RFC 9568 erratum 8298: log-only. Another Master for our VRID
+            # (a second owner, or a router that cannot hear us) must still be
+            # resolved, so the advert is used like any other (keepalived too).
+            actions.append(
+                Anomaly("owner", f"we own the addresses; priority {advert.priority} from {src}")
             )
         if self.state is State.BACKUP:
             self._backup_receive(advert, src, now, actions)

@@ -33,8 +33,8 @@ The rules:
   pulls along only the Backup members that want Master. A member still hearing
   a better Master on its own LAN is left in Backup on purpose: forced to
   Master it would hear that Master's next advert, step down, and by the
-  Backup rule drag the owner down with it (an owner in Backup ignores every
-  advert, so the owner's addresses would stay unserved until the group next
+  Backup rule drag the owner down with it (an owner in Backup hears no better
+  Master, so the owner's addresses would stay unserved until the group next
   agreed). Left alone it comes up by request as soon as its own Master goes
   quiet, and the request is granted because the owner is already Master.
 - **Initialize blocks.** A member that is not running (before Startup, after

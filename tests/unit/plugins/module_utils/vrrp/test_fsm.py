@@ -310,7 +310,6 @@ def test_adverts_ignored_in_init_and_fault() -> None:
         ({}, advert(200, version=2), PEER_HIGH, "version"),
         ({"unicast_peers": (PEER_LOW,)}, advert(255), PEER_HIGH, "peer"),
         ({}, advert(200), OURS, "own_address"),
-        ({"priority": 255}, advert(200), PEER_HIGH, "owner"),
         (
             {"version": 2, "auth_type": 1, "auth_data": b"secret"},
             advert(200, version=2),
@@ -532,6 +531,45 @@ def test_owner_sends_with_configured_auth_and_interval() -> None:
         auth_data=b"pw\0\0\0\0\0\0",
     )
     assert AddAddresses() in actions
+
+
+# ------------------------------------------------------------- address owner
+# RFC 9568 erratum 8298: an advert reaching the owner is logged, not dropped
+# (keepalived processes it), so that two owners elect one Master.
+
+
+def test_owner_counts_an_advert_and_answers_a_lower_one() -> None:
+    router = started(make_router(priority=255))
+    actions = router.handle(AdvertReceived(advert(200), PEER_HIGH), 1.0)
+    assert router.state is State.MASTER
+    assert isinstance(actions[0], Anomaly) and actions[0].kind == "owner"
+    assert str(PEER_HIGH) in actions[0].detail
+    assert not any(isinstance(a, Drop) for a in actions)
+    send = next(a for a in actions if isinstance(a, SendAdvert))
+    assert send.advert.priority == 255
+    assert Announce(refresh=True) in actions
+    assert actions[-1] == ArmTimer(Timer.ADVER, 2.0)
+
+
+def test_owner_answers_a_priority_zero_advert_at_once() -> None:
+    router = started(make_router(priority=255))
+    actions = router.handle(AdvertReceived(advert(0), PEER_HIGH), 1.0)
+    assert router.state is State.MASTER
+    assert Anomaly("owner", f"we own the addresses; priority 0 from {PEER_HIGH}") in actions
+    send = next(a for a in actions if isinstance(a, SendAdvert))
+    assert send.advert.priority == 255
+    assert actions[-1] == ArmTimer(Timer.ADVER, 2.0)
+
+
+def test_two_owners_keep_the_higher_primary_address() -> None:
+    low = started(make_router(priority=255))
+    actions = low.handle(AdvertReceived(advert(255), PEER_HIGH), 1.0)
+    assert low.state is State.BACKUP
+    assert RemoveAddresses() in actions
+    assert low.master_address == PEER_HIGH
+    high = started(make_router(priority=255))
+    high.handle(AdvertReceived(advert(255), PEER_LOW), 1.0)
+    assert high.state is State.MASTER
 
 
 # -------------------------------------------------------------- maintenance
