@@ -400,9 +400,14 @@ class VirtualRouter:
             # RFC 9568 §6.4.2
             self._want_master("master down timer expired", now, actions)
         elif timer is Timer.PREEMPT_DELAY and self.state is State.BACKUP:
-            self.preempt_deadline = None
             if self.master_priority is not None and self.master_priority < self.effective_priority:
+                # The deadline stays (in the past): lower adverts are discarded
+                # from now on, so a sync group that refuses this request finds
+                # the member still wanting Master when the others' delays end
+                # (keepalived keeps its expired preempt time the same way).
                 self._want_master("preempt delay over", now, actions)
+            else:
+                self.preempt_deadline = None
         return actions
 
     def _on_group_master(self, event: GroupMaster, now: float) -> list[Action]:

@@ -234,6 +234,25 @@ def test_preempt_delay_over_discards_lower_adverts() -> None:
     assert router.handle(AdvertReceived(advert(50), PEER_HIGH), 2.5) == []
 
 
+def test_preempt_delay_over_in_a_refusing_group_keeps_discarding_lower_adverts() -> None:
+    # keepalived keeps the expired preempt time: a refused request must not
+    # start the delay again, or two members' wishes never meet.
+    router = started(make_router(preempt_delay_cs=100))
+    router.in_sync_group = True
+    router.handle(AdvertReceived(advert(50), PEER_HIGH), 1.0)
+    actions = router.handle(TimerExpired(Timer.PREEMPT_DELAY), 2.0)
+    assert RequestMaster("preempt delay over") in actions
+    assert router.wants_master and router.preempt_deadline == 2.0
+    assert router.handle(AdvertReceived(advert(50), PEER_HIGH), 2.3) == []
+    assert router.wants_master
+    assert Timer.PREEMPT_DELAY not in router.timers
+    # A Master at least as good ends the wait for good.
+    actions = router.handle(AdvertReceived(advert(150), PEER_HIGH), 2.6)
+    assert router.preempt_deadline is None and not router.wants_master
+    router.handle(AdvertReceived(advert(50), PEER_HIGH), 3.0)
+    assert router.preempt_deadline == 4.0
+
+
 def test_preempt_delay_expiry_with_better_master_stays_backup() -> None:
     router = started(make_router(preempt_delay_cs=100))
     router.handle(AdvertReceived(advert(50), PEER_HIGH), 1.0)
