@@ -31,7 +31,19 @@ Beyond the RFC text, following keepalived where the RFC is silent:
   own and re-announces its addresses, so a peer that came up late or was cut
   off learns who the Master is within one round trip.
 - ``preempt_delay``: a Backup that hears a lower-priority Master first accepts
-  it for ``preempt_delay`` seconds, then takes over.
+  it for ``preempt_delay`` seconds, then takes over; once the delay is over it
+  discards lower adverts until it is Master (a sync group may refuse at first).
+- A healed split brain: a Master that steps down for a better Master (not a
+  handover it asked for) sends one priority-0 advert as it leaves, and a
+  Master that hears priority 0 re-announces its addresses besides answering
+  (§6.4.3), so the link's neighbour caches reach the winner within one
+  interval whichever Master heard the other first. A Backup ignores a
+  priority-0 advert from a rival of the live Master it follows.
+- Maintenance (:class:`Resign`): a resigning router never preempts; as a
+  Backup it gives a priority-0 sender one more Advertisement_Interval (a
+  resigning Master keeps serving; handing over between two resigning
+  routers gains nothing); two resigning Masters keep the higher primary
+  address. Whatever resigns, one router serves.
 - The address owner uses every advertisement it receives (RFC 9568 erratum
   8298: log-only, counted as the ``owner`` anomaly), so that two owners elect
   one Master by primary address and an owner answers a priority-0 advert.
@@ -284,6 +296,10 @@ class VirtualRouter:
         self._move(State.BACKUP, cause, now, actions)
         if was_master:
             actions.append(RemoveAddresses())
+            if self.master_address == self.params.primary_address:
+                # Pulled down (sync group): we follow nobody yet.
+                self.master_address = None
+                self.master_priority = None
         self._arm(Timer.MASTER_DOWN, now + self.master_down_interval, actions)
 
     def _want_master(self, cause: str, now: float, actions: list[Action]) -> None:
@@ -400,7 +416,7 @@ class VirtualRouter:
             # RFC 9568 §6.4.2
             self._want_master("master down timer expired", now, actions)
         elif timer is Timer.PREEMPT_DELAY and self.state is State.BACKUP:
-            if self.master_priority is not None and self.master_priority < self.effective_priority:
+            if self.master_priority is not None and self._preempts(self.master_priority):
                 # The deadline stays (in the past): lower adverts are discarded
                 # from now on, so a sync group that refuses this request finds
                 # the member still wanting Master when the others' delays end
@@ -501,15 +517,21 @@ class VirtualRouter:
             # RFC 9568 §6.4.2: Master_Adver_Interval follows the Master.
             self.master_adver_interval_cs = advert.interval_cs
 
+    def _preempts(self, priority: int) -> bool:
+        """Whether we would take over from a Master advertising ``priority``.
+
+        A resigning router never preempts: it advertises priority 0 when Master.
+        """
+        return not self.resigning and priority < self.effective_priority
+
     def _backup_receive(
         self, advert: Advertisement, src: IPAddress, now: float, actions: list[Action]
     ) -> None:
         """RFC 9568 §6.4.2, Backup state, ADVERTISEMENT received."""
         if advert.priority == STOP_PRIORITY:
-            self.master_priority = STOP_PRIORITY
-            self._arm(Timer.MASTER_DOWN, now + self.skew_time, actions)
+            self._hear_stop(advert, src, now, actions)
             return
-        lower = advert.priority < self.effective_priority
+        lower = self._preempts(advert.priority)
         if lower and self.params.preempt:
             if self.params.preempt_delay_cs <= 0:
                 return  # discard: the Master_Down_Timer lets us preempt
@@ -525,14 +547,63 @@ class VirtualRouter:
         self._learn_master(advert, src)
         self._arm(Timer.MASTER_DOWN, now + self.master_down_interval, actions)
 
+    def _hear_stop(
+        self, advert: Advertisement, src: IPAddress, now: float, actions: list[Action]
+    ) -> None:
+        """A Backup hears priority 0: its Master stops, resigns, or leaves a split brain.
+
+        RFC 9568 §6.4.2: take over after Skew_Time. Two refinements:
+
+        - A priority-0 advert from another router than the live Master we
+          follow is a rival leaving (a healed split brain): our Master answers
+          it at once (§6.4.3), so it does not shorten our timer.
+        - A resigning router gives the sender one more Advertisement_Interval:
+          a resigning Master keeps sending priority 0 and keeps serving, and
+          handing over to another resigning router gains nothing; a Master
+          that stopped stays silent, and we take over after it.
+        """
+        if self.master_priority and self.master_address not in (None, src):
+            return
+        self.master_address = src
+        self.master_priority = STOP_PRIORITY
+        wait = self.skew_time
+        if self.resigning:
+            wait += advert.interval_cs / 100
+        self._arm(Timer.MASTER_DOWN, now + wait, actions)
+
+    def _step_down(
+        self, cause: str, advert: Advertisement, src: IPAddress, now: float, actions: list[Action]
+    ) -> None:
+        """Leave Master for a rival we did not hand over to (a split brain, a tie).
+
+        One priority-0 advert goes out as we leave: the rival may never hear
+        us otherwise (we heard it first), and on this advert it re-announces
+        the addresses, so that neighbour caches that still point here move to
+        it within one interval. A Backup that follows the rival ignores it
+        (:meth:`_hear_stop`).
+        """
+        actions.append(SendAdvert(self.advertisement(STOP_PRIORITY)))
+        self._learn_master(advert, src)
+        self._become_backup(cause, now, actions)
+        if advert.priority == STOP_PRIORITY:
+            self._hear_stop(advert, src, now, actions)
+
     def _master_receive(
         self, advert: Advertisement, src: IPAddress, now: float, actions: list[Action]
     ) -> None:
         """RFC 9568 §6.4.3, Master state, ADVERTISEMENT received."""
+        higher_address = int(src) > int(self.params.primary_address)
         if advert.priority == STOP_PRIORITY:
-            if self.resigning:
-                return  # two resigning Masters must not answer each other forever
-            self._advertise(now, actions)
+            if self.resigning and higher_address:
+                # Every Master resigns, yet one must serve: the higher primary
+                # address does, as for equal priorities.
+                self._step_down(
+                    f"resigning, as is {src} (higher address)", advert, src, now, actions
+                )
+                return
+            # Another router held the addresses too (it stops, resigns or
+            # leaves a split brain): advertise at once (§6.4.3) and re-announce.
+            self._advertise(now, actions, refresh=True)
             return
         if self.resigning:
             # Whoever advertises now took over: hand over (make before break).
@@ -540,16 +611,13 @@ class VirtualRouter:
             self._become_backup(f"resigned to {src}", now, actions)
             return
         ours = self.effective_priority
-        if advert.priority > ours or (
-            advert.priority == ours and int(src) > int(self.params.primary_address)
-        ):
-            self._learn_master(advert, src)
+        if advert.priority > ours or (advert.priority == ours and higher_address):
             cause = (
                 f"higher priority {advert.priority} from {src}"
                 if advert.priority > ours
                 else f"equal priority {ours} from higher address {src}"
             )
-            self._become_backup(cause, now, actions)
+            self._step_down(cause, advert, src, now, actions)
             return
         # A lower-priority router believes it is Master: answer at once and
         # re-announce (keepalived does the same; see the module docstring).

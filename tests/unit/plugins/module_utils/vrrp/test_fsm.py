@@ -275,9 +275,18 @@ def test_master_steps_down_for_higher_priority() -> None:
     router = as_master(make_router())
     actions = router.handle(AdvertReceived(advert(200, interval_cs=200), PEER_LOW), 10.0)
     assert router.state is State.BACKUP
-    assert kinds(actions) == ["CancelTimer", "Transition", "RemoveAddresses", "ArmTimer"]
+    assert kinds(actions) == [
+        "SendAdvert",
+        "CancelTimer",
+        "Transition",
+        "RemoveAddresses",
+        "ArmTimer",
+    ]
+    # A split brain, not a handover we asked for: one priority-0 advert as we
+    # leave, so that the winner re-announces even if it never heard us.
+    assert actions[0] == SendAdvert(router.advertisement(0))
     assert actions[-1] == ArmTimer(Timer.MASTER_DOWN, 10.0 + 6 + 156 * 200 / 25600)
-    assert isinstance(actions[1], Transition) and "higher priority 200" in actions[1].cause
+    assert isinstance(actions[2], Transition) and "higher priority 200" in actions[2].cause
 
 
 def test_master_equal_priority_higher_address_wins() -> None:
@@ -303,11 +312,24 @@ def test_master_lower_priority_answers_and_reannounces() -> None:
     assert actions[-1] == ArmTimer(Timer.ADVER, 11.0)
 
 
-def test_master_answers_priority_zero() -> None:
+def test_master_answers_priority_zero_and_reannounces() -> None:
+    # RFC 9568 §6.4.3 answer; the re-announcement moves neighbour caches that
+    # still point at the router that sent priority 0.
     router = as_master(make_router())
     actions = router.handle(AdvertReceived(advert(0), PEER_HIGH), 10.0)
-    assert kinds(actions) == ["SendAdvert", "ArmTimer"]
+    assert kinds(actions) == ["SendAdvert", "Announce", "ArmTimer"]
+    assert Announce(refresh=True) in actions
     assert router.state is State.MASTER
+
+
+def test_backup_ignores_priority_zero_from_a_rival_of_its_live_master() -> None:
+    backup = started(make_router())
+    backup.handle(AdvertReceived(advert(200), PEER_HIGH), 1.0)
+    assert backup.handle(AdvertReceived(advert(0), PEER_LOW), 1.5) == []
+    assert backup.timers[Timer.MASTER_DOWN] == 1.0 + backup.master_down_interval
+    # its own Master's priority 0 still counts (RFC 9568 §6.4.2)
+    actions = backup.handle(AdvertReceived(advert(0), PEER_HIGH), 2.0)
+    assert actions == [ArmTimer(Timer.MASTER_DOWN, 2.0 + backup.skew_time)]
 
 
 def test_adverts_ignored_in_init_and_fault() -> None:
@@ -619,13 +641,51 @@ def test_backup_takes_over_after_skew_from_a_resigning_master_even_without_preem
     assert backup.state is State.MASTER
 
 
-def test_two_resigning_masters_do_not_answer_each_other() -> None:
-    router = as_master(make_router())
-    router.handle(Resign(active=True), 1.0)
-    assert router.handle(AdvertReceived(advert(0), PEER_HIGH), 1.1) == []
-    assert router.handle(Resign(active=True), 1.2) == []
-    actions = router.handle(Resign(active=False), 1.3)
-    assert isinstance(actions[0], SendAdvert) and actions[0].advert.priority == 100
+def test_two_resigning_masters_keep_the_higher_address() -> None:
+    # Every Master resigns, yet one must serve: the higher address keeps the
+    # addresses and answers; the lower one steps down.
+    high = as_master(make_router())
+    high.handle(Resign(active=True), 1.0)
+    actions = high.handle(AdvertReceived(advert(0), PEER_LOW), 1.1)
+    assert high.state is State.MASTER
+    assert kinds(actions) == ["SendAdvert", "Announce", "ArmTimer"]
+    assert isinstance(actions[0], SendAdvert) and actions[0].advert.priority == 0
+    low = as_master(make_router())
+    low.handle(Resign(active=True), 1.0)
+    actions = low.handle(AdvertReceived(advert(0), PEER_HIGH), 1.1)
+    assert low.state is State.BACKUP and RemoveAddresses() in actions
+    assert actions[0] == SendAdvert(low.advertisement(0))
+    # It now follows the resigning winner without taking over from it.
+    assert low.timers[Timer.MASTER_DOWN] == 1.1 + 1.0 + low.skew_time
+    assert low.handle(Resign(active=True), 1.2) == []
     backup = started(make_router())
     assert backup.handle(Resign(active=True), 0.0) == []
     assert backup.resigning
+
+
+def test_resign_can_be_taken_back() -> None:
+    router = as_master(make_router())
+    router.handle(Resign(active=True), 1.0)
+    actions = router.handle(Resign(active=False), 1.3)
+    assert isinstance(actions[0], SendAdvert) and actions[0].advert.priority == 100
+
+
+def test_a_resigning_backup_gives_a_resigning_master_one_more_interval() -> None:
+    backup = started(make_router())
+    backup.handle(Resign(active=True), 0.5)
+    actions = backup.handle(AdvertReceived(advert(0), PEER_HIGH), 1.0)
+    assert actions == [ArmTimer(Timer.MASTER_DOWN, 1.0 + 1.0 + backup.skew_time)]
+    # the Master's next priority-0 advert (one interval later) re-arms it
+    backup.handle(AdvertReceived(advert(0), PEER_HIGH), 2.0)
+    assert backup.timers[Timer.MASTER_DOWN] == 2.0 + 1.0 + backup.skew_time
+    # silence (it stopped): take over, someone must serve
+    backup.handle(TimerExpired(Timer.MASTER_DOWN), backup.timers[Timer.MASTER_DOWN])
+    assert backup.state is State.MASTER
+
+
+def test_a_resigning_backup_does_not_preempt() -> None:
+    backup = started(make_router(priority=200))
+    backup.handle(Resign(active=True), 0.5)
+    actions = backup.handle(AdvertReceived(advert(50), PEER_HIGH), 1.0)
+    assert actions == [ArmTimer(Timer.MASTER_DOWN, 1.0 + backup.master_down_interval)]
+    assert backup.master_address == PEER_HIGH
