@@ -437,6 +437,10 @@ class VirtualRouter:
         cause = event.cause
         actions: list[Action] = []
         if self.state is State.MASTER:
+            # As in _step_down: our rival for this VRID (the peer host's
+            # member) may never hear from us otherwise; on priority 0 it
+            # re-announces, or takes over after Skew_Time if it is a Backup.
+            actions.append(SendAdvert(self.advertisement(STOP_PRIORITY)))
             self._become_backup(f"sync group: {cause}", now, actions)
         elif self.state is State.BACKUP:
             self.wants_master = False

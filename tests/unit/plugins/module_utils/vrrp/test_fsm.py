@@ -514,6 +514,9 @@ def test_group_backup_pulls_master_down_and_clears_wish() -> None:
     actions = router.handle(GroupBackup("partner heard a better master"), 9.0)
     assert router.state is State.BACKUP
     assert RemoveAddresses() in actions
+    # the peer's member hears priority 0: it re-announces, or takes over soon
+    assert actions[0] == SendAdvert(router.advertisement(0))
+    assert router.master_address is None
     actions = router.handle(GroupMaster("x"), 9.5)
     assert Transition(State.BACKUP, State.MASTER, "sync group: x", 9.5) in actions
     backup = started(make_router())

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from support.simlan import SimLAN
 from vrrp.fsm import RouterParams, State, Timer, VirtualRouter, master_down_interval
+from vrrp.group import SyncGroup
 
 LATENCY = 0.001
 JITTER = 0.0005
@@ -140,3 +141,52 @@ def test_a_healed_split_brain_moves_clients_to_the_winner_and_no_backup_takes_ov
     # Backup on either side, never took over).
     late = [r.node for r in lan.transitions(since=heal_at) if r.new is State.MASTER]
     assert late == []
+
+
+def group_host(name: str, *, slot: int, priority: int) -> SyncGroup:
+    members = {
+        member: VirtualRouter(
+            RouterParams(
+                vrid=vrid,
+                version=3,
+                priority=priority,
+                advert_interval_cs=100,
+                primary_address=ip_address(f"192.0.2.{slot}"),
+                virtual_addresses=(ip_address(f"198.51.100.{vrid}"),),
+            )
+        )
+        for member, vrid in (("a", 1), ("b", 2))
+    }
+    return SyncGroup(name, members)
+
+
+@given(
+    starts=st.lists(st.integers(0, 1000), min_size=2, max_size=2),
+    shift_ms=st.integers(0, 999),
+    heal_ms=st.integers(0, 2000),
+)
+@MEDIUM
+def test_a_healed_split_brain_of_sync_groups_moves_clients_of_every_vrid(
+    starts: list[int], shift_ms: int, heal_ms: int
+) -> None:
+    """The loser's group steps down as a whole when one member hears the
+    winner; the members pulled down by the group must tell their rivals too."""
+    lan = SimLAN(latency=LATENCY, jitter=JITTER)
+    lan.add("w", group_host("w", slot=10, priority=200))
+    lan.add("l", group_host("l", slot=20, priority=100))
+    lan.partition([["w"]], at=0.0)
+    lan.start("w", at=starts[0] / 1000)
+    lan.start("l", at=starts[1] / 1000)
+    # Shift the loser's VRID 2 adverts against its VRID 1 (a priority change
+    # makes a Master advertise at once).
+    lan.set_priority("l", 101, member="b", at=6.0 + shift_ms / 1000)
+    heal_at = 8.0 + heal_ms / 1000
+    lan.heal(at=heal_at)
+    lan.run_until(heal_at)
+    assert lan.masters(1) == [("l", "a"), ("w", "a")]
+    assert lan.masters(2) == [("l", "b"), ("w", "b")]
+    deadline = heal_at + 1.0 + 3 * DELAY
+    lan.run_until(deadline + 10)
+    for vrid, member in ((1, "a"), (2, "b")):
+        assert lan.masters(vrid) == [("w", member)]
+        assert lan.announcer(vrid, deadline) == "w", vrid
