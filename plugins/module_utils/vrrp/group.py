@@ -19,6 +19,9 @@ The rules:
 - **Backup.** A Master that leaves Master for Backup (it heard a better
   Master) or for Initialize (shutdown) pulls the other Masters back to Backup
   (:class:`~.fsm.GroupBackup`): the host's peer takes the whole group over.
+  Each member pulled down sends a priority-0 advert as it leaves, so that its
+  peer member re-announces (a healed split brain) or takes over after
+  Skew_Time.
 - **Master by request.** A member whose Master_Down_Timer expired (or whose
   preempt delay ended) only *asks* (:class:`~.fsm.RequestMaster`). The group
   lets it go only when every member can: each other member is Master, or is

@@ -5,11 +5,20 @@ Any sequence of demotions (to 1..254), resignations (demotion to 0: priority
 
 - once a router holds the virtual addresses, some router holds them at every
   instant (no stop, crash or loss here, so nobody may break before make);
-- two routers hold them together only for a short settle window (a takeover
-  and the old Master hearing its first advert; two resigning Masters settling
-  their tie within one Advertisement_Interval);
+- two routers hold them together only while adverts cross the wire: the old
+  Master hears the new one's first advert (one delay D), or a lower Master's
+  advert draws the higher one's answer at once (2 D); two resigning Masters
+  settle their tie the same way (the higher address answers, the lower steps
+  down). The bound checked is 3 D;
 - after the last event has settled there is exactly one Master, and no move
   any more: a non-resigning router of the top priority when there is one.
+  Settled: the slowest move is a Backup that preempts at its
+  Master_Down_Interval (at most that of priority 1) counted from the last
+  advert it heard, no later than the event; the interval added covers a
+  resigning Backup's extra wait (one interval + Skew_Time) for a silent
+  sender. Measured over 2000 examples: the last move came at most 0.998 ×
+  Master_Down_Interval(1) after the last event, and no two Masters for more
+  than 2.8 ms (D = 1.5 ms).
 """
 
 from __future__ import annotations
@@ -129,7 +138,7 @@ def test_demotions_restores_and_resignations_keep_one_master_and_no_gap(  # noqa
 
     gap, overlaps = gaps_and_overlaps(lan, end)
     assert gap is None, f"nobody held the addresses at {gap:.4f}: {lan.history}"
-    settle = interval + 4 * DELAY
+    settle = 3 * DELAY
     long = [(t, d) for t, d in overlaps if d > settle]
     assert long == [], f"two Masters for longer than {settle}: {long}"
     masters = lan.masters(VRID)
@@ -156,4 +165,4 @@ def test_two_resigning_routers_keep_one_master() -> None:
     assert len(lan.masters(VRID)) == 1
     gap, overlaps = gaps_and_overlaps(lan, 40.0)
     assert gap is None
-    assert all(d <= 1.0 + 4 * DELAY for _unused, d in overlaps)
+    assert all(d <= 3 * DELAY for _unused, d in overlaps)
