@@ -556,8 +556,10 @@ class VirtualRouter:
     ) -> None:
         """A Backup hears priority 0: its Master stops, resigns, or leaves a split brain.
 
-        RFC 9568 §6.4.2: take over after Skew_Time. Two refinements:
+        RFC 9568 §6.4.2: take over after Skew_Time. Three refinements:
 
+        - It only ever brings the takeover forward: a Master_Down_Timer due
+          sooner stays (a rival's leaving advert must not delay a preemption).
         - A priority-0 advert from another router than the live Master we
           follow is a rival leaving (a healed split brain): our Master answers
           it at once (§6.4.3), so it does not shorten our timer.
@@ -570,10 +572,12 @@ class VirtualRouter:
             return
         self.master_address = src
         self.master_priority = STOP_PRIORITY
-        wait = self.skew_time
         if self.resigning:
-            wait += advert.interval_cs / 100
-        self._arm(Timer.MASTER_DOWN, now + wait, actions)
+            self._arm(Timer.MASTER_DOWN, now + advert.interval_cs / 100 + self.skew_time, actions)
+            return
+        due = self.timers.get(Timer.MASTER_DOWN)
+        if due is None or now + self.skew_time < due:
+            self._arm(Timer.MASTER_DOWN, now + self.skew_time, actions)
 
     def _step_down(
         self, cause: str, advert: Advertisement, src: IPAddress, now: float, actions: list[Action]

@@ -322,6 +322,13 @@ def test_master_answers_priority_zero_and_reannounces() -> None:
     assert router.state is State.MASTER
 
 
+def test_priority_zero_never_delays_a_takeover_that_is_due_sooner() -> None:
+    backup = started(make_router())
+    due = backup.timers[Timer.MASTER_DOWN]
+    assert backup.handle(AdvertReceived(advert(0), PEER_HIGH), due - 0.1) == []
+    assert backup.timers[Timer.MASTER_DOWN] == due
+
+
 def test_backup_ignores_priority_zero_from_a_rival_of_its_live_master() -> None:
     backup = started(make_router())
     backup.handle(AdvertReceived(advert(200), PEER_HIGH), 1.0)
