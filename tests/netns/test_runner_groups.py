@@ -148,7 +148,11 @@ def test_one_members_link_fault_pulls_the_group_and_the_peer_takes_both(lab: Lab
     r2_took = min(q["time"] for q in r2_in)
     assert cut < r2_took < healed
     assert [p for p in r1_in if r2_took <= p["time"] < healed] == []
-    assert {p["priority"] for p in r2_in} == {100}
+    # r2 leaves Master (preempted, or pulled by its group) with one
+    # priority-0 advert, after the heal; all others at its priority.
+    r2_zero = [p for p in r2_in if p["priority"] == 0]
+    assert len(r2_zero) == 1 and r2_zero[0]["time"] > healed
+    assert {p["priority"] for p in r2_in} == {0, 100}
     # Every outside advert names the outside VRID's VIP only, and vice versa.
     assert {tuple(p["addresses"]) for p in r1_out + r2_out} == {(OUT_VIP,)}
     assert {tuple(p["addresses"]) for p in r1_in + r2_in} == {(IN_VIP,)}

@@ -90,7 +90,10 @@ def test_preempt_higher_priority_started_late_takes_over(lab: Lab) -> None:
     # r2 kept its rhythm until the takeover: r1 saw a live Master, no gap.
     assert largest_gap([p for p in theirs if p["time"] < first_high]) < master_down_interval(200)
     assert largest_gap(ours) < master_down_interval(100)
-    assert all(p["priority"] == 100 for p in theirs)  # stepping back is silent
+    # Stepping back for a better Master sends one priority-0 advert as it
+    # leaves (so that a winner that never heard it re-announces); no other.
+    assert [p["priority"] for p in theirs if p["priority"] != 100] == [0]
+    assert max(p["time"] for p in theirs) == max(p["time"] for p in theirs if p["priority"] == 0)
 
 
 def test_nopreempt_higher_priority_stays_backup(lab: Lab) -> None:

@@ -14,10 +14,12 @@ will:
   ``codec=True`` the advert goes through the real codec: ``encode`` once at the
   sender, ``decode`` with TTL 255 at each receiver;
 - ``Transition`` is logged (:attr:`SimLAN.history`) and keeps the index of
-  current Masters per VRID.
+  current Masters per VRID;
+- ``Announce`` is logged (:attr:`SimLAN.announcements`): the last announcer of
+  a VRID is where a client's neighbour cache points (:meth:`SimLAN.announcer`).
 
 Every scenario step (start, graceful stop, crash, restart, priority change,
-fault, partition, heal, loss) takes an ``at=`` time; without it, it happens
+maintenance demotion, fault, partition, heal, loss) takes an ``at=`` time; without it, it happens
 now. A crashed node stops dead: no priority-0 advert, its timers vanish, it
 hears nothing, and its routers count as gone (a ``crash`` record in the
 history). A restart builds fresh routers from the same parameters.
@@ -36,6 +38,7 @@ from vrrp.errors import PacketError
 from vrrp.fsm import (
     Action,
     AdvertReceived,
+    Announce,
     Anomaly,
     ArmTimer,
     CancelTimer,
@@ -45,6 +48,7 @@ from vrrp.fsm import (
     FaultRaised,
     IPAddress,
     PriorityChanged,
+    Resign,
     SendAdvert,
     Shutdown,
     Startup,
@@ -71,6 +75,15 @@ class TransitionRecord:
     new: State
     cause: str
     priority: int  # the effective priority at the time
+
+
+@dataclass(frozen=True)
+class AnnounceRecord:
+    at: float
+    node: str
+    member: str
+    vrid: int
+    refresh: bool
 
 
 @dataclass
@@ -124,6 +137,7 @@ class SimLAN:
         self.codec = codec
         self.nodes: dict[str, _Node] = {}
         self.history: list[TransitionRecord] = []
+        self.announcements: list[AnnounceRecord] = []
         self.stats = Stats()
         self._queue: list[tuple[float, int, Callable[[Any], None], Any]] = []
         self._seq = 0
@@ -187,6 +201,22 @@ class SimLAN:
         self, name: str, priority: int, *, member: str | None = None, at: float | None = None
     ) -> None:
         self.schedule(at, self._do_feed, (name, member or name, PriorityChanged(priority)))
+
+    def demote(
+        self,
+        name: str,
+        priority: int | None,
+        *,
+        member: str | None = None,
+        at: float | None = None,
+    ) -> None:
+        """Maintenance as the runner applies it: 1..254 runs at that priority, 0
+        resigns (at priority 1), None restores the configured priority."""
+        router = self.router(name, member)
+        restored = router.params.priority if priority is None else max(priority, 1)
+        events = (PriorityChanged(restored), Resign(active=priority == 0))
+        for event in events:
+            self.schedule(at, self._do_feed, (name, member or name, event))
 
     def fault(
         self, name: str, reason: str, *, member: str | None = None, at: float | None = None
@@ -253,6 +283,16 @@ class SimLAN:
             else:
                 timeline.append((record.at, snapshot))
         return timeline
+
+    def announcer(self, vrid: int, at: float) -> str | None:
+        """The node whose announcement for ``vrid`` came last by ``at``."""
+        last = None
+        for record in self.announcements:
+            if record.at > at:
+                break
+            if record.vrid == vrid:
+                last = record.node
+        return last
 
     def master_throughout(self, node: str, member: str, start: float, end: float) -> bool:
         """Whether ``node``/``member`` was Master over the whole of [start, end]."""
@@ -347,6 +387,11 @@ class SimLAN:
                     old=action.old,
                     new=action.new,
                     cause=action.cause,
+                )
+            elif isinstance(action, Announce):
+                vrid = members[member].params.vrid
+                self.announcements.append(
+                    AnnounceRecord(self.now, node.name, member, vrid, action.refresh)
                 )
             elif isinstance(action, Drop):
                 self.stats.drops[action.reason] += 1

@@ -32,7 +32,22 @@ Beyond the RFC text, following keepalived where the RFC is silent:
   own and re-announces its addresses, so a peer that came up late or was cut
   off learns who the Master is within one round trip.
 - ``preempt_delay``: a Backup that hears a lower-priority Master first accepts
-  it for ``preempt_delay`` seconds, then takes over.
+  it for ``preempt_delay`` seconds, then takes over; once the delay is over it
+  discards lower adverts until it is Master (a sync group may refuse at first).
+- A healed split brain: a Master that steps down for a better Master (not a
+  handover it asked for) sends one priority-0 advert as it leaves, and a
+  Master that hears priority 0 re-announces its addresses besides answering
+  (§6.4.3), so the link's neighbour caches reach the winner within one
+  interval whichever Master heard the other first. A Backup ignores a
+  priority-0 advert from a rival of the live Master it follows.
+- Maintenance (:class:`Resign`): a resigning router never preempts; as a
+  Backup it gives a priority-0 sender one more Advertisement_Interval (a
+  resigning Master keeps serving; handing over between two resigning
+  routers gains nothing); two resigning Masters keep the higher primary
+  address. Whatever resigns, one router serves.
+- The address owner uses every advertisement it receives (RFC 9568 erratum
+  8298: log-only, counted as the ``owner`` anomaly), so that two owners elect
+  one Master by primary address and an owner answers a priority-0 advert.
 - Leaving Master for Fault sends a priority-0 advertisement when it can, so the
   Backup takes over after Skew_Time instead of Master_Down_Interval.
 """
@@ -244,6 +259,14 @@ class VirtualRouter:
         self.timers[timer] = at
         actions.append(ArmTimer(timer, at))
 
+    def _advertise(self, now: float, actions: list[Action], *, refresh: bool = False) -> None:
+        """Send the advertisement of now and re-arm the Adver_Timer (RFC 9568 §6.4.3);
+        ``refresh``: re-announce the addresses too (a Master answering a rival)."""
+        actions.append(SendAdvert(self.advertisement()))
+        if refresh:
+            actions.append(Announce(refresh=True))
+        self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+
     def _cancel(self, timer: Timer, actions: list[Action]) -> None:
         if self.timers.pop(timer, None) is not None:
             actions.append(CancelTimer(timer))
@@ -273,8 +296,7 @@ class VirtualRouter:
         self.master_priority = self.effective_priority
         actions.append(AddAddresses())
         actions.append(Announce())
-        actions.append(SendAdvert(self.advertisement()))
-        self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+        self._advertise(now, actions)
 
     def _become_backup(self, cause: str, now: float, actions: list[Action]) -> None:
         was_master = self.state is State.MASTER
@@ -282,6 +304,10 @@ class VirtualRouter:
         self._move(State.BACKUP, cause, now, actions)
         if was_master:
             actions.append(RemoveAddresses())
+            if self.master_address == self.params.primary_address:
+                # Pulled down (sync group): we follow nobody yet.
+                self.master_address = None
+                self.master_priority = None
         self._arm(Timer.MASTER_DOWN, now + self.master_down_interval, actions)
 
     def _want_master(self, cause: str, now: float, actions: list[Action]) -> None:
@@ -372,8 +398,7 @@ class VirtualRouter:
         if self.state is State.MASTER:
             # Tell the Backups at once rather than at the next Adver_Timer.
             self.master_priority = priority
-            actions.append(SendAdvert(self.advertisement()))
-            self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+            self._advertise(now, actions)
         elif (
             self.state is State.BACKUP
             and self.preempt_deadline is not None
@@ -394,15 +419,19 @@ class VirtualRouter:
         del self.timers[timer]
         if timer is Timer.ADVER and self.state is State.MASTER:
             # RFC 9568 §6.4.3
-            actions.append(SendAdvert(self.advertisement()))
-            self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+            self._advertise(now, actions)
         elif timer is Timer.MASTER_DOWN and self.state is State.BACKUP:
             # RFC 9568 §6.4.2
             self._want_master("master down timer expired", now, actions)
         elif timer is Timer.PREEMPT_DELAY and self.state is State.BACKUP:
-            self.preempt_deadline = None
-            if self.master_priority is not None and self.master_priority < self.effective_priority:
+            if self.master_priority is not None and self._preempts(self.master_priority):
+                # The deadline stays (in the past): lower adverts are discarded
+                # from now on, so a sync group that refuses this request finds
+                # the member still wanting Master when the others' delays end
+                # (keepalived keeps its expired preempt time the same way).
                 self._want_master("preempt delay over", now, actions)
+            else:
+                self.preempt_deadline = None
         return actions
 
     def _on_group_master(self, event: GroupMaster, now: float) -> list[Action]:
@@ -416,6 +445,10 @@ class VirtualRouter:
         cause = event.cause
         actions: list[Action] = []
         if self.state is State.MASTER:
+            # As in _step_down: our rival for this VRID (the peer host's
+            # member) may never hear from us otherwise; on priority 0 it
+            # re-announces, or takes over after Skew_Time if it is a Backup.
+            actions.append(SendAdvert(self.advertisement(STOP_PRIORITY)))
             self._become_backup(f"sync group: {cause}", now, actions)
         elif self.state is State.BACKUP:
             self.wants_master = False
@@ -427,8 +460,7 @@ class VirtualRouter:
             return actions
         self.resigning = event.active
         if self.state is State.MASTER:
-            actions.append(SendAdvert(self.advertisement()))
-            self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+            self._advertise(now, actions)
         return actions
 
     def _on_reconfigure(self, event: Reconfigure, now: float) -> list[Action]:
@@ -470,8 +502,7 @@ class VirtualRouter:
             actions.append(Announce())
         if self.advertisement() != before:
             # Tell the Backups at once rather than at the next Adver_Timer.
-            actions.append(SendAdvert(self.advertisement()))
-            self._arm(Timer.ADVER, now + new.advert_interval_cs / 100, actions)
+            self._advertise(now, actions)
         return actions
 
     # -- receiving ----------------------------------------------------------------
@@ -498,8 +529,6 @@ class VirtualRouter:
                     f"advert interval {advert.interval_cs / 100:g}s, "
                     f"configured {params.advert_interval_cs / 100:g}s",
                 )
-        if self.is_owner:
-            return Drop("owner", f"we own the addresses; priority {advert.priority} from {src}")
         return None
 
     def _on_advert(self, event: AdvertReceived, now: float) -> list[Action]:
@@ -522,6 +551,13 @@ class VirtualRouter:
                     f"{src} advertises {', '.join(map(str, advert.addresses))}",
                 )
             )
+        if self.is_owner:
+            # RFC 9568 erratum 8298: log-only. Another Master for our VRID
+            # (a second owner, or a router that cannot hear us) must still be
+            # resolved, so the advert is used like any other (keepalived too).
+            actions.append(
+                Anomaly("owner", f"we own the addresses; priority {advert.priority} from {src}")
+            )
         if self.state is State.BACKUP:
             self._backup_receive(advert, src, now, actions)
         else:
@@ -535,15 +571,21 @@ class VirtualRouter:
             # RFC 9568 §6.4.2: Master_Adver_Interval follows the Master.
             self.master_adver_interval_cs = advert.interval_cs
 
+    def _preempts(self, priority: int) -> bool:
+        """Whether we would take over from a Master advertising ``priority``.
+
+        A resigning router never preempts: it advertises priority 0 when Master.
+        """
+        return not self.resigning and priority < self.effective_priority
+
     def _backup_receive(
         self, advert: Advertisement, src: IPAddress, now: float, actions: list[Action]
     ) -> None:
         """RFC 9568 §6.4.2, Backup state, ADVERTISEMENT received."""
         if advert.priority == STOP_PRIORITY:
-            self.master_priority = STOP_PRIORITY
-            self._arm(Timer.MASTER_DOWN, now + self.skew_time, actions)
+            self._hear_stop(advert, src, now, actions)
             return
-        lower = advert.priority < self.effective_priority
+        lower = self._preempts(advert.priority)
         if lower and self.params.preempt:
             if self.params.preempt_delay_cs <= 0:
                 return  # discard: the Master_Down_Timer lets us preempt
@@ -559,15 +601,67 @@ class VirtualRouter:
         self._learn_master(advert, src)
         self._arm(Timer.MASTER_DOWN, now + self.master_down_interval, actions)
 
+    def _hear_stop(
+        self, advert: Advertisement, src: IPAddress, now: float, actions: list[Action]
+    ) -> None:
+        """A Backup hears priority 0: its Master stops, resigns, or leaves a split brain.
+
+        RFC 9568 §6.4.2: take over after Skew_Time. Three refinements:
+
+        - It only ever brings the takeover forward: a Master_Down_Timer due
+          sooner stays (a rival's leaving advert must not delay a preemption).
+        - A priority-0 advert from another router than the live Master we
+          follow is a rival leaving (a healed split brain): our Master answers
+          it at once (§6.4.3), so it does not shorten our timer.
+        - A resigning router gives the sender one more Advertisement_Interval:
+          a resigning Master keeps sending priority 0 and keeps serving, and
+          handing over to another resigning router gains nothing; a Master
+          that stopped stays silent, and we take over after it.
+        """
+        if self.master_priority and self.master_address not in (None, src):
+            return
+        self.master_address = src
+        self.master_priority = STOP_PRIORITY
+        if self.resigning:
+            self._arm(Timer.MASTER_DOWN, now + advert.interval_cs / 100 + self.skew_time, actions)
+            return
+        due = self.timers.get(Timer.MASTER_DOWN)
+        if due is None or now + self.skew_time < due:
+            self._arm(Timer.MASTER_DOWN, now + self.skew_time, actions)
+
+    def _step_down(
+        self, cause: str, advert: Advertisement, src: IPAddress, now: float, actions: list[Action]
+    ) -> None:
+        """Leave Master for a rival we did not hand over to (a split brain, a tie).
+
+        One priority-0 advert goes out as we leave: the rival may never hear
+        us otherwise (we heard it first), and on this advert it re-announces
+        the addresses, so that neighbour caches that still point here move to
+        it within one interval. A Backup that follows the rival ignores it
+        (:meth:`_hear_stop`).
+        """
+        actions.append(SendAdvert(self.advertisement(STOP_PRIORITY)))
+        self._learn_master(advert, src)
+        self._become_backup(cause, now, actions)
+        if advert.priority == STOP_PRIORITY:
+            self._hear_stop(advert, src, now, actions)
+
     def _master_receive(
         self, advert: Advertisement, src: IPAddress, now: float, actions: list[Action]
     ) -> None:
         """RFC 9568 §6.4.3, Master state, ADVERTISEMENT received."""
+        higher_address = int(src) > int(self.params.primary_address)
         if advert.priority == STOP_PRIORITY:
-            if self.resigning:
-                return  # two resigning Masters must not answer each other forever
-            actions.append(SendAdvert(self.advertisement()))
-            self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+            if self.resigning and higher_address:
+                # Every Master resigns, yet one must serve: the higher primary
+                # address does, as for equal priorities.
+                self._step_down(
+                    f"resigning, as is {src} (higher address)", advert, src, now, actions
+                )
+                return
+            # Another router held the addresses too (it stops, resigns or
+            # leaves a split brain): advertise at once (§6.4.3) and re-announce.
+            self._advertise(now, actions, refresh=True)
             return
         if self.resigning:
             # Whoever advertises now took over: hand over (make before break).
@@ -575,20 +669,15 @@ class VirtualRouter:
             self._become_backup(f"resigned to {src}", now, actions)
             return
         ours = self.effective_priority
-        if advert.priority > ours or (
-            advert.priority == ours and int(src) > int(self.params.primary_address)
-        ):
-            self._learn_master(advert, src)
+        if advert.priority > ours or (advert.priority == ours and higher_address):
             cause = (
                 f"higher priority {advert.priority} from {src}"
                 if advert.priority > ours
                 else f"equal priority {ours} from higher address {src}"
             )
-            self._become_backup(cause, now, actions)
+            self._step_down(cause, advert, src, now, actions)
             return
         # A lower-priority router believes it is Master: answer at once and
         # re-announce (keepalived does the same; see the module docstring).
         actions.append(Anomaly("lower_priority_master", f"priority {advert.priority} from {src}"))
-        actions.append(SendAdvert(self.advertisement()))
-        actions.append(Announce(refresh=True))
-        self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
+        self._advertise(now, actions, refresh=True)

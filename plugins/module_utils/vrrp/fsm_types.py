@@ -151,7 +151,9 @@ class Resign:
     Adver_Timer (RFC 9568 §6.4.3 lets a Backup take over after Skew_Time on
     such an advert, whatever its preempt setting); it steps down when the new
     Master's first advertisement arrives. With nobody to take over it keeps
-    serving: make before break.
+    serving: make before break. When every router resigns one still serves:
+    a resigning Backup does not take over from a resigning Master, and of two
+    resigning Masters the higher primary address stays.
     """
 
     active: bool

@@ -19,6 +19,9 @@ The rules:
 - **Backup.** A Master that leaves Master for Backup (it heard a better
   Master) or for Initialize (shutdown) pulls the other Masters back to Backup
   (:class:`~.fsm.GroupBackup`): the host's peer takes the whole group over.
+  Each member pulled down sends a priority-0 advert as it leaves, so that its
+  peer member re-announces (a healed split brain) or takes over after
+  Skew_Time.
 - **Master by request.** A member whose Master_Down_Timer expired (or whose
   preempt delay ended) only *asks* (:class:`~.fsm.RequestMaster`). The group
   lets it go only when every member can: each other member is Master, or is
@@ -33,8 +36,8 @@ The rules:
   pulls along only the Backup members that want Master. A member still hearing
   a better Master on its own LAN is left in Backup on purpose: forced to
   Master it would hear that Master's next advert, step down, and by the
-  Backup rule drag the owner down with it (an owner in Backup ignores every
-  advert, so the owner's addresses would stay unserved until the group next
+  Backup rule drag the owner down with it (an owner in Backup hears no better
+  Master, so the owner's addresses would stay unserved until the group next
   agreed). Left alone it comes up by request as soon as its own Master goes
   quiet, and the request is granted because the owner is already Master.
 - **Initialize blocks.** A member that is not running (before Startup, after

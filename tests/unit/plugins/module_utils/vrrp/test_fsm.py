@@ -234,6 +234,25 @@ def test_preempt_delay_over_discards_lower_adverts() -> None:
     assert router.handle(AdvertReceived(advert(50), PEER_HIGH), 2.5) == []
 
 
+def test_preempt_delay_over_in_a_refusing_group_keeps_discarding_lower_adverts() -> None:
+    # keepalived keeps the expired preempt time: a refused request must not
+    # start the delay again, or two members' wishes never meet.
+    router = started(make_router(preempt_delay_cs=100))
+    router.in_sync_group = True
+    router.handle(AdvertReceived(advert(50), PEER_HIGH), 1.0)
+    actions = router.handle(TimerExpired(Timer.PREEMPT_DELAY), 2.0)
+    assert RequestMaster("preempt delay over") in actions
+    assert router.wants_master and router.preempt_deadline == 2.0
+    assert router.handle(AdvertReceived(advert(50), PEER_HIGH), 2.3) == []
+    assert router.wants_master
+    assert Timer.PREEMPT_DELAY not in router.timers
+    # A Master at least as good ends the wait for good.
+    actions = router.handle(AdvertReceived(advert(150), PEER_HIGH), 2.6)
+    assert router.preempt_deadline is None and not router.wants_master
+    router.handle(AdvertReceived(advert(50), PEER_HIGH), 3.0)
+    assert router.preempt_deadline == 4.0
+
+
 def test_preempt_delay_expiry_with_better_master_stays_backup() -> None:
     router = started(make_router(preempt_delay_cs=100))
     router.handle(AdvertReceived(advert(50), PEER_HIGH), 1.0)
@@ -256,9 +275,18 @@ def test_master_steps_down_for_higher_priority() -> None:
     router = as_master(make_router())
     actions = router.handle(AdvertReceived(advert(200, interval_cs=200), PEER_LOW), 10.0)
     assert router.state is State.BACKUP
-    assert kinds(actions) == ["CancelTimer", "Transition", "RemoveAddresses", "ArmTimer"]
+    assert kinds(actions) == [
+        "SendAdvert",
+        "CancelTimer",
+        "Transition",
+        "RemoveAddresses",
+        "ArmTimer",
+    ]
+    # A split brain, not a handover we asked for: one priority-0 advert as we
+    # leave, so that the winner re-announces even if it never heard us.
+    assert actions[0] == SendAdvert(router.advertisement(0))
     assert actions[-1] == ArmTimer(Timer.MASTER_DOWN, 10.0 + 6 + 156 * 200 / 25600)
-    assert isinstance(actions[1], Transition) and "higher priority 200" in actions[1].cause
+    assert isinstance(actions[2], Transition) and "higher priority 200" in actions[2].cause
 
 
 def test_master_equal_priority_higher_address_wins() -> None:
@@ -284,11 +312,31 @@ def test_master_lower_priority_answers_and_reannounces() -> None:
     assert actions[-1] == ArmTimer(Timer.ADVER, 11.0)
 
 
-def test_master_answers_priority_zero() -> None:
+def test_master_answers_priority_zero_and_reannounces() -> None:
+    # RFC 9568 §6.4.3 answer; the re-announcement moves neighbour caches that
+    # still point at the router that sent priority 0.
     router = as_master(make_router())
     actions = router.handle(AdvertReceived(advert(0), PEER_HIGH), 10.0)
-    assert kinds(actions) == ["SendAdvert", "ArmTimer"]
+    assert kinds(actions) == ["SendAdvert", "Announce", "ArmTimer"]
+    assert Announce(refresh=True) in actions
     assert router.state is State.MASTER
+
+
+def test_priority_zero_never_delays_a_takeover_that_is_due_sooner() -> None:
+    backup = started(make_router())
+    due = backup.timers[Timer.MASTER_DOWN]
+    assert backup.handle(AdvertReceived(advert(0), PEER_HIGH), due - 0.1) == []
+    assert backup.timers[Timer.MASTER_DOWN] == due
+
+
+def test_backup_ignores_priority_zero_from_a_rival_of_its_live_master() -> None:
+    backup = started(make_router())
+    backup.handle(AdvertReceived(advert(200), PEER_HIGH), 1.0)
+    assert backup.handle(AdvertReceived(advert(0), PEER_LOW), 1.5) == []
+    assert backup.timers[Timer.MASTER_DOWN] == 1.0 + backup.master_down_interval
+    # its own Master's priority 0 still counts (RFC 9568 §6.4.2)
+    actions = backup.handle(AdvertReceived(advert(0), PEER_HIGH), 2.0)
+    assert actions == [ArmTimer(Timer.MASTER_DOWN, 2.0 + backup.skew_time)]
 
 
 def test_adverts_ignored_in_init_and_fault() -> None:
@@ -310,7 +358,6 @@ def test_adverts_ignored_in_init_and_fault() -> None:
         ({}, advert(200, version=2), PEER_HIGH, "version"),
         ({"unicast_peers": (PEER_LOW,)}, advert(255), PEER_HIGH, "peer"),
         ({}, advert(200), OURS, "own_address"),
-        ({"priority": 255}, advert(200), PEER_HIGH, "owner"),
         (
             {"version": 2, "auth_type": 1, "auth_data": b"secret"},
             advert(200, version=2),
@@ -474,6 +521,9 @@ def test_group_backup_pulls_master_down_and_clears_wish() -> None:
     actions = router.handle(GroupBackup("partner heard a better master"), 9.0)
     assert router.state is State.BACKUP
     assert RemoveAddresses() in actions
+    # the peer's member hears priority 0: it re-announces, or takes over soon
+    assert actions[0] == SendAdvert(router.advertisement(0))
+    assert router.master_address is None
     actions = router.handle(GroupMaster("x"), 9.5)
     assert Transition(State.BACKUP, State.MASTER, "sync group: x", 9.5) in actions
     backup = started(make_router())
@@ -534,6 +584,45 @@ def test_owner_sends_with_configured_auth_and_interval() -> None:
     assert AddAddresses() in actions
 
 
+# ------------------------------------------------------------- address owner
+# RFC 9568 erratum 8298: an advert reaching the owner is logged, not dropped
+# (keepalived processes it), so that two owners elect one Master.
+
+
+def test_owner_counts_an_advert_and_answers_a_lower_one() -> None:
+    router = started(make_router(priority=255))
+    actions = router.handle(AdvertReceived(advert(200), PEER_HIGH), 1.0)
+    assert router.state is State.MASTER
+    assert isinstance(actions[0], Anomaly) and actions[0].kind == "owner"
+    assert str(PEER_HIGH) in actions[0].detail
+    assert not any(isinstance(a, Drop) for a in actions)
+    send = next(a for a in actions if isinstance(a, SendAdvert))
+    assert send.advert.priority == 255
+    assert Announce(refresh=True) in actions
+    assert actions[-1] == ArmTimer(Timer.ADVER, 2.0)
+
+
+def test_owner_answers_a_priority_zero_advert_at_once() -> None:
+    router = started(make_router(priority=255))
+    actions = router.handle(AdvertReceived(advert(0), PEER_HIGH), 1.0)
+    assert router.state is State.MASTER
+    assert Anomaly("owner", f"we own the addresses; priority 0 from {PEER_HIGH}") in actions
+    send = next(a for a in actions if isinstance(a, SendAdvert))
+    assert send.advert.priority == 255
+    assert actions[-1] == ArmTimer(Timer.ADVER, 2.0)
+
+
+def test_two_owners_keep_the_higher_primary_address() -> None:
+    low = started(make_router(priority=255))
+    actions = low.handle(AdvertReceived(advert(255), PEER_HIGH), 1.0)
+    assert low.state is State.BACKUP
+    assert RemoveAddresses() in actions
+    assert low.master_address == PEER_HIGH
+    high = started(make_router(priority=255))
+    high.handle(AdvertReceived(advert(255), PEER_LOW), 1.0)
+    assert high.state is State.MASTER
+
+
 # -------------------------------------------------------------- maintenance
 
 
@@ -562,13 +651,51 @@ def test_backup_takes_over_after_skew_from_a_resigning_master_even_without_preem
     assert backup.state is State.MASTER
 
 
-def test_two_resigning_masters_do_not_answer_each_other() -> None:
-    router = as_master(make_router())
-    router.handle(Resign(active=True), 1.0)
-    assert router.handle(AdvertReceived(advert(0), PEER_HIGH), 1.1) == []
-    assert router.handle(Resign(active=True), 1.2) == []
-    actions = router.handle(Resign(active=False), 1.3)
-    assert isinstance(actions[0], SendAdvert) and actions[0].advert.priority == 100
+def test_two_resigning_masters_keep_the_higher_address() -> None:
+    # Every Master resigns, yet one must serve: the higher address keeps the
+    # addresses and answers; the lower one steps down.
+    high = as_master(make_router())
+    high.handle(Resign(active=True), 1.0)
+    actions = high.handle(AdvertReceived(advert(0), PEER_LOW), 1.1)
+    assert high.state is State.MASTER
+    assert kinds(actions) == ["SendAdvert", "Announce", "ArmTimer"]
+    assert isinstance(actions[0], SendAdvert) and actions[0].advert.priority == 0
+    low = as_master(make_router())
+    low.handle(Resign(active=True), 1.0)
+    actions = low.handle(AdvertReceived(advert(0), PEER_HIGH), 1.1)
+    assert low.state is State.BACKUP and RemoveAddresses() in actions
+    assert actions[0] == SendAdvert(low.advertisement(0))
+    # It now follows the resigning winner without taking over from it.
+    assert low.timers[Timer.MASTER_DOWN] == 1.1 + 1.0 + low.skew_time
+    assert low.handle(Resign(active=True), 1.2) == []
     backup = started(make_router())
     assert backup.handle(Resign(active=True), 0.0) == []
     assert backup.resigning
+
+
+def test_resign_can_be_taken_back() -> None:
+    router = as_master(make_router())
+    router.handle(Resign(active=True), 1.0)
+    actions = router.handle(Resign(active=False), 1.3)
+    assert isinstance(actions[0], SendAdvert) and actions[0].advert.priority == 100
+
+
+def test_a_resigning_backup_gives_a_resigning_master_one_more_interval() -> None:
+    backup = started(make_router())
+    backup.handle(Resign(active=True), 0.5)
+    actions = backup.handle(AdvertReceived(advert(0), PEER_HIGH), 1.0)
+    assert actions == [ArmTimer(Timer.MASTER_DOWN, 1.0 + 1.0 + backup.skew_time)]
+    # the Master's next priority-0 advert (one interval later) re-arms it
+    backup.handle(AdvertReceived(advert(0), PEER_HIGH), 2.0)
+    assert backup.timers[Timer.MASTER_DOWN] == 2.0 + 1.0 + backup.skew_time
+    # silence (it stopped): take over, someone must serve
+    backup.handle(TimerExpired(Timer.MASTER_DOWN), backup.timers[Timer.MASTER_DOWN])
+    assert backup.state is State.MASTER
+
+
+def test_a_resigning_backup_does_not_preempt() -> None:
+    backup = started(make_router(priority=200))
+    backup.handle(Resign(active=True), 0.5)
+    actions = backup.handle(AdvertReceived(advert(50), PEER_HIGH), 1.0)
+    assert actions == [ArmTimer(Timer.MASTER_DOWN, 1.0 + backup.master_down_interval)]
+    assert backup.master_address == PEER_HIGH

@@ -155,3 +155,21 @@ def test_version_mismatch_is_dropped_by_the_receiver() -> None:
     lan.run_until(10.0)
     assert lan.master_count(7) == 2
     assert lan.stats.drops["version"] > 0
+
+
+def test_demote_as_the_runner_does_and_who_announced_last() -> None:
+    lan = lan_of(100, 200)
+    lan.run_until(5.0)
+    assert lan.announcer(7, 5.0) == "r1"
+    lan.demote("r1", 0, at=5.0)  # resign: priority 1, priority-0 adverts
+    lan.run_until(7.0)
+    r1 = lan.router("r1")
+    assert (r1.effective_priority, r1.resigning) == (1, True)
+    assert lan.masters(7) == [("r0", "r0")]
+    assert lan.announcer(7, 7.0) == "r0"
+    lan.demote("r1", None, at=7.0)  # restore: configured priority, preempts back
+    lan.run_until(12.0)
+    assert (r1.effective_priority, r1.resigning) == (200, False)
+    assert lan.masters(7) == [("r1", "r1")]
+    assert lan.announcer(7, 12.0) == "r1"
+    assert [a.node for a in lan.announcements if a.refresh] != []
