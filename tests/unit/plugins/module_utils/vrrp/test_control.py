@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -246,6 +247,14 @@ MALFORMED = [
     (b'{"cmd": "restore", "instance": ""}\n', "'instance' must be an instance name"),
     (b'{"cmd": "history", "instance": {}}\n', "not an object"),
     (b"[" * 60000 + b"\n", "nested too deeply"),
+    # Python refuses to convert integers of more than 4300 digits (a ValueError,
+    # not a JSONDecodeError): that was an "internal error" and a traceback.
+    (b'{"cmd": "history", "limit": ' + b"9" * 5000 + b"}\n", "a number of 5000 digits"),
+    (b'{"cmd": "demote", "priority": -' + b"1" * 30 + b"}\n", "a number of 30 digits"),
+    (b'{"cmd": "demote", "priority": 1' + b"0" * 400 + b".5}\n", "a number of 402 digits"),
+    # The last value used to win silently: which one did the operator mean?
+    (b'{"cmd": "demote", "priority": 10, "priority": 200}\n', "'priority' is given twice"),
+    (b'{"cmd": "state", "cmd": "reload"}\n', "'cmd' is given twice"),
 ]
 
 
@@ -268,6 +277,19 @@ def test_parse_request_names_the_problem(line: bytes, message: str) -> None:
     with pytest.raises(ControlError, match=None) as info:
         parse_request(line)
     assert message in str(info.value)
+
+
+def test_huge_number_is_refused_without_a_traceback(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="failover-vrrp.control"):
+        client.send(b'{"cmd": "history", "limit": ' + b"7" * 5000 + b"}\n")
+        response = client.line()
+    assert response is not None
+    assert response["ok"] is False
+    assert "internal error" not in response["error"]
+    assert not any(r.exc_info for r in caplog.records)
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records)
 
 
 def test_oversize_line_is_refused_and_closed(served: ServerThread, sock_path: str) -> None:
@@ -575,3 +597,13 @@ def raw_server(path: str, reply: bytes | None) -> Iterator[None]:
 def test_client_refuses_a_bad_server(sock_path: str, reply: bytes | None, message: str) -> None:
     with raw_server(sock_path, reply), pytest.raises(ControlError, match=message):
         request(sock_path, {"cmd": "state"}, timeout=0.2)
+
+
+def test_the_unit_keeps_the_socket_directory_0700() -> None:
+    # The socket is 0600 (above) in /run/failover-vrrp, which systemd makes 0700.
+    unit = (
+        Path(__file__).parents[5] / "roles" / "vrrp" / "templates" / "failover-vrrp.service.j2"
+    ).read_text()
+    assert "\nRuntimeDirectory=failover-vrrp\n" in unit
+    assert "\nRuntimeDirectoryMode=0700\n" in unit
+    assert "\nUMask=0077\n" in unit
