@@ -25,6 +25,7 @@ import functools
 import json
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from ipaddress import ip_address, ip_interface
@@ -480,7 +481,11 @@ def _strict_yaml_loader() -> Any:
     yaml = _deps.yaml
 
     class StrictSafeLoader(yaml.SafeLoader):
-        pass
+        def compose_document(self) -> Any:
+            node = super().compose_document()
+            if node is not None:
+                _check_aliases(node, yaml)
+            return node
 
     def construct_mapping(loader: Any, node: Any) -> Any:
         seen: set[object] = set()
@@ -508,16 +513,78 @@ def _strict_yaml_loader() -> Any:
     return StrictSafeLoader
 
 
-def _read(file: Pathlike) -> str:
+MAX_ALIAS_NODES: Final = 100_000
+MAX_FILE_BYTES: Final = 1 << 20
+MAX_TOTAL_BYTES: Final = 8 << 20  # a fragment directory, all files together
+
+
+def _check_aliases(root: Any, yaml: Any) -> None:
+    """Refuse aliases that would add more than MAX_ALIAS_NODES nodes, before expanding.
+
+    A composed document shares an aliased node wherever it is used: its size
+    once expanded is counted here over that graph (each node once), so nine
+    nested lines of ten aliases ("billion laughs", 10⁹ nodes) cost nothing to
+    measure. Merge keys (``<<: *defaults``) add a few nodes per use.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: Any) -> int:
+        key = id(node)
+        known = sizes.get(key)
+        if known is not None:
+            return known
+        if key in open_nodes:
+            raise yaml.composer.ComposerError(
+                None, None, "an alias refers to itself (a recursive node)", node.start_mark
+            )
+        open_nodes.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    added = size(root) - len(sizes)
+    if added > MAX_ALIAS_NODES:
+        raise yaml.composer.ComposerError(
+            None,
+            None,
+            f"aliases would expand the document by {added} nodes, more than the "
+            f"{MAX_ALIAS_NODES} allowed",
+            root.start_mark,
+        )
+
+
+def _read(file: Pathlike, *, budget: int = MAX_FILE_BYTES) -> str:
+    """The text of a regular file of at most ``budget`` (and MAX_FILE_BYTES) bytes.
+
+    Opened non-blocking: a FIFO put in the config's place is refused, not waited on.
+    """
+    limit = min(budget, MAX_FILE_BYTES)
+
+    def refuse(rule: str) -> ConfigFileError:
+        return ConfigFileError(file=str(file), path="", rule=rule)
+
     try:
-        with open(file, encoding="utf-8") as handle:
-            return handle.read()
-    except UnicodeDecodeError:
-        raise ConfigFileError(file=str(file), path="", rule="is not UTF-8 text") from None
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise refuse("is not a regular file")
+            raw = handle.read(limit + 1)
     except OSError as exc:
-        raise ConfigFileError(
-            file=str(file), path="", rule=f"cannot be read: {exc.strerror or exc}"
-        ) from None
+        raise refuse(f"cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        if limit < MAX_FILE_BYTES:
+            raise refuse(f"the config files are together larger than {MAX_TOTAL_BYTES} bytes")
+        raise refuse(f"is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise refuse("is not UTF-8 text") from None
 
 
 def _in_file(file: str, error: ConfigError) -> ConfigFileError:
@@ -585,6 +652,7 @@ def _read_file(file: str) -> Source:
 def _read_dir(root: str) -> Source:
     entries: list[tuple[str, str | None, str, object]] = []
     found = False
+    total = 0
     for key, subdir in _FRAGMENT_DIRS:
         directory = os.path.join(root, subdir)
         if not os.path.isdir(directory):
@@ -594,7 +662,8 @@ def _read_dir(root: str) -> Source:
             file = os.path.join(directory, name)
             if name.startswith(".") or not name.endswith(".json") or not os.path.isfile(file):
                 continue
-            text = _read(file)
+            text = _read(file, budget=MAX_TOTAL_BYTES - total)
+            total += len(text.encode())
             entries.append((file, key, text, _parse_json(file, text)))
     if not found:
         raise ConfigFileError(
