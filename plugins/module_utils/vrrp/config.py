@@ -644,13 +644,30 @@ def _assemble(
     return Source(path, True, tuple(kept), merged)
 
 
+Entries = list[tuple[str, Union[str, None], str]]  # (file, key, text) per file read
+
+
 def _read_file(file: str) -> Source:
-    text = _read(file)
-    return _assemble(file, False, [(file, None, text, _parse(file, text))])
+    return _parsed(file, False, [(file, None, _read(file))])
 
 
 def _read_dir(root: str) -> Source:
-    entries: list[tuple[str, str | None, str, object]] = []
+    return _parsed(root, True, _dir_texts(root))
+
+
+def _parsed(path: str, is_dir: bool, entries: Entries) -> Source:
+    return _assemble(path, is_dir, [(f, k, t, _parse(f, t)) for f, k, t in entries])
+
+
+def _texts(path: str) -> tuple[bool, Entries]:
+    """(is it a directory, the texts of its files), unparsed."""
+    if os.path.isdir(path):
+        return True, _dir_texts(path)
+    return False, [(path, None, _read(path))]
+
+
+def _dir_texts(root: str) -> Entries:
+    entries: Entries = []
     found = False
     total = 0
     for key, subdir in _FRAGMENT_DIRS:
@@ -664,12 +681,12 @@ def _read_dir(root: str) -> Source:
                 continue
             text = _read(file, budget=MAX_TOTAL_BYTES - total)
             total += len(text.encode())
-            entries.append((file, key, text, _parse_json(file, text)))
+            entries.append((file, key, text))
     if not found:
         raise ConfigFileError(
             file=root, path="", rule="holds neither an instances.d nor a sync_groups.d directory"
         )
-    return _assemble(root, True, entries)
+    return entries
 
 
 def read(path: Pathlike) -> Source:
@@ -765,15 +782,18 @@ def _child_argv() -> list[str]:
 def _source_check(request: Mapping[str, Any]) -> dict[str, Any]:
     """The child's side: parse the texts of a request, check them, say what was found."""
     try:
-        entries = [(file, key, text, _parse(file, text)) for file, key, text in request["files"]]
-        check(_assemble(request["path"], request["is_dir"], entries).document)
+        document = _parsed(request["path"], request["is_dir"], request["files"]).document
+        check(document)
+        # Back to the parent as JSON: what passed the schema is JSON data.
+        return {"valid": True, "document": json.loads(json.dumps(document, allow_nan=False))}
     except ConfigFileError as exc:
         return {"file": exc.file, "line": exc.line, "path": exc.path, "rule": exc.rule}
     except ConfigError as exc:
         return {"path": exc.path, "rule": exc.rule}
     except _deps.MissingLibraryError as exc:
         return {"missing": exc.library, "traceback": exc.import_traceback}
-    return {"valid": True}
+    except (TypeError, ValueError) as exc:
+        return {"path": "", "rule": f"holds a value that is not JSON data ({exc})"}
 
 
 async def check_isolated(source: Source) -> None:
@@ -783,11 +803,17 @@ async def check_isolated(source: Source) -> None:
     :class:`~vrrp._deps.MissingLibraryError` when the child lacks jsonschema
     (or PyYAML), or a :class:`ConfigFileError` saying the check could not run.
     """
-    request = {"path": source.path, "is_dir": source.is_dir, "files": source.entries}
+    await _checked_in_child(source.path, source.is_dir, list(source.entries))
+
+
+async def _checked_in_child(path: str, is_dir: bool, entries: Entries) -> object:
+    """The document the child parsed from ``entries`` and found valid (see check_isolated)."""
+    source = Source(path, is_dir, tuple(entries), None)
+    request = {"path": path, "is_dir": is_dir, "files": entries}
     payload = json.dumps(request, ensure_ascii=False).encode()
 
     def failed(why: str) -> ConfigFileError:
-        return ConfigFileError(file=source.path, path="", rule=f"cannot be validated: {why}")
+        return ConfigFileError(file=path, path="", rule=f"cannot be validated: {why}")
 
     try:
         process = await asyncio.create_subprocess_exec(
@@ -819,17 +845,21 @@ async def check_isolated(source: Source) -> None:
         )
     if "rule" in answer:
         raise source.locate(ConfigError(answer["path"], answer["rule"]))
+    return answer["document"]
 
 
 async def load_isolated(path: Pathlike) -> Config:
-    """Like :func:`load`, but the schema is checked in a child process.
+    """Like :func:`load`, but the files are parsed and checked in a child process.
 
-    This process never imports jsonschema; it parses the files (importing
-    PyYAML only for a YAML file) and builds the typed config itself.
+    This process never imports jsonschema nor PyYAML and never parses YAML:
+    it reads the files (bounded, see :func:`_read`), the child parses them
+    and checks them against the schema and sends the document back as JSON,
+    and this process builds the typed config from it.
     """
-    source = read(path)
-    await check_isolated(source)
-    return build(source, validate=None)
+    file = os.fspath(path)
+    is_dir, entries = _texts(file)
+    document = await _checked_in_child(file, is_dir, entries)
+    return build(Source(file, is_dir, tuple(entries), document), validate=None)
 
 
 def main(argv: list[str] | None = None) -> int:
