@@ -84,3 +84,12 @@ def test_a_fifo_as_config_file_is_refused_without_blocking(tmp_path: Path) -> No
     fifo = tmp_path / "vrrp.yml"
     os.mkfifo(fifo)
     assert "not a regular file" in refused(fifo).rule
+
+
+def test_yaml_is_read_with_the_safe_loader(tmp_path: Path) -> None:
+    # Audit (issue 9): no Python object tags, ever.
+    marker = tmp_path / "ran"
+    file = tmp_path / "vrrp.yml"
+    file.write_text(f'instances: !!python/object/apply:os.system ["touch {marker}"]\n')
+    assert "could not determine a constructor" in refused(file).rule
+    assert not marker.exists()

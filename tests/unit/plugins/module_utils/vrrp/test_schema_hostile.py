@@ -10,6 +10,7 @@ string that reaches the kernel must be free of NUL.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from typing import Any
@@ -35,6 +36,7 @@ def patterns(node: Any) -> Iterator[str]:
 
 
 PATTERNS = sorted(set(patterns(CONFIG_SCHEMA)))
+NAME_PATTERN = CONFIG_SCHEMA["$defs"]["name"]["pattern"]
 
 
 def test_the_schema_has_patterns() -> None:
@@ -108,3 +110,18 @@ def test_legitimate_white_space_is_kept(overrides: dict[str, Any]) -> None:
     from vrrp.config import load_config
 
     load_config(one(**overrides))
+
+
+@given(st.text(max_size=70))
+def test_a_valid_name_is_a_plain_file_name(name: str) -> None:
+    # Audit (issue 9): a fragment is written as <name>.json: a name the schema
+    # accepts can never leave its directory nor hide as a dot file.
+    if re.search(NAME_PATTERN, name):
+        assert "/" not in name and "\x00" not in name and "\n" not in name
+        assert not name.startswith(".")
+        assert os.path.basename(f"{name}.json") == f"{name}.json"
+
+
+@pytest.mark.parametrize("name", ["..", ".", "../evil", "a/b", ".hidden", "web\n", "a\x00"])
+def test_traversing_names_are_refused(name: str) -> None:
+    assert re.search(NAME_PATTERN, name) is None
