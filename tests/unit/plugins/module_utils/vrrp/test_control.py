@@ -26,6 +26,7 @@ import pytest
 from vrrp.control import (
     COMMANDS,
     MAX_LINE,
+    READ_TIMEOUT,
     ControlServer,
     NoRunnerError,
     call,
@@ -410,6 +411,25 @@ def test_too_many_clients(sock_path: str, handler: FakeHandler) -> None:
         assert "too many control clients" in response["error"]
         second.close()
         first.close()
+
+
+def test_the_65th_client_is_refused_by_default(sock_path: str, handler: FakeHandler) -> None:
+    # Audit (issue 9): the defaults themselves, not only the mechanism.
+    assert (MAX_LINE, READ_TIMEOUT) == (64 * 1024, 30.0)
+    with ServerThread(sock_path, handler):
+        clients = [Client(sock_path) for _ in range(64)]
+        try:
+            for c in clients:
+                assert c.ask({"cmd": "version"})["ok"] is True
+            extra = Client(sock_path)
+            response = extra.line()
+            assert response is not None
+            assert response["error"] == "too many control clients (at most 64)"
+            assert extra.closed()
+            extra.close()
+        finally:
+            for c in clients:
+                c.close()
 
 
 # ------------------------------------------------------------- the socket
