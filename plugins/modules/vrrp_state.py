@@ -96,6 +96,15 @@ ansible_facts:
           type: float
           returned: always
           sample: 3600.5
+        runtime_fail_safe:
+          description:
+            - Why every instance runs demoted (priority 0) since the runner found its
+              runtime state record unreadable, until an operator restores them
+              (M(failover.vrrp.vrrp_maintenance) with C(state=restored));
+              null normally.
+          type: str
+          returned: always
+          sample: null
         instances:
           description:
             - Per instance name, C(state) (INIT, BACKUP, MASTER or FAULT), C(priority) (as

@@ -25,6 +25,7 @@ import functools
 import json
 import os
 import re
+import stat
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from ipaddress import ip_address, ip_interface
@@ -495,7 +496,11 @@ def _strict_yaml_loader() -> Any:
     yaml = _deps.yaml
 
     class StrictSafeLoader(yaml.SafeLoader):
-        pass
+        def compose_document(self) -> Any:
+            node = super().compose_document()
+            if node is not None:
+                _check_aliases(node, yaml)
+            return node
 
     def construct_mapping(loader: Any, node: Any) -> Any:
         seen: set[object] = set()
@@ -523,16 +528,78 @@ def _strict_yaml_loader() -> Any:
     return StrictSafeLoader
 
 
-def _read(file: Pathlike) -> str:
+MAX_ALIAS_NODES: Final = 100_000
+MAX_FILE_BYTES: Final = 1 << 20
+MAX_TOTAL_BYTES: Final = 8 << 20  # a fragment directory, all files together
+
+
+def _check_aliases(root: Any, yaml: Any) -> None:
+    """Refuse aliases that would add more than MAX_ALIAS_NODES nodes, before expanding.
+
+    A composed document shares an aliased node wherever it is used: its size
+    once expanded is counted here over that graph (each node once), so nine
+    nested lines of ten aliases ("billion laughs", 10⁹ nodes) cost nothing to
+    measure. Merge keys (``<<: *defaults``) add a few nodes per use.
+    """
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: Any) -> int:
+        key = id(node)
+        known = sizes.get(key)
+        if known is not None:
+            return known
+        if key in open_nodes:
+            raise yaml.composer.ComposerError(
+                None, None, "an alias refers to itself (a recursive node)", node.start_mark
+            )
+        open_nodes.add(key)
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(child) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(k) + size(v) for k, v in node.value)
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    added = size(root) - len(sizes)
+    if added > MAX_ALIAS_NODES:
+        raise yaml.composer.ComposerError(
+            None,
+            None,
+            f"aliases would expand the document by {added} nodes, more than the "
+            f"{MAX_ALIAS_NODES} allowed",
+            root.start_mark,
+        )
+
+
+def _read(file: Pathlike, *, budget: int = MAX_FILE_BYTES) -> str:
+    """The text of a regular file of at most ``budget`` (and MAX_FILE_BYTES) bytes.
+
+    Opened non-blocking: a FIFO put in the config's place is refused, not waited on.
+    """
+    limit = min(budget, MAX_FILE_BYTES)
+
+    def refuse(rule: str) -> ConfigFileError:
+        return ConfigFileError(file=str(file), path="", rule=rule)
+
     try:
-        with open(file, encoding="utf-8") as handle:
-            return handle.read()
-    except UnicodeDecodeError:
-        raise ConfigFileError(file=str(file), path="", rule="is not UTF-8 text") from None
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise refuse("is not a regular file")
+            raw = handle.read(limit + 1)
     except OSError as exc:
-        raise ConfigFileError(
-            file=str(file), path="", rule=f"cannot be read: {exc.strerror or exc}"
-        ) from None
+        raise refuse(f"cannot be read: {exc.strerror or exc}") from None
+    if len(raw) > limit:
+        if limit < MAX_FILE_BYTES:
+            raise refuse(f"the config files are together larger than {MAX_TOTAL_BYTES} bytes")
+        raise refuse(f"is larger than {MAX_FILE_BYTES} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise refuse("is not UTF-8 text") from None
 
 
 def _in_file(file: str, error: ConfigError) -> ConfigFileError:
@@ -592,14 +659,32 @@ def _assemble(
     return Source(path, True, tuple(kept), merged)
 
 
+Entries = list[tuple[str, Union[str, None], str]]  # (file, key, text) per file read
+
+
 def _read_file(file: str) -> Source:
-    text = _read(file)
-    return _assemble(file, False, [(file, None, text, _parse(file, text))])
+    return _parsed(file, False, [(file, None, _read(file))])
 
 
 def _read_dir(root: str) -> Source:
-    entries: list[tuple[str, str | None, str, object]] = []
+    return _parsed(root, True, _dir_texts(root))
+
+
+def _parsed(path: str, is_dir: bool, entries: Entries) -> Source:
+    return _assemble(path, is_dir, [(f, k, t, _parse(f, t)) for f, k, t in entries])
+
+
+def _texts(path: str) -> tuple[bool, Entries]:
+    """(is it a directory, the texts of its files), unparsed."""
+    if os.path.isdir(path):
+        return True, _dir_texts(path)
+    return False, [(path, None, _read(path))]
+
+
+def _dir_texts(root: str) -> Entries:
+    entries: Entries = []
     found = False
+    total = 0
     for key, subdir in _FRAGMENT_DIRS:
         directory = os.path.join(root, subdir)
         if not os.path.isdir(directory):
@@ -609,13 +694,14 @@ def _read_dir(root: str) -> Source:
             file = os.path.join(directory, name)
             if name.startswith(".") or not name.endswith(".json") or not os.path.isfile(file):
                 continue
-            text = _read(file)
-            entries.append((file, key, text, _parse_json(file, text)))
+            text = _read(file, budget=MAX_TOTAL_BYTES - total)
+            total += len(text.encode())
+            entries.append((file, key, text))
     if not found:
         raise ConfigFileError(
             file=root, path="", rule="holds neither an instances.d nor a sync_groups.d directory"
         )
-    return _assemble(root, True, entries)
+    return entries
 
 
 def read(path: Pathlike) -> Source:
@@ -711,15 +797,18 @@ def _child_argv() -> list[str]:
 def _source_check(request: Mapping[str, Any]) -> dict[str, Any]:
     """The child's side: parse the texts of a request, check them, say what was found."""
     try:
-        entries = [(file, key, text, _parse(file, text)) for file, key, text in request["files"]]
-        check(_assemble(request["path"], request["is_dir"], entries).document)
+        document = _parsed(request["path"], request["is_dir"], request["files"]).document
+        check(document)
+        # Back to the parent as JSON: what passed the schema is JSON data.
+        return {"valid": True, "document": json.loads(json.dumps(document, allow_nan=False))}
     except ConfigFileError as exc:
         return {"file": exc.file, "line": exc.line, "path": exc.path, "rule": exc.rule}
     except ConfigError as exc:
         return {"path": exc.path, "rule": exc.rule}
     except _deps.MissingLibraryError as exc:
         return {"missing": exc.library, "traceback": exc.import_traceback}
-    return {"valid": True}
+    except (TypeError, ValueError) as exc:
+        return {"path": "", "rule": f"holds a value that is not JSON data ({exc})"}
 
 
 async def check_isolated(source: Source) -> None:
@@ -729,11 +818,17 @@ async def check_isolated(source: Source) -> None:
     :class:`~vrrp._deps.MissingLibraryError` when the child lacks jsonschema
     (or PyYAML), or a :class:`ConfigFileError` saying the check could not run.
     """
-    request = {"path": source.path, "is_dir": source.is_dir, "files": source.entries}
+    await _checked_in_child(source.path, source.is_dir, list(source.entries))
+
+
+async def _checked_in_child(path: str, is_dir: bool, entries: Entries) -> object:
+    """The document the child parsed from ``entries`` and found valid (see check_isolated)."""
+    source = Source(path, is_dir, tuple(entries), None)
+    request = {"path": path, "is_dir": is_dir, "files": entries}
     payload = json.dumps(request, ensure_ascii=False).encode()
 
     def failed(why: str) -> ConfigFileError:
-        return ConfigFileError(file=source.path, path="", rule=f"cannot be validated: {why}")
+        return ConfigFileError(file=path, path="", rule=f"cannot be validated: {why}")
 
     try:
         process = await asyncio.create_subprocess_exec(
@@ -765,17 +860,21 @@ async def check_isolated(source: Source) -> None:
         )
     if "rule" in answer:
         raise source.locate(ConfigError(answer["path"], answer["rule"]))
+    return answer["document"]
 
 
 async def load_isolated(path: Pathlike) -> Config:
-    """Like :func:`load`, but the schema is checked in a child process.
+    """Like :func:`load`, but the files are parsed and checked in a child process.
 
-    This process never imports jsonschema; it parses the files (importing
-    PyYAML only for a YAML file) and builds the typed config itself.
+    This process never imports jsonschema nor PyYAML and never parses YAML:
+    it reads the files (bounded, see :func:`_read`), the child parses them
+    and checks them against the schema and sends the document back as JSON,
+    and this process builds the typed config from it.
     """
-    source = read(path)
-    await check_isolated(source)
-    return build(source, validate=None)
+    file = os.fspath(path)
+    is_dir, entries = _texts(file)
+    document = await _checked_in_child(file, is_dir, entries)
+    return build(Source(file, is_dir, tuple(entries), document), validate=None)
 
 
 def main(argv: list[str] | None = None) -> int:

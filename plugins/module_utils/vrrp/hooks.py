@@ -87,6 +87,22 @@ class _Lane:
     process: asyncio.subprocess.Process | None = None
 
 
+# systemd's variables for the runner itself: a child that called sd_notify
+# would speak for the runner (READY=1, WATCHDOG=1 from a hung runner's hook).
+_SYSTEMD_ONLY: Final = ("NOTIFY_SOCKET", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES")
+
+
+def child_environment(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of a hook or track script: ours without systemd's, plus ``extra``."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in _SYSTEMD_ONLY and not key.startswith("WATCHDOG_")
+    }
+    env.update(extra or {})
+    return env
+
+
 def transition_args(
     *,
     name: str,
@@ -166,7 +182,7 @@ class HookRunner:
             return False
         job = _Job(
             argv=(*argv, *args),
-            env={**os.environ, **(env or {})},
+            env=child_environment(env),
             timeout=self.default_timeout if timeout is None else timeout,
         )
         try:
@@ -297,9 +313,10 @@ class HookRunner:
                 env=dict(job.env),
                 start_new_session=True,
             )
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a NUL in argv
             output.close()
-            return done(f"error: {exc.strerror or exc}: {job.argv[0]}")
+            reason = getattr(exc, "strerror", None) or exc
+            return done(f"error: {reason}: {job.argv[0].split(chr(0))[0]}")
         output.start()
         lane.process = proc
         try:

@@ -7,9 +7,14 @@ take the master role back in the middle of the work.
 The file is written atomically (a temp file in the same directory, fsync,
 rename over the old file, fsync of the directory), mode 0600, so a crash
 leaves the old or the new state, never half of one. A file that cannot be
-read or does not hold what we wrote is not fatal: :meth:`RuntimeState.load`
-starts empty, keeps the file as ``runtime.json.bad`` for a person to look at,
-and says so in :attr:`RuntimeState.load_error` (and the log).
+read or does not hold what we wrote is not fatal, but it fails safe: the
+demotions it held are lost, so :meth:`RuntimeState.load` keeps the file as
+``runtime.json.bad`` for a person to look at and starts in *fail-safe*:
+:meth:`RuntimeState.demotion_for` is 0 (resign) for every instance until an
+operator restores it (or all of them), so a host demoted for maintenance does
+not take the master role back. The reason is in :attr:`RuntimeState.fail_safe`
+(the control socket's ``state``, the facts) and the log, and it is written to
+the new file at once, so a restart before the restore keeps it.
 """
 
 from __future__ import annotations
@@ -30,11 +35,28 @@ FILENAME: Final = "runtime.json"
 FORMAT: Final = 1
 
 
+MAX_SIZE: Final = 1 << 20  # bytes; the record is a few bytes per instance
+
+
+def _fail_safe_of(document: Any) -> tuple[str, set[str]] | None:
+    record = document.get("fail_safe")
+    if record is None:
+        return None
+    if not isinstance(record, dict) or set(record) - {"reason", "restored"}:
+        raise ConfigError("fail_safe", "must be an object with 'reason' and 'restored'")
+    reason, restored = record.get("reason"), record.get("restored", [])
+    if not isinstance(reason, str) or not reason:
+        raise ConfigError("fail_safe.reason", "must be a non-empty string")
+    if not isinstance(restored, list) or not all(isinstance(n, str) and n for n in restored):
+        raise ConfigError("fail_safe.restored", "must be a list of instance names")
+    return reason, set(restored)
+
+
 def _demotions_of(document: Any) -> dict[str, int]:
     """Check a decoded file; raise :class:`ConfigError` naming the bad part."""
     if not isinstance(document, dict):
         raise ConfigError("", "runtime state must be a JSON object")
-    unknown = sorted(set(document) - {"format", "demotions"})
+    unknown = sorted(set(document) - {"format", "demotions", "fail_safe"})
     if unknown:
         raise ConfigError(unknown[0], "unknown key in runtime state")
     if document.get("format") != FORMAT:
@@ -57,6 +79,8 @@ class RuntimeState:
     lib_dir: str
     demotions: dict[str, int] = field(default_factory=dict)
     load_error: str | None = None  # why the file on disk was not used, if it was not
+    fail_safe: str | None = None  # why every instance is demoted, until restored
+    restored: set[str] = field(default_factory=set)  # restored since the fail-safe began
 
     @property
     def path(self) -> str:
@@ -68,16 +92,21 @@ class RuntimeState:
         state = cls(lib_dir)
         try:
             with open(state.path, "rb") as fh:
-                raw = fh.read()
+                raw = fh.read(MAX_SIZE + 1)
         except FileNotFoundError:
             return state
         except OSError as exc:
             raise ConfigError("", f"cannot read: {exc.strerror or exc}") from exc
+        if len(raw) > MAX_SIZE:
+            raise ConfigError("", f"larger than {MAX_SIZE} bytes")
         try:
             document = json.loads(raw)
         except (ValueError, RecursionError) as exc:
             raise ConfigError("", f"not valid JSON ({exc})") from exc
         state.demotions = _demotions_of(document)
+        fail_safe = _fail_safe_of(document)
+        if fail_safe is not None:
+            state.fail_safe, state.restored = fail_safe
         return state
 
     @classmethod
@@ -88,18 +117,59 @@ class RuntimeState:
         except ConfigError as exc:
             state = cls(lib_dir)
             where = f" at {exc.path}" if exc.path else ""
-            message = f"{state.path}: {exc.rule}{where}; starting without runtime state"
+            message = f"{state.path}: {exc.rule}{where}; its demotions are lost"
+            moved = False
             try:
                 os.replace(state.path, state.path + ".bad")
                 message += f", the bad file is kept as {state.path}.bad"
+                moved = True
             except OSError as move:
                 message += f" (could not move the bad file aside: {move.strerror or move})"
-            state.load_error = message
+            message += (
+                "; fail safe: every instance starts demoted (priority 0) until an operator "
+                "restores it (vrrp.ctl restore)"
+            )
+            state.load_error = state.fail_safe = message
             log.error("%s", message)
+            if moved:
+                # Recorded at once: a restart before the restore must find it.
+                try:
+                    state.save()
+                except ControlError as save:
+                    log.error("%s", save)
             return state
 
+    def demotion_for(self, name: str) -> int | None:
+        """The runtime priority of instance ``name``: None when not demoted.
+
+        In fail-safe every instance not restored since is demoted to 0.
+        """
+        demotion = self.demotions.get(name)
+        if demotion is None and self.fail_safe is not None and name not in self.restored:
+            return 0
+        return demotion
+
+    def restore(self, name: str) -> bool:
+        """Remove the demotion of ``name`` (also a fail-safe one); True if it had one."""
+        had = self.demotion_for(name) is not None
+        self.demotions.pop(name, None)
+        if self.fail_safe is not None:
+            self.restored.add(name)
+        return had
+
+    def end_fail_safe(self) -> None:
+        """Every instance restored: the fail-safe is over (also for instances added later)."""
+        self.fail_safe = None
+        self.restored.clear()
+
     def as_dict(self) -> dict[str, Any]:
-        return {"format": FORMAT, "demotions": dict(sorted(self.demotions.items()))}
+        document: dict[str, Any] = {
+            "format": FORMAT,
+            "demotions": dict(sorted(self.demotions.items())),
+        }
+        if self.fail_safe is not None:
+            document["fail_safe"] = {"reason": self.fail_safe, "restored": sorted(self.restored)}
+        return document
 
     def save(self) -> None:
         """Write atomically; raise :class:`ControlError` (the request that asked fails)."""

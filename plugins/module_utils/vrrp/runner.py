@@ -688,7 +688,7 @@ class Runner:
                 # NOT"): start without them, as keepalived does.
                 with contextlib.suppress(VRRPError):
                     self.remove_addresses(inst)
-        demoted = self.runtime.demotions.get(inst.name)
+        demoted = self.runtime.demotion_for(inst.name)
         result = inst.tracking.set_override(None if demoted is None else max(demoted, 1))
         inst.router.faults.update(result.faults)
         inst.router.effective_priority = result.effective_priority
@@ -836,8 +836,9 @@ class Runner:
             "version": __version__,
             "pid": os.getpid(),
             "uptime": time.time() - self.started,
+            "runtime_fail_safe": self.runtime.fail_safe,
             "instances": {
-                name: inst.state_dict(now=now, demoted=self.runtime.demotions.get(name))
+                name: inst.state_dict(now=now, demoted=self.runtime.demotion_for(name))
                 for name, inst in sorted(self.instances.items())
             },
         }
@@ -882,9 +883,11 @@ class Runner:
     def restore(self, instance: str | None = None) -> dict[str, Any]:
         done = []
         for inst in self._select(instance):
-            if self.runtime.demotions.pop(inst.name, None) is not None:
+            if self.runtime.restore(inst.name):
                 done.append(inst.name)
             self._override(inst, None)
+        if instance is None:
+            self.runtime.end_fail_safe()
         self.runtime.save()
         return {"restored": done}
 

@@ -37,6 +37,15 @@ from .errors import ConfigError
 if TYPE_CHECKING:
     import jsonschema.exceptions
 
+# jsonschema applies "pattern" with re.search, where "$" also matches before a
+# final newline ("^web$" accepts "web\n"); ECMA-262, which JSON Schema means,
+# has no such rule. "$(?!\n)" is the end of the string in both dialects.
+_END: Final = "$(?!\\n)"
+_NO_NUL: Final[dict[str, Any]] = {
+    "pattern": "^[^\\x00]*" + _END,
+    "x-rule": "must not contain a NUL character",
+}
+
 _NAME_RULE: Final = (
     "a name starts with a letter or digit and has at most 64 characters "
     "from A-Z, a-z, 0-9, '_', '.', '-'"
@@ -48,7 +57,7 @@ def _argv(what: str) -> dict[str, Any]:
         "description": f"{what}: an argv list, run without a shell.",
         "type": "array",
         "minItems": 1,
-        "items": {"type": "string", "minLength": 1},
+        "items": {"type": "string", "minLength": 1, "allOf": [_NO_NUL]},
     }
 
 
@@ -83,6 +92,18 @@ _WEIGHT: Final[dict[str, Any]] = {
     "default": 0,
 }
 
+_DESCRIPTION: Final[dict[str, Any]] = {
+    "type": "string",
+    "maxLength": 256,
+    "default": "",
+    "allOf": [
+        {
+            "pattern": "^[^\\x00-\\x08\\x0b-\\x1f\\x7f]*" + _END,
+            "x-rule": "a description has no control characters other than tab and newline",
+        }
+    ],
+}
+
 CONFIG_SCHEMA: Final[dict[str, Any]] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "urn:failover:vrrp:config",
@@ -107,22 +128,22 @@ CONFIG_SCHEMA: Final[dict[str, Any]] = {
         "name": {
             "description": "An identifier; also used as a file name.",
             "type": "string",
-            "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+            "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}" + _END,
             "x-rule": _NAME_RULE,
         },
         "interface": {
             "description": "A Linux network interface name.",
             "type": "string",
-            "pattern": "^(?!\\.\\.?$)[^\\s/:]{1,15}$",
+            "pattern": "^(?!\\.\\.?$)[^\\s/:\\x00-\\x1f\\x7f]{1,15}" + _END,
             "x-rule": (
-                "an interface name has 1 to 15 characters, none of them '/', ':' "
-                "or white space, and is not '.' or '..'"
+                "an interface name has 1 to 15 characters, none of them '/', ':', "
+                "white space or a control character, and is not '.' or '..'"
             ),
         },
         "address": {
             "description": "An IPv4 or IPv6 address without prefix length.",
             "type": "string",
-            "pattern": "^[0-9A-Fa-f:.]{2,45}$",
+            "pattern": "^[0-9A-Fa-f:.]{2,45}" + _END,
             "x-rule": "an IPv4 or IPv6 address without prefix length is expected",
         },
         "address_prefix": {
@@ -130,7 +151,7 @@ CONFIG_SCHEMA: Final[dict[str, Any]] = {
                 "ADDR/PREFIX as for 'ip addr'; a bare address means /32 (IPv4) or /128 (IPv6)."
             ),
             "type": "string",
-            "pattern": "^[0-9A-Fa-f:.]{2,45}(/[0-9]{1,3})?$",
+            "pattern": "^[0-9A-Fa-f:.]{2,45}(/[0-9]{1,3})?" + _END,
             "x-rule": "an address is written ADDR or ADDR/PREFIX, e.g. 192.0.2.10/24",
         },
         "notify": {
@@ -195,9 +216,11 @@ CONFIG_SCHEMA: Final[dict[str, Any]] = {
                 "path": {
                     "description": "Absolute path of a file holding a number; 0 or absent is down.",
                     "type": "string",
-                    "pattern": "^/",
+                    "pattern": "^/[^\\x00-\\x1f\\x7f]*" + _END,
                     "maxLength": 4096,
-                    "x-rule": "a tracked file is named by an absolute path",
+                    "x-rule": (
+                        "a tracked file is named by an absolute path without control characters"
+                    ),
                 },
                 "weight": _WEIGHT,
             },
@@ -234,7 +257,7 @@ CONFIG_SCHEMA: Final[dict[str, Any]] = {
                 "password": {
                     "description": "1 to 8 printable ASCII characters (8 bytes on the wire).",
                     "type": "string",
-                    "pattern": "^[ -~]{1,8}$",
+                    "pattern": "^[ -~]{1,8}" + _END,
                     "writeOnly": True,
                     "x-rule": "a password has 1 to 8 printable ASCII characters",
                 },
@@ -247,7 +270,7 @@ CONFIG_SCHEMA: Final[dict[str, Any]] = {
             "required": ["name", "interface", "vrid", "virtual_addresses"],
             "properties": {
                 "name": {"$ref": "#/$defs/name"},
-                "description": {"type": "string", "maxLength": 256, "default": ""},
+                "description": _DESCRIPTION,
                 "interface": {"$ref": "#/$defs/interface"},
                 "vrid": {
                     "description": "Virtual Router ID.",
@@ -407,7 +430,7 @@ CONFIG_SCHEMA: Final[dict[str, Any]] = {
             "required": ["name", "members"],
             "properties": {
                 "name": {"$ref": "#/$defs/name"},
-                "description": {"type": "string", "maxLength": 256, "default": ""},
+                "description": _DESCRIPTION,
                 "members": {
                     "description": "Names of the member instances.",
                     "type": "array",

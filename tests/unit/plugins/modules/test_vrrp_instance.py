@@ -381,3 +381,34 @@ def test_vrid_clash_blamed_on_an_untouched_file_names_the_declared_one(
     ), result["msg"]
     assert not fragment(runner, "a").exists()
     assert fragment(runner, "web").read_bytes() == before
+
+
+def test_fragment_write_is_atomic_private_and_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Audit (issue 9): temp file in the same directory, mode set before any
+    # byte is written, fsync of the file, rename, fsync of the directory.
+    from ansible_collections.failover.vrrp.plugins.module_utils import ansible_vrrp_fragments
+
+    store = ansible_vrrp_fragments.FragmentStore(str(tmp_path), "instances.d")
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+        mode = stat.S_IMODE(os.fstat(fd).st_mode)
+        events.append(f"fsync {os.path.basename(target)} {mode:o}")
+        real_fsync(fd)
+
+    def replace(src: str, dst: str) -> None:
+        events.append(f"replace {os.path.dirname(src) == os.path.dirname(dst)}")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(ansible_vrrp_fragments.os, "fsync", fsync)
+    monkeypatch.setattr(ansible_vrrp_fragments.os, "replace", replace)
+    store.write("web", '{"name": "web"}\n', mode=0o600)
+    assert events[0].startswith("fsync .web.") and events[0].endswith(".tmp 600")
+    assert events[1:] == ["replace True", "fsync instances.d 755"]
+    written = tmp_path / "instances.d" / "web.json"
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert os.listdir(tmp_path / "instances.d") == ["web.json"]

@@ -59,13 +59,15 @@ SCHEMA_CASES: list[tuple[Any, str, str]] = [
     (
         one(interface="eth0:1"),
         "instances[0].interface",
-        "an interface name has 1 to 15 characters, none of them '/', ':' or white space, "
+        "an interface name has 1 to 15 characters, none of them '/', ':', white space "
+        "or a control character, "
         "and is not '.' or '..'; got \"eth0:1\"",
     ),
     (
         one(interface="a-very-long-name"),
         "instances[0].interface",
-        "an interface name has 1 to 15 characters, none of them '/', ':' or white space, "
+        "an interface name has 1 to 15 characters, none of them '/', ':', white space "
+        "or a control character, "
         "and is not '.' or '..'; got \"a-very-long-name\"",
     ),
     (
@@ -153,7 +155,7 @@ SCHEMA_CASES: list[tuple[Any, str, str]] = [
     (
         one(track_files=[{"path": "run/x"}]),
         "instances[0].track_files[0].path",
-        'a tracked file is named by an absolute path; got "run/x"',
+        'a tracked file is named by an absolute path without control characters; got "run/x"',
     ),
     (
         one(track_scripts=[{"name": "chk", "argv": []}]),

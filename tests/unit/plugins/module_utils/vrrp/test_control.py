@@ -18,6 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,7 @@ import pytest
 from vrrp.control import (
     COMMANDS,
     MAX_LINE,
+    READ_TIMEOUT,
     ControlServer,
     NoRunnerError,
     call,
@@ -246,6 +248,14 @@ MALFORMED = [
     (b'{"cmd": "restore", "instance": ""}\n', "'instance' must be an instance name"),
     (b'{"cmd": "history", "instance": {}}\n', "not an object"),
     (b"[" * 60000 + b"\n", "nested too deeply"),
+    # Python refuses to convert integers of more than 4300 digits (a ValueError,
+    # not a JSONDecodeError): that was an "internal error" and a traceback.
+    (b'{"cmd": "history", "limit": ' + b"9" * 5000 + b"}\n", "a number of 5000 digits"),
+    (b'{"cmd": "demote", "priority": -' + b"1" * 30 + b"}\n", "a number of 30 digits"),
+    (b'{"cmd": "demote", "priority": 1' + b"0" * 400 + b".5}\n", "a number of 402 digits"),
+    # The last value used to win silently: which one did the operator mean?
+    (b'{"cmd": "demote", "priority": 10, "priority": 200}\n', "'priority' is given twice"),
+    (b'{"cmd": "state", "cmd": "reload"}\n', "'cmd' is given twice"),
 ]
 
 
@@ -268,6 +278,19 @@ def test_parse_request_names_the_problem(line: bytes, message: str) -> None:
     with pytest.raises(ControlError, match=None) as info:
         parse_request(line)
     assert message in str(info.value)
+
+
+def test_huge_number_is_refused_without_a_traceback(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="failover-vrrp.control"):
+        client.send(b'{"cmd": "history", "limit": ' + b"7" * 5000 + b"}\n")
+        response = client.line()
+    assert response is not None
+    assert response["ok"] is False
+    assert "internal error" not in response["error"]
+    assert not any(r.exc_info for r in caplog.records)
+    assert not any(r.levelno >= logging.ERROR for r in caplog.records)
 
 
 def test_oversize_line_is_refused_and_closed(served: ServerThread, sock_path: str) -> None:
@@ -388,6 +411,25 @@ def test_too_many_clients(sock_path: str, handler: FakeHandler) -> None:
         assert "too many control clients" in response["error"]
         second.close()
         first.close()
+
+
+def test_the_65th_client_is_refused_by_default(sock_path: str, handler: FakeHandler) -> None:
+    # Audit (issue 9): the defaults themselves, not only the mechanism.
+    assert (MAX_LINE, READ_TIMEOUT) == (64 * 1024, 30.0)
+    with ServerThread(sock_path, handler):
+        clients = [Client(sock_path) for _ in range(64)]
+        try:
+            for c in clients:
+                assert c.ask({"cmd": "version"})["ok"] is True
+            extra = Client(sock_path)
+            response = extra.line()
+            assert response is not None
+            assert response["error"] == "too many control clients (at most 64)"
+            assert extra.closed()
+            extra.close()
+        finally:
+            for c in clients:
+                c.close()
 
 
 # ------------------------------------------------------------- the socket
@@ -575,3 +617,13 @@ def raw_server(path: str, reply: bytes | None) -> Iterator[None]:
 def test_client_refuses_a_bad_server(sock_path: str, reply: bytes | None, message: str) -> None:
     with raw_server(sock_path, reply), pytest.raises(ControlError, match=message):
         request(sock_path, {"cmd": "state"}, timeout=0.2)
+
+
+def test_the_unit_keeps_the_socket_directory_0700() -> None:
+    # The socket is 0600 (above) in /run/failover-vrrp, which systemd makes 0700.
+    unit = (
+        Path(__file__).parents[5] / "roles" / "vrrp" / "templates" / "failover-vrrp.service.j2"
+    ).read_text()
+    assert "\nRuntimeDirectory=failover-vrrp\n" in unit
+    assert "\nRuntimeDirectoryMode=0700\n" in unit
+    assert "\nUMask=0077\n" in unit

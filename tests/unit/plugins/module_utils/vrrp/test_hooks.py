@@ -287,3 +287,57 @@ def test_result_categories(outcome: Any, category: str, described: str) -> None:
 
     assert _category(outcome) == category
     assert _describe(outcome) == described
+
+
+SYSTEMD_VARIABLES = {
+    "NOTIFY_SOCKET": "/run/systemd/notify",
+    "WATCHDOG_PID": "1",
+    "WATCHDOG_USEC": "20000000",
+    "LISTEN_FDS": "1",
+    "LISTEN_PID": "1",
+}
+
+
+def test_hooks_do_not_inherit_systemd_notify_or_watchdog(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A hook that called sd_notify would speak for the runner (READY, WATCHDOG=1).
+    for key, value in SYSTEMD_VARIABLES.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("KEPT_FOR_HOOKS", "yes")
+    out = tmp_path / "env"
+    hook = script(tmp_path, "h", f"env > {out}")
+
+    async def go() -> None:
+        hooks = HookRunner()
+        hooks.submit_transition("web", [hook], new_state="MASTER", priority=100)
+        await settle(hooks)
+
+    run(go())
+    seen = dict(line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+    assert not set(SYSTEMD_VARIABLES) & set(seen)
+    assert seen["KEPT_FOR_HOOKS"] == "yes"
+    assert seen["VRRP_STATE"] == "MASTER"
+
+
+def open_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_hook_with_a_nul_is_an_error_and_leaks_nothing(tmp_path: Path) -> None:
+    async def go() -> tuple[HookRunner, int, int]:
+        hooks = HookRunner()
+        before = open_descriptors()
+        for _ in range(5):
+            assert hooks.submit("web", ["/bin/true", "a\x00b"])
+            await settle(hooks)
+        after = open_descriptors()
+        assert hooks.submit("web", ["true"])
+        await settle(hooks)
+        return hooks, before, after
+
+    hooks, before, after = run(go())
+    assert after == before
+    results = hooks.results("web")
+    assert [r.outcome for r in results[:5]] == ["error: embedded null byte: /bin/true"] * 5
+    assert results[5].outcome == 0, "the lane keeps running"

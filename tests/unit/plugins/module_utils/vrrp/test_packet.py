@@ -384,11 +384,11 @@ def test_v2_short_password_is_zero_padded() -> None:
 
 def test_address_cache_stays_bounded_and_right() -> None:
     src, dst = V4_SRC, V4_DST
-    for n in range(packet._ADDRESS_CACHE_MAX + 10):
+    for n in range(packet._ADDRESS_CACHE_MAX_LISTS + 10):
         address = ipaddress.IPv4Address(0xC6336400 + n)  # 198.51.100.0 onwards
         message = encode(v3(addresses=(address,)), src=src, dst=dst)
         assert decode(message, src=src, dst=dst, ttl=255).addresses == (address,)
-        assert len(packet._ADDRESS_CACHE[4]) <= packet._ADDRESS_CACHE_MAX
+        assert len(packet._ADDRESS_CACHE[4]) <= packet._ADDRESS_CACHE_MAX_LISTS
 
 
 def test_same_address_octets_in_both_families() -> None:

@@ -120,14 +120,19 @@ def test_bad_file_is_set_aside(
     assert state.load_error is not None
     assert problem in state.load_error
     assert state.load_error.startswith(str(tmp_path / "runtime.json"))
-    assert state.load_error.endswith(f"kept as {tmp_path / 'runtime.json.bad'}")
+    assert f"kept as {tmp_path / 'runtime.json.bad'}" in state.load_error
     assert (tmp_path / "runtime.json.bad").read_bytes() == content
-    assert not (tmp_path / "runtime.json").exists()
     assert [r.getMessage() for r in caplog.records] == [state.load_error]
+    # Fail safe: whatever the lost record said, every instance is demoted.
+    assert state.fail_safe == state.load_error
+    assert "every instance starts demoted (priority 0)" in state.load_error
+    assert state.demotion_for("web") == 0
     # And the runner carries on: the next save writes a good file.
     state.demotions["web"] = 7
     state.save()
-    assert RuntimeState.load(str(tmp_path)).demotions == {"web": 7}
+    again = RuntimeState.load(str(tmp_path))
+    assert again.demotions == {"web": 7}
+    assert again.demotion_for("db") == 0, "still fail safe after a restart"
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
@@ -146,3 +151,71 @@ def test_bad_file_that_cannot_be_moved(tmp_path: Path) -> None:
     state = RuntimeState.load(str(tmp_path))
     assert state.load_error is not None
     assert "could not move the bad file aside" in state.load_error
+
+
+def corrupt(tmp_path: Path) -> RuntimeState:
+    (tmp_path / "runtime.json").write_text('{"format": 1, "demotions": {"web": 0')
+    return RuntimeState.load(str(tmp_path))
+
+
+def test_a_corrupt_record_fails_safe_until_an_operator_restores(tmp_path: Path) -> None:
+    # A host demoted for maintenance whose record got corrupted must not take
+    # the VIP back at the next start: every instance starts demoted (resigning).
+    state = corrupt(tmp_path)
+    assert state.fail_safe is not None
+    assert {name: state.demotion_for(name) for name in ("web", "db")} == {"web": 0, "db": 0}
+    # An explicit demotion is the operator's word.
+    state.demotions["db"] = 40
+    assert state.demotion_for("db") == 40
+    # A restore ends the fail-safe for that instance only, and is kept.
+    assert state.restore("web") is True
+    assert state.demotion_for("web") is None
+    assert state.demotion_for("mail") == 0
+    state.save()
+    again = RuntimeState.load(str(tmp_path))
+    assert again.fail_safe == state.fail_safe
+    assert again.demotion_for("web") is None
+    assert again.demotion_for("db") == 40
+    assert again.demotion_for("mail") == 0
+    assert again.restore("web") is False, "nothing left to restore"
+    # Restoring everything ends it for every instance, also those added later.
+    assert again.restore("mail") is True
+    again.end_fail_safe()
+    assert again.fail_safe is None
+    assert again.demotion_for("new") is None
+    again.save()
+    assert json.loads((tmp_path / "runtime.json").read_text()) == {
+        "format": 1,
+        "demotions": {"db": 40},
+    }
+    assert RuntimeState.load(str(tmp_path)).fail_safe is None
+
+
+def test_the_fail_safe_survives_a_restart_before_any_save(tmp_path: Path) -> None:
+    first = corrupt(tmp_path)
+    # The bad file was moved aside: without a record of the fail-safe the next
+    # start would find no file at all and start undemoted.
+    second = RuntimeState.load(str(tmp_path))
+    assert second.load_error is None
+    assert second.fail_safe == first.fail_safe
+    assert second.demotion_for("web") == 0
+
+
+def test_a_good_record_is_not_fail_safe(tmp_path: Path) -> None:
+    RuntimeState(str(tmp_path), demotions={"web": 50}).save()
+    state = RuntimeState.load(str(tmp_path))
+    assert state.fail_safe is None
+    assert state.demotion_for("web") == 50
+    assert state.demotion_for("db") is None
+    assert state.restore("web") is True
+    assert state.restore("db") is False
+
+
+@pytest.mark.parametrize(
+    "fail_safe",
+    [[], {"reason": 5}, {"reason": "x", "restored": "web"}, {"reason": "x", "extra": []}],
+)
+def test_a_bad_fail_safe_record_is_itself_fail_safe(tmp_path: Path, fail_safe: object) -> None:
+    document = {"format": 1, "demotions": {}, "fail_safe": fail_safe}
+    (tmp_path / "runtime.json").write_text(json.dumps(document))
+    assert RuntimeState.load(str(tmp_path)).demotion_for("web") == 0
