@@ -1,0 +1,152 @@
+"""Our runner follows the host's addresses: renumbering, VIPs removed by others, DAD.
+
+- The advert source is re-chosen when the primary address goes while another
+  one stays (RFC 9568 §5.1.1.1): adverts from a removed address are refused
+  by the kernel, and the peer would take over while this host keeps the VIPs.
+- A VIP that another program removes from a Master (NetworkManager, an
+  ``ip addr del``) is put back and announced again, as keepalived does.
+- An IPv6 link-local address still in DAD (tentative) is never the source: a
+  runner started then waits in FAULT (``address``) and never becomes a second
+  Master.
+"""
+
+from __future__ import annotations
+
+import time
+
+from lab import Lab, Router
+from lab.capture import Capture
+from lab.runner import RunnerProc, instance_state, moves, single_instance, stats_of
+
+NAME = "vi"
+VRID = 61
+VIP4 = "192.0.2.161"
+OTHER4 = "198.51.100.11"
+
+
+def _pair(lab: Lab, vips: list[str], **v: str) -> tuple[RunnerProc, RunnerProc]:
+    r1 = lab.add_router("r1", **{k: val.split(",")[0] for k, val in v.items()})
+    r2 = lab.add_router("r2", **{k: val.split(",")[1] for k, val in v.items()})
+    high = RunnerProc(lab, r1, single_instance(NAME, vrid=VRID, priority=200, vips=vips))
+    low = RunnerProc(lab, r2, single_instance(NAME, vrid=VRID, priority=100, vips=vips))
+    return high, low
+
+
+def _converged(lab: Lab, high: RunnerProc, low: RunnerProc) -> None:
+    high.start()
+    lab.wait_for(lambda: high.state_of(NAME) == "MASTER", timeout=5, what="r1 MASTER")
+    low.start()
+    lab.wait_for(lambda: instance_state(low, NAME)["master"], timeout=5, what="r2 hears r1")
+    assert low.state_of(NAME) == "BACKUP"
+
+
+def _stays(lab: Lab, high: RunnerProc, low: RunnerProc, seconds: float) -> None:
+    """Well over Master_Down_Interval (0.36 s): r1 Master, r2 Backup, throughout."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert high.state_of(NAME) == "MASTER", high.log()[-3000:]
+        assert low.state_of(NAME) == "BACKUP", low.log()[-3000:]
+        time.sleep(0.05)
+
+
+def _ip(lab: Lab, router: Router, *args: str) -> None:
+    lab.run(router, ["ip", *args], check=True)
+
+
+def test_master_renumbered_advertises_from_its_new_address(lab: Lab) -> None:
+    high, low = _pair(lab, [f"{VIP4}/24"], v4="192.0.2.11/24,192.0.2.12/24")
+    _converged(lab, high, low)
+    r1 = high.router
+    _ip(lab, r1, "addr", "add", f"{OTHER4}/24", "dev", "eth0")
+    _ip(lab, r1, "addr", "del", "192.0.2.11/24", "dev", "eth0")
+    lab.wait_for(
+        lambda: instance_state(low, NAME)["master"] == OTHER4,
+        timeout=3,
+        what="r2 hears r1's new source",
+    )
+    _stays(lab, high, low, 2.0)
+    assert "advert source is now 198.51.100.11 (was 192.0.2.11)" in high.log()
+    assert stats_of(high, NAME).get("primary_address_changes") == 1
+    assert lab.has_address(r1, VIP4) and not lab.has_address(low.router, VIP4)
+
+
+def test_backup_renumbered_takes_over_from_its_new_address(lab: Lab) -> None:
+    high, low = _pair(lab, [f"{VIP4}/24"], v4="192.0.2.11/24,192.0.2.12/24")
+    _converged(lab, high, low)
+    r2 = low.router
+    _ip(lab, r2, "addr", "add", "198.51.100.12/24", "dev", "eth0")
+    _ip(lab, r2, "addr", "del", "192.0.2.12/24", "dev", "eth0")
+    lab.wait_for(lambda: "advert source is now" in low.log(), timeout=3, what="r2 renumbered")
+    assert low.state_of(NAME) == "BACKUP"
+    high.result("demote", instance=NAME)  # r1 resigns: r2 takes over
+    lab.wait_for(lambda: low.state_of(NAME) == "MASTER", timeout=3, what="r2 MASTER")
+    lab.wait_for(
+        lambda: instance_state(high, NAME)["master"] == "198.51.100.12",
+        timeout=3,
+        what="r1 hears r2 from its new source",
+    )
+    assert stats_of(low, NAME).get("send_errors", 0) == 0
+
+
+def test_vip_removed_from_a_master_is_put_back(lab: Lab) -> None:
+    high, low = _pair(lab, [f"{VIP4}/24"], v4="192.0.2.11/24,192.0.2.12/24")
+    _converged(lab, high, low)
+    r1 = high.router
+    with Capture(lab, arp=True) as cap:
+        for round_ in (1, 2):
+            _ip(lab, r1, "addr", "del", f"{VIP4}/24", "dev", "eth0")
+            lab.wait_for(lambda: lab.has_address(r1, VIP4), timeout=2, what="VIP put back")
+            lab.wait_for(
+                lambda n=round_: stats_of(high, NAME).get("vip_restored") == n,
+                timeout=2,
+                what="vip_restored counted",
+            )
+        time.sleep(0.3)
+    assert high.state_of(NAME) == "MASTER" and low.state_of(NAME) == "BACKUP"
+    assert "removed from eth0 by another program while MASTER: put back" in high.log()
+    garps = [o for o in cap.others() if o.get("arp_src_ip") == VIP4]
+    assert garps, cap.others()
+
+
+def test_flush_on_a_master_hands_over_and_comes_back(lab: Lab) -> None:
+    high, low = _pair(lab, [f"{VIP4}/24"], v4="192.0.2.11/24,192.0.2.12/24")
+    _converged(lab, high, low)
+    r1 = high.router
+    _ip(lab, r1, "addr", "flush", "dev", "eth0")
+    lab.wait_for(lambda: high.state_of(NAME) == "FAULT", timeout=3, what="r1 FAULT")
+    lab.wait_for(lambda: low.state_of(NAME) == "MASTER", timeout=3, what="r2 MASTER")
+    time.sleep(0.5)
+    assert not lab.has_address(r1, VIP4), "the VIP was put back beside the new Master"
+    assert "address" in instance_state(high, NAME)["faults"]
+    _ip(lab, r1, "addr", "add", "192.0.2.11/24", "dev", "eth0")
+    lab.wait_for(lambda: high.state_of(NAME) == "MASTER", timeout=5, what="r1 MASTER again")
+    lab.wait_for(lambda: low.state_of(NAME) == "BACKUP", timeout=5, what="r2 BACKUP again")
+
+
+def test_tentative_link_local_is_never_the_source(lab: Lab) -> None:
+    """Start while eth0's link-local is in DAD (about 2 s here): FAULT, never Master."""
+    vips = [f"fe80::{VRID}/64", f"2001:db8::{VRID}/64"]
+    high, low = _pair(lab, vips, v6="2001:db8::11/64,2001:db8::12/64")
+    high.start()
+    lab.wait_for(lambda: high.state_of(NAME) == "MASTER", timeout=5, what="r1 MASTER")
+    r2 = low.router
+    assert r2.v6_ll is not None
+    lab.run(r2, ["sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=1",
+                 "net.ipv6.conf.eth0.dad_transmits=2"], check=True)  # fmt: skip
+    _ip(lab, r2, "-6", "addr", "flush", "dev", "eth0", "scope", "link")
+    _ip(lab, r2, "-6", "addr", "add", f"{r2.v6_ll}/64", "dev", "eth0")
+    assert any(
+        "tentative" in a
+        for a in lab.ip_json(r2, "-6", "addr", "show", "dev", "eth0")[0]["addr_info"]
+    )
+    low.start()
+    deadline = time.monotonic() + 4.0
+    while time.monotonic() < deadline:
+        assert low.state_of(NAME) != "MASTER", low.log()[-3000:]
+        time.sleep(0.05)
+    history = moves(low, NAME)
+    assert history[0] == ("INIT", "FAULT"), history
+    assert all(new != "MASTER" for _old, new in history), history
+    assert low.state_of(NAME) == "BACKUP", low.log()[-3000:]
+    assert instance_state(low, NAME)["master"] is not None
+    assert stats_of(low, NAME).get("send_errors", 0) == 0
