@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from lab import Lab, Router
 from lab.capture import Capture
 from lab.runner import RunnerProc, instance_state, moves, single_instance, stats_of
@@ -24,11 +26,14 @@ VIP4 = "192.0.2.161"
 OTHER4 = "198.51.100.11"
 
 
-def _pair(lab: Lab, vips: list[str], **v: str) -> tuple[RunnerProc, RunnerProc]:
+def _pair(
+    lab: Lab, vips: list[str], *, vmac: bool = False, **v: str
+) -> tuple[RunnerProc, RunnerProc]:
     r1 = lab.add_router("r1", **{k: val.split(",")[0] for k, val in v.items()})
     r2 = lab.add_router("r2", **{k: val.split(",")[1] for k, val in v.items()})
-    high = RunnerProc(lab, r1, single_instance(NAME, vrid=VRID, priority=200, vips=vips))
-    low = RunnerProc(lab, r2, single_instance(NAME, vrid=VRID, priority=100, vips=vips))
+    extra = {"vmac": True} if vmac else {}
+    high = RunnerProc(lab, r1, single_instance(NAME, vrid=VRID, priority=200, vips=vips, **extra))
+    low = RunnerProc(lab, r2, single_instance(NAME, vrid=VRID, priority=100, vips=vips, **extra))
     return high, low
 
 
@@ -106,6 +111,37 @@ def test_vip_removed_from_a_master_is_put_back(lab: Lab) -> None:
     assert "removed from eth0 by another program while MASTER: put back" in high.log()
     garps = [o for o in cap.others() if o.get("arp_src_ip") == VIP4]
     assert garps, cap.others()
+
+
+@pytest.mark.parametrize(
+    ("family", "vmac"),
+    [("v6", False), ("v4", True), ("v6", True)],
+    ids=["ipv6", "ipv4-vmac", "ipv6-vmac"],
+)
+def test_vip_removed_from_a_master_is_put_back_v6_and_vmac(
+    lab: Lab, family: str, *, vmac: bool
+) -> None:
+    if family == "v4":
+        vip, vips, ends = VIP4, [f"{VIP4}/24"], "192.0.2.11/24,192.0.2.12/24"
+    else:
+        vip, vips = "2001:db8::161", [f"fe80::{VRID}/64", "2001:db8::161/64"]
+        ends = "2001:db8::11/64,2001:db8::12/64"
+    high, low = _pair(lab, vips, vmac=vmac, **{family: ends})
+    _converged(lab, high, low)
+    where = "eth0" if not vmac else (f"vrrp.{VRID}" if family == "v4" else f"vrrp6.{VRID}")
+    cidr = next(v for v in vips if v.startswith(vip))
+
+    def present() -> bool:
+        for iface in lab.ip_json(high.router, "addr", "show", "dev", where):
+            if any(a.get("local") == vip for a in iface.get("addr_info", [])):
+                return True
+        return False
+
+    lab.wait_for(present, timeout=3, what=f"{vip} on {where}")
+    _ip(lab, high.router, "addr", "del", cidr, "dev", where)
+    lab.wait_for(present, timeout=2, what="VIP put back")
+    lab.wait_for(lambda: stats_of(high, NAME).get("vip_restored") == 1, timeout=2, what="counted")
+    _stays(lab, high, low, 1.0)
 
 
 def test_flush_on_a_master_hands_over_and_comes_back(lab: Lab) -> None:

@@ -167,3 +167,42 @@ def test_vmac_deleted_by_hand_is_made_again(lab: Lab, fam: Family) -> None:
         assert high.proc is not None and runner.proc is not None and runner.proc.poll() is None
         assert "Traceback" not in runner.log(), runner.log()[-3000:]
     assert stats_of(low, NAME).get("adverts_received", 0) > 0
+
+
+@pytest.mark.parametrize("fam", [V4, V6], ids=["ipv4", "ipv6"])
+def test_renamed_interface_is_gone_until_it_is_back(lab: Lab, fam: Family) -> None:
+    r1, r2 = _routers(lab, fam)
+    high = RunnerProc(lab, r1, _config(fam, r1, r2, priority=200, unicast=False, vmac=False))
+    low = RunnerProc(lab, r2, _config(fam, r2, r1, priority=100, unicast=False, vmac=False))
+    high.start()
+    lab.wait_for(lambda: high.state_of(NAME) == "MASTER", timeout=5, what="high MASTER")
+    low.start()
+    lab.wait_for(lambda: low.state_of(NAME) == "BACKUP", timeout=5, what="low BACKUP")
+
+    def rename(old: str, new: str) -> None:
+        for argv in (["set", old, "down"], ["set", old, "name", new], ["set", new, "up"]):
+            lab.run(r2, ["ip", "link", *argv], check=True)
+
+    rename("eth0", "eth9")
+    lab.wait_for(lambda: low.state_of(NAME) == "FAULT", timeout=3, what="low FAULT")
+    time.sleep(0.5)  # eth9 is up: still FAULT, eth0 is gone
+    assert low.state_of(NAME) == "FAULT"
+    assert {"link", "socket"} <= set(instance_state(low, NAME)["faults"])
+    rename("eth9", "eth0")
+    lab.wait_for(lambda: low.state_of(NAME) == "BACKUP", timeout=5, what="low BACKUP again")
+    _never_two_masters(lab, high, low, fam)
+
+
+@pytest.mark.parametrize("fam", [V4, V6], ids=["ipv4", "ipv6"])
+def test_unicast_interface_that_appears_late_is_heard(lab: Lab, fam: Family) -> None:
+    r1, r2 = _routers(lab, fam)
+    high = RunnerProc(lab, r1, _config(fam, r1, r2, priority=200, unicast=True, vmac=False))
+    low = RunnerProc(lab, r2, _config(fam, r2, r1, priority=100, unicast=True, vmac=False))
+    lab.delete_link(r2)
+    low.start()
+    high.start()
+    lab.wait_for(lambda: high.state_of(NAME) == "MASTER", timeout=5, what="high MASTER")
+    assert low.state_of(NAME) == "FAULT"
+    lab.make_link(r2)
+    lab.wait_for(lambda: low.state_of(NAME) == "BACKUP", timeout=5, what="low BACKUP")
+    _never_two_masters(lab, high, low, fam)
