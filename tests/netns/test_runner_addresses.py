@@ -160,29 +160,36 @@ def test_flush_on_a_master_hands_over_and_comes_back(lab: Lab) -> None:
 
 
 def test_tentative_link_local_is_never_the_source(lab: Lab) -> None:
-    """Start while eth0's link-local is in DAD (about 2 s here): FAULT, never Master."""
+    """Start while eth0's link-local is in DAD (about 6 s here): FAULT, never Master."""
     vips = [f"fe80::{VRID}/64", f"2001:db8::{VRID}/64"]
     high, low = _pair(lab, vips, v6="2001:db8::11/64,2001:db8::12/64")
     high.start()
     lab.wait_for(lambda: high.state_of(NAME) == "MASTER", timeout=5, what="r1 MASTER")
     r2 = low.router
     assert r2.v6_ll is not None
+
+    def tentative() -> bool:
+        infos = lab.ip_json(r2, "-6", "addr", "show", "dev", "eth0")[0]["addr_info"]
+        return any("tentative" in a for a in infos if a.get("scope") == "link")
+
+    # DAD of 6 probes a second apart: long enough for a slow runner start.
     lab.run(r2, ["sysctl", "-q", "-w", "net.ipv6.conf.eth0.accept_dad=1",
-                 "net.ipv6.conf.eth0.dad_transmits=2"], check=True)  # fmt: skip
+                 "net.ipv6.conf.eth0.dad_transmits=6"], check=True)  # fmt: skip
     _ip(lab, r2, "-6", "addr", "flush", "dev", "eth0", "scope", "link")
     _ip(lab, r2, "-6", "addr", "add", f"{r2.v6_ll}/64", "dev", "eth0")
-    assert any(
-        "tentative" in a
-        for a in lab.ip_json(r2, "-6", "addr", "show", "dev", "eth0")[0]["addr_info"]
-    )
+    assert tentative()
     low.start()
-    deadline = time.monotonic() + 4.0
-    while time.monotonic() < deadline:
+    assert tentative(), "DAD ended before the runner started: the test proves nothing"
+    deadline = time.monotonic() + 15.0
+    while low.state_of(NAME) != "BACKUP":
         assert low.state_of(NAME) != "MASTER", low.log()[-3000:]
+        assert time.monotonic() < deadline, low.log()[-3000:]
         time.sleep(0.05)
+    assert not tentative()
     history = moves(low, NAME)
     assert history[0] == ("INIT", "FAULT"), history
     assert all(new != "MASTER" for _old, new in history), history
+    time.sleep(1.0)
     assert low.state_of(NAME) == "BACKUP", low.log()[-3000:]
     assert instance_state(low, NAME)["master"] is not None
     assert stats_of(low, NAME).get("send_errors", 0) == 0
