@@ -288,19 +288,23 @@ class Lab:
             what=f"{router.ns} eth0 gone",
         )
 
-    def make_link(self, router: Router) -> None:
-        """(Re-)create the router's ``eth0`` as ``add_router`` did: a new ifindex and MAC.
+    def make_link(self, router: Router, *, new_mac: bool = False) -> None:
+        """(Re-)create the router's ``eth0`` as ``add_router`` did, with a new ifindex.
 
-        What a VLAN or bond deleted and made again, or an interface that
-        appears after the runner started, looks like. The router's addresses
-        (``v4_cidr``, ``v6_cidr``) are put back; ``ifindex``, ``mac`` and
-        ``v6_ll`` are updated.
+        What a VLAN or bond deleted and made again (it keeps its MAC, that of
+        its parent), or an interface that appears after the runner started,
+        looks like; ``new_mac`` gives it a fresh random MAC instead (the
+        peers' neighbour caches then point at the old one for a while). The
+        router's addresses (``v4_cidr``, ``v6_cidr``) are put back;
+        ``ifindex``, ``mac`` and ``v6_ll`` are updated.
         """
         ns, sw = router.ns, self.switch_ns
         port, tmp = router.bridge_port, f"t-{router.name}"
         self._ip(sw, "link", "add", port, "type", "veth", "peer", "name", tmp)
         self._ip(sw, "link", "set", tmp, "netns", ns)
         self._ip(ns, "link", "set", tmp, "name", ROUTER_IFNAME)
+        if not new_mac:
+            self._ip(ns, "link", "set", ROUTER_IFNAME, "address", router.mac)
         self._sysctl(ns, {f"net.ipv6.conf.{ROUTER_IFNAME}.accept_dad": "0"})
         self._ip(sw, "link", "set", port, "master", BRIDGE)
         self._ip(sw, "link", "set", port, "up")
@@ -317,11 +321,11 @@ class Lab:
             lambda: self._link_local(router), timeout=5.0, what=f"link-local address on {ns} eth0"
         )
 
-    def recreate_link(self, router: Router) -> int:
+    def recreate_link(self, router: Router, *, new_mac: bool = False) -> int:
         """Delete the router's ``eth0`` and make it again; returns the old ifindex."""
         old = router.ifindex
         self.delete_link(router)
-        self.make_link(router)
+        self.make_link(router, new_mac=new_mac)
         if router.ifindex == old:
             raise RuntimeError(f"re-created eth0 of {router.name} kept ifindex {old}")
         return old

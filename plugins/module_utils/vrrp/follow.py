@@ -341,6 +341,12 @@ class HostFollower:
                 primary = self._primary_for(inst)
             if primary is None:
                 faults.add("address")
+                log.warning(
+                    "%s: no usable IPv%d source address on %s yet: instance in FAULT",
+                    inst.name,
+                    inst.ip_version,
+                    ifname,
+                )
             if not self._listen(inst)[0]:
                 faults.add("socket")
             # Opened now, not at the first takeover, where it cost a few ms
