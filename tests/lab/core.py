@@ -279,6 +279,57 @@ class Lab:
                     return str(addr["local"])
         return None
 
+    def delete_link(self, router: Router) -> None:
+        """Delete the router's ``eth0`` (and its bridge-side end): the interface is gone."""
+        self._ip(self.switch_ns, "link", "del", router.bridge_port)
+        self.wait_for(
+            lambda: ROUTER_IFNAME not in {i["ifname"] for i in self.ip_json(router, "link")},
+            timeout=5.0,
+            what=f"{router.ns} eth0 gone",
+        )
+
+    def make_link(self, router: Router, *, new_mac: bool = False) -> None:
+        """(Re-)create the router's ``eth0`` as ``add_router`` did, with a new ifindex.
+
+        What a VLAN or bond deleted and made again (it keeps its MAC, that of
+        its parent), or an interface that appears after the runner started,
+        looks like; ``new_mac`` gives it a fresh random MAC instead (the
+        peers' neighbour caches then point at the old one for a while). The
+        router's addresses (``v4_cidr``, ``v6_cidr``) are put back;
+        ``ifindex``, ``mac`` and ``v6_ll`` are updated.
+        """
+        ns, sw = router.ns, self.switch_ns
+        port, tmp = router.bridge_port, f"t-{router.name}"
+        self._ip(sw, "link", "add", port, "type", "veth", "peer", "name", tmp)
+        self._ip(sw, "link", "set", tmp, "netns", ns)
+        self._ip(ns, "link", "set", tmp, "name", ROUTER_IFNAME)
+        if not new_mac:
+            self._ip(ns, "link", "set", ROUTER_IFNAME, "address", router.mac)
+        self._sysctl(ns, {f"net.ipv6.conf.{ROUTER_IFNAME}.accept_dad": "0"})
+        self._ip(sw, "link", "set", port, "master", BRIDGE)
+        self._ip(sw, "link", "set", port, "up")
+        if router.v4_cidr is not None:
+            self._ip(ns, "addr", "add", router.v4_cidr, "dev", ROUTER_IFNAME)
+        if router.v6_cidr is not None:
+            self._ip(ns, "-6", "addr", "add", router.v6_cidr, "dev", ROUTER_IFNAME, "nodad")
+        self._ip(ns, "link", "set", ROUTER_IFNAME, "up")
+        link = self.ip_json(ns, "link", "show", "dev", ROUTER_IFNAME)[0]
+        port_link = self.ip_json(sw, "link", "show", "dev", port)[0]
+        router.ifindex, router.mac = int(link["ifindex"]), str(link["address"])
+        router.bridge_port_ifindex = int(port_link["ifindex"])
+        router.v6_ll = self.wait_for(
+            lambda: self._link_local(router), timeout=5.0, what=f"link-local address on {ns} eth0"
+        )
+
+    def recreate_link(self, router: Router, *, new_mac: bool = False) -> int:
+        """Delete the router's ``eth0`` and make it again; returns the old ifindex."""
+        old = router.ifindex
+        self.delete_link(router)
+        self.make_link(router, new_mac=new_mac)
+        if router.ifindex == old:
+            raise RuntimeError(f"re-created eth0 of {router.name} kept ifindex {old}")
+        return old
+
     def set_port(self, router: Router, *, up: bool) -> None:
         """Bridge-side veth end up/down: carrier loss (NO-CARRIER) as seen inside ``router``."""
         self._ip(self.switch_ns, "link", "set", router.bridge_port, "up" if up else "down")

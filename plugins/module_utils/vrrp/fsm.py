@@ -15,9 +15,9 @@ Initialize and starts again (RFC 9568 §6.4.1).
 Events (one handler each): :class:`Startup`, :class:`Shutdown`,
 :class:`AdvertReceived`, :class:`TimerExpired` (``adver``, ``master_down``,
 ``preempt_delay``), :class:`FaultRaised` / :class:`FaultCleared`,
-:class:`PriorityChanged`, the sync-group pair :class:`GroupMaster` /
-:class:`GroupBackup`, :class:`Resign` (maintenance) and :class:`Reconfigure`
-(a reload that changes the definition in place).
+:class:`PriorityChanged`, :class:`PrimaryAddressChanged`, the sync-group pair
+:class:`GroupMaster` / :class:`GroupBackup`, :class:`Resign` (maintenance) and
+:class:`Reconfigure` (a reload that changes the definition in place).
 
 Actions: :class:`SendAdvert`, :class:`AddAddresses`, :class:`RemoveAddresses`,
 :class:`Announce` (gratuitous ARP / unsolicited NA), :class:`ArmTimer`,
@@ -76,6 +76,7 @@ from .fsm_types import (
     GroupBackup,
     GroupMaster,
     IPAddress,
+    PrimaryAddressChanged,
     PriorityChanged,
     Reconfigure,
     RemoveAddresses,
@@ -112,6 +113,7 @@ __all__ = [
     "GroupBackup",
     "GroupMaster",
     "IPAddress",
+    "PrimaryAddressChanged",
     "PriorityChanged",
     "Reconfigure",
     "RemoveAddresses",
@@ -186,6 +188,7 @@ class VirtualRouter:
             FaultRaised: self._on_fault_raised,
             FaultCleared: self._on_fault_cleared,
             PriorityChanged: self._on_priority_changed,
+            PrimaryAddressChanged: self._on_primary_address_changed,
             GroupMaster: self._on_group_master,
             GroupBackup: self._on_group_backup,
             Resign: self._on_resign,
@@ -341,6 +344,13 @@ class VirtualRouter:
         actions: list[Action] = []
         if self.enabled:
             return actions
+        if event.priority is not None and not 1 <= event.priority <= OWNER_PRIORITY:
+            raise VRRPError(f"effective priority must be 1..255, not {event.priority}")
+        self._set_primary(event.primary_address)
+        if event.priority is not None:
+            self.effective_priority = event.priority
+        self.faults.update(event.faults)
+        self.resigning = event.resigning
         self.enabled = True
         self._start("startup", now, actions)
         return actions
@@ -408,6 +418,30 @@ class VirtualRouter:
             # The Master is no longer worse than us: nothing to preempt.
             self.preempt_deadline = None
             self._cancel(Timer.PREEMPT_DELAY, actions)
+        return actions
+
+    def _set_primary(self, address: IPAddress | None) -> bool:
+        if address is None or address == self.params.primary_address:
+            return False
+        if address.version != self.params.primary_address.version:
+            raise VRRPError(
+                f"primary address {address} is not of the router's family "
+                f"({self.params.primary_address})"
+            )
+        self.params = replace(self.params, primary_address=address)
+        return True
+
+    def _on_primary_address_changed(self, event: PrimaryAddressChanged, now: float) -> list[Action]:
+        actions: list[Action] = []
+        if not self._set_primary(event.address):
+            return actions
+        if self.state is State.MASTER:
+            # Adverts from the old source are refused by the kernel (or heard
+            # from an address that is no longer ours): advertise from the new
+            # one at once and restart the Adver_Timer from there.
+            self.master_address = event.address
+            actions.append(SendAdvert(self.advertisement()))
+            self._arm(Timer.ADVER, now + self.params.advert_interval_cs / 100, actions)
         return actions
 
     def _on_timer(self, event: TimerExpired, now: float) -> list[Action]:

@@ -89,7 +89,19 @@ class RouterParams:
 
 @dataclass(frozen=True)
 class Startup:
-    """RFC 9568 §6.4.1: the router is enabled."""
+    """RFC 9568 §6.4.1: the router is enabled, with what is known of the host then.
+
+    ``faults``: the fault sources already failing (``link``, ``address``,
+    ``socket``, ``track:<name>``); ``primary_address``: the source address
+    (None keeps the configured one); ``priority``: the effective priority
+    (None: the configured priority); ``resigning``: start resigned (a
+    persisted maintenance demotion to 0, see :class:`Resign`).
+    """
+
+    faults: frozenset[str] = frozenset()
+    primary_address: IPAddress | None = None
+    priority: int | None = None
+    resigning: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +132,18 @@ class FaultRaised:
 @dataclass(frozen=True)
 class FaultCleared:
     reason: str
+
+
+@dataclass(frozen=True)
+class PrimaryAddressChanged:
+    """The interface's primary address (the advert source) is now ``address``.
+
+    RFC 9568 §5.1.1.1 / §5.1.2.1: adverts leave from the primary IPv4 address
+    or the link-local IPv6 address of the interface; when the host renumbers,
+    the router follows at once.
+    """
+
+    address: IPAddress
 
 
 @dataclass(frozen=True)
@@ -189,6 +213,7 @@ Event = Union[
     TimerExpired,
     FaultRaised,
     FaultCleared,
+    PrimaryAddressChanged,
     PriorityChanged,
     GroupMaster,
     GroupBackup,

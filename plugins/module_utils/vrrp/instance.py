@@ -137,8 +137,9 @@ class Instance:
         self.io = io
         self.feed = feed
         self.group = group
-        self.router = VirtualRouter(router_params(cfg, primary=primary))
-        self.router.in_sync_group = group is not None
+        self.router = VirtualRouter(
+            router_params(cfg, primary=primary), in_sync_group=group is not None
+        )
         self.tracking = Tracking(base_priority=cfg.priority, trackers=trackers_of(cfg))
         self.stats: collections.Counter[str] = collections.Counter()
         self.history: collections.deque[HistoryEntry] = collections.deque(maxlen=HISTORY_LENGTH)

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import functools
-import gc
 import logging
 import os
 import signal
@@ -27,7 +26,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import replace
 from ipaddress import ip_address
 from typing import Any, Final
 
@@ -37,6 +35,7 @@ from .config import Config, load, load_isolated
 from .config_types import Notify
 from .control import ControlServer
 from .errors import ConfigError, ControlError, NetlinkError, PacketError, VRRPError
+from .follow import UNSPECIFIED, HostFollower
 from .fsm import (
     AdvertReceived,
     Event,
@@ -46,7 +45,6 @@ from .fsm import (
     Reconfigure,
     Resign,
     Shutdown,
-    Startup,
     State,
     Transition,
 )
@@ -56,11 +54,10 @@ from .instance import Instance, IPInterface, router_params, trackers_of
 from .linux import addresses, link
 from .linux.announce import Announcer, mac_bytes
 from .linux.sockets import VrrpSocket
-from .linux.vmac_socket import VmacSocket
-from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
+from .linux.watch import LinkWatcher
 from .packet import Advertisement, decode
 from .persist import RuntimeState
-from .source import IPAddress, primary_address
+from .source import IPAddress
 from .tracking import Tracking, TrackResult
 from .trackio import FileTracker, ScriptTracker
 from .version import __version__
@@ -70,13 +67,12 @@ log = logging.getLogger("failover-vrrp")
 DEFAULT_STATE_DIR: Final = "/run/failover-vrrp"
 DEFAULT_LIB_DIR: Final = "/var/lib/failover-vrrp"
 PROBE_INTERVAL: Final = 0.1
-UNSPECIFIED = {4: ip_address("0.0.0.0"), 6: ip_address("::")}  # noqa: S104
 # The source of every advert heard, parsed once per address (the same few
 # peers send every interval); bounded, as a stranger may send from anywhere.
 _source_address: Final = functools.lru_cache(maxsize=1024)(ip_address)
 
 
-class Runner:
+class Runner(HostFollower):
     """The daemon. See the module docstring."""
 
     def __init__(self, *, config_path: str, state_dir: str, lib_dir: str) -> None:
@@ -110,6 +106,7 @@ class Runner:
         self.control = ControlServer(os.path.join(state_dir, "control.sock"), self)
         self.probe_methods: dict[str, str] = {}
         self._address_view: dict[tuple[str, int], list[str]] | None = None
+        self._attached: dict[str, int] = {}
         self._probe_seen: dict[str, str] = {}  # ifname -> last probe result acted on
         self._probe_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[Any]] = set()
@@ -256,145 +253,6 @@ class Runner:
             self.feed(inst, AdvertReceived(advert, _source_address(rx.src)))
 
     # ---------------------------------------------------------------- links
-
-    def _on_netlink(self) -> None:
-        if self.watcher is None:
-            return
-        try:
-            events = self.watcher.read()
-        except VRRPError as exc:
-            log.warning("netlink: %s; resynchronising", exc)
-            events = self.watcher.resync()
-        address_ifnames: set[str] = set()
-        for event in events:
-            if isinstance(event, LinkChanged):
-                self._link_changed(event.ifname, up=event.up and event.carrier)
-            elif isinstance(event, AddressChanged):
-                address_ifnames.add(event.ifname)
-            elif isinstance(event, Resynced):
-                self.counters["netlink_resyncs"] += 1
-                self._resync_links()
-        if address_ifnames:
-            self._addresses_changed(address_ifnames)
-
-    def _link_changed(self, ifname: str, *, up: bool) -> None:
-        for inst in list(self.instances.values()):
-            if inst.ifname == ifname:
-                self.feed(inst, FaultCleared("link") if up else FaultRaised("link"))
-            if any(t.interface == ifname for t in inst.cfg.track_interfaces):
-                self._tracked(inst, inst.tracking.set_interface(ifname, up=up))
-
-    def _resync_links(self) -> None:
-        if self.watcher is None:
-            return
-        for ifname in {inst.ifname for inst in self.instances.values()}:
-            state = self.watcher.link(ifname)
-            self._link_changed(ifname, up=state is not None and state.up and state.carrier)
-        for inst in list(self.instances.values()):
-            self._check_primary(inst)
-
-    def _addresses_changed(self, ifnames: set[str]) -> None:
-        """Re-check every instance's source once per batch of address events.
-
-        One address dump per interface and family for the whole batch: a host
-        taking over N virtual routers adds their VIPs (N events), and a dump per
-        event per instance made that O(N²) dumps (510 instances: minutes of CPU).
-
-        A dump decodes every address of the host into pyroute2 messages, which
-        hold reference cycles and live long enough to reach the oldest garbage
-        collector generation, collected rarely: left there, a takeover of 510
-        instances grew the runner by 7 MiB for good. So they are collected at
-        once (a few milliseconds, once per batch, only when a dump was made).
-        """
-        view: dict[tuple[str, int], list[str]] = {}
-        self._address_view = view
-        try:
-            for inst in list(self.instances.values()):
-                if inst.ifname in ifnames:
-                    self._check_primary(inst)
-        finally:
-            self._address_view = None
-            if view:
-                gc.collect()
-
-    def _primary_for(self, inst: Instance) -> str | None:
-        cfg = inst.cfg
-        if cfg.unicast_source is not None:
-            return str(cfg.unicast_source)
-        vips = self._virtual_addresses_on(inst.ifname)
-        if inst.address_ifname != inst.ifname:  # VMAC: its VIPs live there; never a source
-            vips = vips | frozenset(vip.ip for vip in inst.virtual_interfaces)
-        return primary_address(
-            candidates=self._interface_addresses(inst.ifname, inst.ip_version),
-            version=inst.ip_version,
-            virtual_addresses=vips,
-            unicast_source=None,
-            unicast_peers=tuple(cfg.unicast_peers),
-        )
-
-    def _virtual_addresses_on(self, ifname: str) -> frozenset[IPAddress]:
-        """Every instance's VIPs that live on ``ifname``: never anyone's source.
-
-        The kernel lists a newer IPv6 address before the older ones of its
-        scope, so a Master's link-local VIP comes before the interface's own
-        link-local address. Built once per interface until the set of
-        instances changes (asked per instance at every address change).
-        """
-        if self._vips_generation != self._instances_generation:
-            self._vips_on.clear()
-            self._vips_generation = self._instances_generation
-        vips = self._vips_on.get(ifname)
-        if vips is None:
-            vips = frozenset(
-                vip.ip
-                for inst in self.instances.values()
-                if inst.address_ifname == ifname
-                for vip in inst.virtual_interfaces
-            )
-            self._vips_on[ifname] = vips
-        return vips
-
-    def _interface_addresses(self, ifname: str, version: int) -> list[str]:
-        view = self._address_view
-        if view is not None and (ifname, version) in view:
-            return view[(ifname, version)]
-        found = []
-        for addr in addresses.list_addresses(ifname):
-            ip = ip_address(addr.ip)
-            if ip.version != version:
-                continue
-            found.append(str(ip))  # IPv6: global ones too, for global unicast peers
-        if view is not None:
-            view[(ifname, version)] = found
-        return found
-
-    def _check_primary(self, inst: Instance) -> None:
-        """An instance needs its source address (IPv6: the link-local one)."""
-        try:
-            primary = self._primary_for(inst)
-        except VRRPError:
-            primary = None
-        params = inst.router.params
-        if primary is None:
-            if params.primary_address == UNSPECIFIED[inst.ip_version]:
-                self.feed(inst, FaultRaised("address"))
-                return
-            present = str(params.primary_address) in self._safe_addresses(inst)
-            if not present:
-                self.feed(inst, FaultRaised("address"))
-            return
-        if ip_address(primary) != params.primary_address and inst.router.state in (
-            State.INIT,
-            State.FAULT,
-        ):
-            inst.router.params = replace(params, primary_address=ip_address(primary))
-        self.feed(inst, FaultCleared("address"))
-
-    def _safe_addresses(self, inst: Instance) -> list[str]:
-        try:
-            return self._interface_addresses(inst.ifname, inst.ip_version)
-        except VRRPError:
-            return []
 
     async def _probe_loop(self) -> None:
         """Poll the best classic probe: a driver that sends no carrier event is still caught."""
@@ -605,20 +463,6 @@ class Runner:
         for group in self.groups.values():
             self._execute_tagged(group.sync(now))
 
-    def _socket_for(
-        self, ifname: str, version: int, source: str, *, vmac_vrid: int | None = None
-    ) -> VrrpSocket:
-        key = (ifname, version)
-        sock = self.sockets.get(key)
-        if sock is None:
-            if vmac_vrid is not None:
-                sock = VmacSocket(ifname=ifname, version=version, vrid=vmac_vrid, source=source)
-            else:
-                sock = VrrpSocket(ifname=ifname, version=version, source=source)
-            self.sockets[key] = sock
-            self.loop.add_reader(sock.fileno(), self._on_datagrams, key)
-        return sock
-
     def _new_instance(self, cfg: Any, *, group: str | None) -> Instance:
         """An instance of ``cfg``, not running yet (nothing in the kernel or the registry)."""
         return Instance(
@@ -638,62 +482,6 @@ class Runner:
         self.by_vrid[(inst.socket_ifname, version, inst.cfg.vrid)] = inst
         if inst.socket_ifname != inst.ifname:
             self.heard_on_vmac.add((inst.ifname, version, inst.cfg.vrid))
-
-    def _start_instance(self, inst: Instance) -> None:
-        """Initial faults from the kernel's view, then Startup (RFC 9568 §6.4.1)."""
-        ifname, version = inst.ifname, inst.ip_version
-        state = self.watcher.link(ifname) if self.watcher else None
-        if state is None:
-            inst.router.faults.add("link")
-            log.warning("%s: interface %s does not exist: instance in FAULT", inst.name, ifname)
-        else:
-            if not (state.up and state.carrier):
-                inst.router.faults.add("link")
-            if ifname not in self.probe_methods:
-                report = link.probe_report(ifname)
-                self.probe_methods[ifname] = report.best or "netlink"
-            inst.link_probe = self.probe_methods.get(ifname, "netlink")
-            primary = self._primary_for(inst)
-            if primary is None:
-                inst.router.faults.add("address")
-            else:
-                inst.router.params = replace(
-                    inst.router.params, primary_address=ip_address(primary)
-                )
-            try:
-                if inst.cfg.vmac:
-                    # Before the socket: a VMAC socket binds to it, and it must be up.
-                    addresses.create_vmac(
-                        ifname=ifname,
-                        vmac_ifname=inst.address_ifname,
-                        vrid=inst.cfg.vrid,
-                        version=version,
-                    )
-                self._socket_for(
-                    inst.socket_ifname,
-                    version,
-                    primary or str(UNSPECIFIED[version]),
-                    vmac_vrid=inst.cfg.vrid if inst.socket_ifname != ifname else None,
-                )
-            except VRRPError as exc:
-                inst.router.faults.add("socket")
-                log.error("%s: %s", inst.name, exc)
-            # Opened now, not at the first takeover, where it cost a few ms
-            # between taking the addresses and telling the link (tried again then).
-            with contextlib.suppress(VRRPError):
-                self._announcer(inst)
-            if not inst.cfg.owner:
-                # VIPs left by a runner that died (SIGKILL, crash) would make
-                # this Backup answer ARP/ND for them (RFC 9568 §6.4.2, "MUST
-                # NOT"): start without them, as keepalived does.
-                with contextlib.suppress(VRRPError):
-                    self.remove_addresses(inst)
-        demoted = self.runtime.demotion_for(inst.name)
-        result = inst.tracking.set_override(None if demoted is None else max(demoted, 1))
-        inst.router.faults.update(result.faults)
-        inst.router.effective_priority = result.effective_priority
-        inst.router.resigning = demoted == 0
-        self.feed(inst, Startup())
 
     def _remove_instance(self, name: str) -> None:
         inst = self.instances.get(name)
@@ -792,9 +580,14 @@ class Runner:
             self._announce_on(self._announcer(instance), instance)
         except NetlinkError:
             # The socket is bound to an interface index: an interface deleted and
-            # made again (a VMAC, a re-created link) needs a new one. Once more.
+            # made again (a VMAC, a re-created link) needs a new one. Once more;
+            # called from a timer, so a second failure is counted, never raised.
             self._close_announcer(instance.address_ifname)
-            self._announce_on(self._announcer(instance), instance)
+            try:
+                self._announce_on(self._announcer(instance), instance)
+            except VRRPError as exc:
+                instance.stats["announce_errors"] += 1
+                log.warning("%s: announce on %s: %s", instance.name, instance.address_ifname, exc)
 
     @staticmethod
     def _announce_on(announcer: Announcer, instance: Instance) -> None:

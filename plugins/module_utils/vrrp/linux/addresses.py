@@ -23,6 +23,7 @@ IPInterface = Union[ipaddress.IPv4Interface, ipaddress.IPv6Interface]
 IFF_UP: Final = 0x1
 IFA_F_SECONDARY: Final = 0x01
 IFA_F_NODAD: Final = 0x02
+IFA_F_DADFAILED: Final = 0x08
 IFA_F_TENTATIVE: Final = 0x40
 RT_SCOPE_UNIVERSE: Final = 0
 RT_SCOPE_LINK: Final = 253
@@ -66,6 +67,12 @@ class Address:
     secondary: bool
     tentative: bool
     scope: int
+    dadfailed: bool = False
+
+    @property
+    def usable(self) -> bool:
+        """The kernel lets us send from it: not in DAD, not a duplicate (RFC 4862 §5.4)."""
+        return not (self.tentative or self.dadfailed)
 
     @property
     def ip(self) -> str:
@@ -147,6 +154,7 @@ def address_from_message(msg: Any) -> Address | None:
         secondary=bool(flags & IFA_F_SECONDARY),
         tentative=bool(flags & IFA_F_TENTATIVE),
         scope=int(msg["scope"]),
+        dadfailed=bool(flags & IFA_F_DADFAILED),
     )
 
 
@@ -173,7 +181,7 @@ def source_address(ifname: str, *, version: int) -> str | None:
     """
     family = socket.AF_INET if version == 4 else socket.AF_INET6
     for addr in list_addresses(ifname, family=family):
-        if addr.tentative:
+        if not addr.usable:
             continue
         if version == 4 and not addr.secondary:
             return addr.ip

@@ -49,6 +49,8 @@ class AddressChanged:
     added: bool
     ifindex: int = 0
     prefixlen: int = 0
+    # False while the kernel will not send from it (IPv6 DAD: tentative or failed).
+    usable: bool = True
 
 
 @dataclass(frozen=True)
@@ -74,11 +76,14 @@ def _link_from(msg: Any) -> tuple[int, _Link]:
     return int(msg["index"]), _Link(str(ifname), bool(flags & IFF_UP), bool(flags & IFF_LOWER_UP))
 
 
-def _addr_key(msg: Any) -> tuple[int, str, int] | None:
+_AddrKey = tuple[int, str, int]  # ifindex, address, prefix length
+
+
+def _addr_of(msg: Any) -> tuple[_AddrKey, bool] | None:
     addr = address_from_message(msg)
     if addr is None:
         return None
-    return addr.ifindex, addr.ip, addr.interface.network.prefixlen
+    return (addr.ifindex, addr.ip, addr.interface.network.prefixlen), addr.usable
 
 
 class LinkWatcher:
@@ -94,7 +99,8 @@ class LinkWatcher:
         self._sock.setblocking(False)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self._links: dict[int, _Link] = {}
-        self._addresses: set[tuple[int, str, int]] = set()
+        # address -> usable (IPv6 DAD over): the end of DAD is a change too.
+        self._addresses: dict[_AddrKey, bool] = {}
         self.resyncs = 0
         # Subscribe first, then dump: a change between the two is seen twice
         # at worst (idempotent), never missed.
@@ -125,6 +131,11 @@ class LinkWatcher:
         """The last known addresses (plain IPs) of ``ifname``."""
         indexes = {i for i, link in self._links.items() if link.ifname == ifname}
         return sorted(ip for ifindex, ip, _len in self._addresses if ifindex in indexes)
+
+    def index_of(self, ifname: str) -> int | None:
+        """The ifindex ``ifname`` has now (None: no such link)."""
+        state = self.link(ifname)
+        return None if state is None else state.ifindex
 
     # --- events -------------------------------------------------------------
 
@@ -172,7 +183,7 @@ class LinkWatcher:
         ifindex, link = _link_from(msg)
         if deleted:
             old = self._links.pop(ifindex, None)
-            self._addresses = {key for key in self._addresses if key[0] != ifindex}
+            self._addresses = {k: v for k, v in self._addresses.items() if k[0] != ifindex}
             if old is None:
                 return []
             return [LinkChanged(old.ifname, ifindex, up=False, carrier=False)]
@@ -180,22 +191,32 @@ class LinkWatcher:
         self._links[ifindex] = link
         if previous == link:
             return []
-        return [LinkChanged(link.ifname, ifindex, link.up, link.carrier)]
+        events: list[Event] = []
+        if previous is not None and previous.ifname != link.ifname:
+            # Renamed: for whoever follows the old name, that interface is gone.
+            events.append(LinkChanged(previous.ifname, ifindex, up=False, carrier=False))
+        events.append(LinkChanged(link.ifname, ifindex, link.up, link.carrier))
+        return events
 
     def _apply_address(self, msg: Any, *, added: bool) -> list[Event]:
-        key = _addr_key(msg)
-        if key is None or added == (key in self._addresses):
+        found = _addr_of(msg)
+        if found is None:
+            return []
+        key, usable = found
+        if added and self._addresses.get(key) == usable:
+            return []
+        if not added and key not in self._addresses:
             return []
         if added:
-            self._addresses.add(key)
+            self._addresses[key] = usable
         else:
-            self._addresses.discard(key)
-        return [AddressChanged(self._ifname(key[0]), key[1], added, key[0], key[2])]
+            del self._addresses[key]
+        return [AddressChanged(self._ifname(key[0]), key[1], added, key[0], key[2], usable)]
 
-    def _dump(self) -> tuple[dict[int, _Link], set[tuple[int, str, int]]]:
+    def _dump(self) -> tuple[dict[int, _Link], dict[_AddrKey, bool]]:
         with netlink.Rtnl() as rtnl:
             links = dict(_link_from(msg) for msg in rtnl.links())
-            addresses = {key for key in map(_addr_key, rtnl.addresses()) if key is not None}
+            addresses = dict(found for found in map(_addr_of, rtnl.addresses()) if found)
         return links, addresses
 
     def _drain(self) -> None:
@@ -222,9 +243,13 @@ class LinkWatcher:
             if self._links.get(ifindex) != link:
                 events.append(LinkChanged(link.ifname, ifindex, link.up, link.carrier))
         names = {i: link.ifname for i, link in {**self._links, **links}.items()}
-        for ifindex, ip, prefixlen in sorted(self._addresses - addresses):
+        for ifindex, ip, prefixlen in sorted(self._addresses.keys() - addresses.keys()):
             events.append(AddressChanged(names.get(ifindex, ""), ip, False, ifindex, prefixlen))
-        for ifindex, ip, prefixlen in sorted(addresses - self._addresses):
-            events.append(AddressChanged(names.get(ifindex, ""), ip, True, ifindex, prefixlen))
+        for key, usable in sorted(addresses.items()):
+            if self._addresses.get(key) != usable:
+                ifindex, ip, prefixlen = key
+                events.append(
+                    AddressChanged(names.get(ifindex, ""), ip, True, ifindex, prefixlen, usable)
+                )
         self._links, self._addresses = links, addresses
         return events

@@ -8,6 +8,7 @@ the event loop and the timers are real. No root, no namespaces.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from vrrp import follow as follow_module
 from vrrp import instance as instance_module
 from vrrp import runner as runner_module
 from vrrp.config import Config, load_config
@@ -38,7 +40,7 @@ class FakeSocket:
     def receive(self) -> list[Any]:
         return []
 
-    def send(self, message: bytes, *, dst: str, source: str) -> None:
+    def send(self, message: bytes, *, dst: str, source: str, ttl: int | None = None) -> None:
         self.sent.append((dst, message))
 
     def close(self) -> None:
@@ -67,14 +69,19 @@ class Kernel:
 
     def __init__(self) -> None:
         self.vips: set[tuple[str, str]] = set()
-        self.fail_on: str | None = None  # an interface whose address dump fails
+        # An interface whose address dump fails (NetlinkError: the instance
+        # starts in FAULT) and on which no socket can be opened (EMFILE: not a
+        # VRRPError, so the reload cannot go on).
+        self.fail_on: str | None = None
 
     def list_addresses(self, ifname: str, **kw: Any) -> list[Any]:
         if ifname == self.fail_on:
             raise NetlinkError(f"dump addresses of {ifname}: No buffer space available")
         primary = "192.0.2.11" if ifname == "eth0" else "198.51.100.11"
-        return [SimpleNamespace(ip=primary)] + [
-            SimpleNamespace(ip=vip.split("/")[0]) for dev, vip in self.vips if dev == ifname
+        return [SimpleNamespace(ip=primary, usable=True)] + [
+            SimpleNamespace(ip=vip.split("/")[0], usable=True)
+            for dev, vip in self.vips
+            if dev == ifname
         ]
 
     def add_address(self, ifname: str, address: str) -> bool:
@@ -93,8 +100,16 @@ def kernel(monkeypatch: pytest.MonkeyPatch) -> Kernel:
     monkeypatch.setattr(addresses_module, "add_address", fake.add_address)
     monkeypatch.setattr(addresses_module, "remove_address", fake.remove_address)
     monkeypatch.setattr(link_module, "probe_report", lambda ifname: SimpleNamespace(best=None))
-    monkeypatch.setattr(runner_module, "VrrpSocket", FakeSocket)
+
+    def open_socket(**kw: Any) -> FakeSocket:
+        if kw.get("ifname") == fake.fail_on:
+            raise OSError(errno.EMFILE, "Too many open files")
+        return FakeSocket(**kw)
+
+    monkeypatch.setattr(follow_module, "VrrpSocket", open_socket)
     monkeypatch.setattr(runner_module, "Announcer", FakeAnnouncer)
+    # The fake host's interfaces, whatever this machine has.
+    monkeypatch.setattr(follow_module, "kernel_index", {"eth0": 2, "eth1": 3}.get)
     return fake
 
 
@@ -281,7 +296,7 @@ def test_a_kernel_failure_while_applying_puts_the_previous_config_back(
     with pytest.raises(ConfigError) as refused:
         runner._apply(new, previous=old)
     assert refused.value.path == "instances[2]"
-    assert "NetlinkError" in refused.value.rule and "previous configuration" in refused.value.rule
+    assert "OSError" in refused.value.rule and "previous configuration" in refused.value.rule
     assert snapshot(runner) == before
     assert runner.instances["a"].router.effective_priority == 200
     assert runner.counters["reloads_rolled_back"] == 1

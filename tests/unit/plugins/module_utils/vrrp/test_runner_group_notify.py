@@ -5,7 +5,7 @@ MASTER, BACKUP or FAULT when all its members are, STOP when the daemon stops
 them; its programs get ``GROUP <name> <STATE> 0`` (a group has no priority).
 
 The runner is built without root: no link watcher (every member starts with
-a link fault), a fake loop for its timers, and the kernel-facing InstanceIo
+link, address and socket faults), a fake loop for its timers, and the kernel-facing InstanceIo
 methods replaced by no-ops; the hook runner records what it is given.
 """
 
@@ -108,11 +108,13 @@ def run_until_master(runner: Runner) -> None:
 def test_group_hooks_run_once_per_group_state_change(runner: Runner) -> None:
     hooks: RecordingHooks = runner.hooks  # type: ignore[assignment]
     runner._apply(load_config(CONFIG), previous=None)
-    # No link watcher: both start with a link fault, the group is in FAULT.
+    # No link watcher: both start as on a missing interface (link, address
+    # and socket faults), the group is in FAULT.
     assert hooks.group_calls() == [("/bin/grp", "f", "GROUP", "edge", "FAULT", "0")]
 
     for inst in runner.instances.values():
-        runner.feed(inst, FaultCleared("link"))
+        for reason in ("link", "address", "socket"):
+            runner.feed(inst, FaultCleared(reason))
     assert {i.router.state for i in runner.instances.values()} == {State.BACKUP}
     run_until_master(runner)
     # A member's own link fault pulls the other into FAULT: one group FAULT.
@@ -143,7 +145,8 @@ def test_group_without_hooks_and_kept_across_reload(runner: Runner) -> None:
     config = load_config(CONFIG)
     runner._apply(config, previous=None)
     for inst in runner.instances.values():
-        runner.feed(inst, FaultCleared("link"))
+        for reason in ("link", "address", "socket"):
+            runner.feed(inst, FaultCleared(reason))
     before = len(hooks.group_calls())
     # A reload that changes nothing: no group hook runs again.
     runner._apply(load_config(CONFIG), previous=config)

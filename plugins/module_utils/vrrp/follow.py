@@ -1,0 +1,449 @@
+"""How the runner follows the host's interfaces and addresses (a mixin of the Runner).
+
+Netlink link and address events become core events, and what the runner
+opened on an interface follows that interface as it is now:
+
+- A VRRP socket, its multicast membership, a VMAC's packet socket and an
+  announcer belong to one ifindex. An interface deleted and made again (a
+  VLAN or bond re-made), renamed, or one that appears after the runner
+  started, gets them renewed, and a VMAC whose parent came back (or that was
+  deleted by hand) is made again. The instance is in FAULT (``socket``) from
+  the moment they are stale until they are open on the interface as it is,
+  so it listens again BEFORE it may become Master: a deaf Backup would take
+  the virtual addresses beside the real Master for good.
+- The advert source (RFC 9568 §5.1.1.1, §5.1.2.1) is re-chosen on every
+  address change: a usable (not tentative, not DAD-failed) non-virtual
+  address, the current one while it stays; none is FAULT (``address``).
+- A virtual address that another program removes from a Master (an
+  ``ip addr flush``, NetworkManager) is put back and announced again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import gc
+import logging
+import socket
+from collections import Counter
+from collections.abc import Sequence
+from ipaddress import ip_address
+from typing import Any, Final
+
+from .errors import VRRPError
+from .fsm import Event, FaultCleared, FaultRaised, PrimaryAddressChanged, Startup, State
+from .instance import Instance, IPInterface
+from .linux import addresses, link
+from .linux.announce import Announcer
+from .linux.sockets import VrrpSocket
+from .linux.vmac_socket import VmacSocket
+from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
+from .source import IPAddress, primary_address
+from .tracking import TrackResult
+
+log = logging.getLogger("failover-vrrp")
+
+UNSPECIFIED: Final = {4: ip_address("0.0.0.0"), 6: ip_address("::")}  # noqa: S104
+
+
+def kernel_index(ifname: str) -> int | None:
+    """The ifindex ``ifname`` has in the kernel now (None: no such interface)."""
+    try:
+        return socket.if_nametoindex(ifname)
+    except OSError:
+        return None
+
+
+class HostFollower:
+    """Link, address and start-up handling of the :class:`~vrrp.runner.Runner`."""
+
+    # Provided by the Runner.
+    instances: dict[str, Instance]
+    sockets: dict[tuple[str, int], VrrpSocket]
+    announcers: dict[str, Announcer]
+    watcher: LinkWatcher | None
+    counters: Counter[str]
+    loop: asyncio.AbstractEventLoop
+    probe_methods: dict[str, str]
+    runtime: Any
+    _address_view: dict[tuple[str, int], list[str]] | None
+    # _virtual_addresses_on(): VIPs per interface, for this set of instances
+    _instances_generation: int
+    _vips_generation: int
+    _vips_on: dict[str, frozenset[IPAddress]]
+    # ifname -> the ifindex the sockets and announcer on it were opened for.
+    _attached: dict[str, int]
+
+    def feed(self, inst: Instance, event: Event) -> None:
+        raise NotImplementedError
+
+    def _tracked(self, inst: Instance, result: TrackResult) -> None:
+        raise NotImplementedError
+
+    def _on_datagrams(self, key: tuple[str, int]) -> None:
+        raise NotImplementedError
+
+    def _announcer(self, instance: Instance) -> Announcer:
+        raise NotImplementedError
+
+    def _close_announcer(self, ifname: str) -> None:
+        raise NotImplementedError
+
+    def announce(self, instance: Instance) -> None:
+        raise NotImplementedError
+
+    def remove_addresses(
+        self, instance: Instance, vips: Sequence[IPInterface] | None = None
+    ) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------- events
+
+    def _on_netlink(self) -> None:
+        if self.watcher is None:
+            return
+        try:
+            events = self.watcher.read()
+        except VRRPError as exc:
+            log.warning("netlink: %s; resynchronising", exc)
+            events = self.watcher.resync()
+        address_ifnames: set[str] = set()
+        removed: set[tuple[str, str]] = set()
+        with self._one_address_view():
+            for event in events:
+                if isinstance(event, LinkChanged):
+                    self._link_changed(event.ifname, up=event.up and event.carrier)
+                elif isinstance(event, AddressChanged):
+                    address_ifnames.add(event.ifname)
+                    if not event.added:
+                        removed.add((event.ifname, event.address))
+                elif isinstance(event, Resynced):
+                    self.counters["netlink_resyncs"] += 1
+                    self._resync_links()
+            if address_ifnames:
+                self._addresses_changed(address_ifnames)
+        if removed:
+            # After the source check: a flush that took the primary too faults
+            # the instance (item "address"), which then needs no VIP back.
+            self._restore_vips(removed)
+
+    @contextlib.contextmanager
+    def _one_address_view(self) -> Any:
+        """One address dump per interface and family for a whole batch of events.
+
+        A host taking over N virtual routers adds their VIPs (N events), and a
+        dump per event per instance made that O(N²) dumps (510 instances:
+        minutes of CPU). A dump decodes every address of the host into
+        pyroute2 messages, which hold reference cycles and reach the oldest
+        garbage collector generation: left there, a takeover of 510 instances
+        grew the runner by 7 MiB for good. So they are collected at once (a
+        few milliseconds, once per batch, only when a dump was made).
+        """
+        if self._address_view is not None:
+            yield
+            return
+        view: dict[tuple[str, int], list[str]] = {}
+        self._address_view = view
+        try:
+            yield
+        finally:
+            self._address_view = None
+            if view:
+                gc.collect()
+
+    def _link_changed(self, ifname: str, *, up: bool) -> None:
+        for inst in list(self.instances.values()):
+            names = (inst.ifname, inst.socket_ifname, inst.address_ifname)
+            if ifname in names and self._relisten(inst):
+                # A new interface: its addresses are not the old one's.
+                self._drop_view(inst.ifname)
+                self._check_primary(inst)
+            if inst.ifname == ifname:
+                self.feed(inst, FaultCleared("link") if up else FaultRaised("link"))
+            if any(t.interface == ifname for t in inst.cfg.track_interfaces):
+                self._tracked(inst, inst.tracking.set_interface(ifname, up=up))
+
+    def _resync_links(self) -> None:
+        if self.watcher is None:
+            return
+        for inst in list(self.instances.values()):
+            self._relisten(inst)
+        for ifname in {inst.ifname for inst in self.instances.values()}:
+            state = self.watcher.link(ifname)
+            self._link_changed(ifname, up=state is not None and state.up and state.carrier)
+        for inst in list(self.instances.values()):
+            self._check_primary(inst)
+
+    def _addresses_changed(self, ifnames: set[str]) -> None:
+        """Re-check every instance's source once per batch of address events."""
+        with self._one_address_view():
+            for ifname in ifnames:
+                self._drop_view(ifname)
+            for inst in list(self.instances.values()):
+                if inst.ifname in ifnames:
+                    self._check_primary(inst)
+
+    # ---------------------------------------------------- the advert source
+
+    def _primary_for(self, inst: Instance) -> str | None:
+        """The source adverts leave from: the configured one, else the current one
+        while it is still usable and fits, else the first usable address that
+        fits (see :mod:`.source`: IPv4, IPv6 link-local, or for global IPv6
+        unicast peers a global address of theirs), never anyone's VIP."""
+        cfg = inst.cfg
+        if cfg.unicast_source is not None:
+            return str(cfg.unicast_source)
+        vips = self._virtual_addresses_on(inst.ifname)
+        if inst.address_ifname != inst.ifname:  # VMAC: its VIPs live there; never a source
+            vips = vips | frozenset(vip.ip for vip in inst.virtual_interfaces)
+        candidates = self._interface_addresses(inst.ifname, inst.ip_version)
+        choose = functools.partial(
+            primary_address,
+            version=inst.ip_version,
+            virtual_addresses=vips,
+            unicast_source=None,
+            unicast_peers=tuple(cfg.unicast_peers),
+        )
+        current = str(inst.router.params.primary_address)
+        if current in candidates and choose(candidates=[current]) == current:
+            return current
+        return choose(candidates=candidates)
+
+    def _virtual_addresses_on(self, ifname: str) -> frozenset[IPAddress]:
+        """Every instance's VIPs that live on ``ifname``: never anyone's source.
+
+        The kernel lists a newer IPv6 address before the older ones of its
+        scope, so a Master's link-local VIP comes before the interface's own
+        link-local address. Built once per interface until the set of
+        instances changes (asked per instance at every address change).
+        """
+        if self._vips_generation != self._instances_generation:
+            self._vips_on.clear()
+            self._vips_generation = self._instances_generation
+        vips = self._vips_on.get(ifname)
+        if vips is None:
+            vips = frozenset(
+                vip.ip
+                for inst in self.instances.values()
+                if inst.address_ifname == ifname
+                for vip in inst.virtual_interfaces
+            )
+            self._vips_on[ifname] = vips
+        return vips
+
+    def _interface_addresses(self, ifname: str, version: int) -> list[str]:
+        """The interface's usable addresses of one family (IPv6: global ones
+        too, for global unicast peers), in the kernel's order."""
+        view = self._address_view
+        if view is not None and (ifname, version) in view:
+            return view[(ifname, version)]
+        found = []
+        for addr in addresses.list_addresses(ifname):
+            ip = ip_address(addr.ip)
+            if ip.version != version or not addr.usable:
+                continue  # the kernel refuses to send from a tentative address
+            found.append(str(ip))
+        if view is not None:
+            view[(ifname, version)] = found
+        return found
+
+    def _drop_view(self, ifname: str) -> None:
+        if self._address_view is not None:
+            for version in (4, 6):
+                self._address_view.pop((ifname, version), None)
+
+    def _check_primary(self, inst: Instance) -> None:
+        """An instance needs a usable source address (see :meth:`_primary_for`)."""
+        try:
+            primary = self._primary_for(inst)
+        except VRRPError:
+            primary = None
+        if primary is None:
+            if "address" not in inst.router.faults:
+                log.warning(
+                    "%s: no usable IPv%d source address on %s: instance in FAULT",
+                    inst.name,
+                    inst.ip_version,
+                    inst.ifname,
+                )
+            self.feed(inst, FaultRaised("address"))
+            return
+        new, old = ip_address(primary), inst.router.params.primary_address
+        if new != old:
+            if old != UNSPECIFIED[inst.ip_version]:
+                inst.stats["primary_address_changes"] += 1
+                log.warning("%s: advert source is now %s (was %s)", inst.name, new, old)
+            self.feed(inst, PrimaryAddressChanged(new))
+        self.feed(inst, FaultCleared("address"))
+
+    # --------------------------------------------- sockets on the interface
+
+    def _relisten(self, inst: Instance) -> bool:
+        """Hear on ``inst``'s interfaces as they are now; True when anything was renewed.
+
+        Stale (renewed) or impossible: the ``socket`` fault is raised first,
+        so a Master steps down (its priority-0 advert leaves by the new
+        socket) and comes back through Initialize.
+        """
+        ok, renewed = self._listen(inst)
+        if renewed or not ok:
+            self.feed(inst, FaultRaised("socket"))
+        if ok:
+            self.feed(inst, FaultCleared("socket"))
+        return renewed
+
+    def _listen(self, inst: Instance) -> tuple[bool, bool]:
+        """Open what ``inst`` needs on its interfaces as they are: (listening, renewed)."""
+        names = (inst.ifname, inst.socket_ifname, inst.address_ifname)
+        renewed = False
+        for name in dict.fromkeys(names):
+            was = self._attached.get(name)
+            if was is not None and was != kernel_index(name):
+                self._detach(name)
+                renewed = True
+        parent = kernel_index(inst.ifname)
+        if parent is None:
+            return False, renewed
+        if inst.ifname not in self.probe_methods:
+            with contextlib.suppress(VRRPError, OSError):
+                self.probe_methods[inst.ifname] = link.probe_report(inst.ifname).best or "netlink"
+        inst.link_probe = self.probe_methods.get(inst.ifname, "netlink")
+        version = inst.ip_version
+        try:
+            if inst.cfg.vmac and kernel_index(inst.address_ifname) is None:
+                # Before the socket: a VMAC socket binds to it, and it must be up.
+                addresses.create_vmac(
+                    ifname=inst.ifname,
+                    vmac_ifname=inst.address_ifname,
+                    vrid=inst.cfg.vrid,
+                    version=version,
+                )
+                log.info("%s: VMAC %s made on %s", inst.name, inst.address_ifname, inst.ifname)
+                renewed = True
+            if (inst.socket_ifname, version) not in self.sockets:
+                self._socket_for(
+                    inst.socket_ifname,
+                    version,
+                    str(UNSPECIFIED[version]),
+                    vmac_vrid=inst.cfg.vrid if inst.socket_ifname != inst.ifname else None,
+                )
+                renewed = True
+        except VRRPError as exc:
+            log.error("%s: %s", inst.name, exc)
+            return False, renewed
+        for name in names:
+            index = kernel_index(name)
+            if index is None:
+                return False, renewed
+            self._attached[name] = index
+        return True, renewed
+
+    def _detach(self, ifname: str) -> None:
+        """Close what was opened on ``ifname``'s old ifindex."""
+        for key in [k for k in self.sockets if k[0] == ifname]:
+            sock = self.sockets.pop(key)
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
+        self._close_announcer(ifname)
+        self._attached.pop(ifname, None)
+        log.info("%s: gone or made again: its VRRP sockets are renewed", ifname)
+
+    def _socket_for(
+        self, ifname: str, version: int, source: str, *, vmac_vrid: int | None = None
+    ) -> VrrpSocket:
+        key = (ifname, version)
+        sock = self.sockets.get(key)
+        if sock is None:
+            if vmac_vrid is not None:
+                sock = VmacSocket(ifname=ifname, version=version, vrid=vmac_vrid, source=source)
+            else:
+                sock = VrrpSocket(ifname=ifname, version=version, source=source)
+            self.sockets[key] = sock
+            self.loop.add_reader(sock.fileno(), self._on_datagrams, key)
+        return sock
+
+    # -------------------------------------------------------------- start-up
+
+    def _start_instance(self, inst: Instance) -> None:
+        """Initial faults from the kernel's view, then Startup (RFC 9568 §6.4.1)."""
+        ifname = inst.ifname
+        faults: set[str] = set()
+        primary: str | None = None
+        state = self.watcher.link(ifname) if self.watcher else None
+        if state is None or kernel_index(ifname) is None:
+            faults.update(("link", "address", "socket"))
+            log.warning("%s: interface %s does not exist: instance in FAULT", inst.name, ifname)
+        else:
+            if not (state.up and state.carrier):
+                faults.add("link")
+            with contextlib.suppress(VRRPError):
+                primary = self._primary_for(inst)
+            if primary is None:
+                faults.add("address")
+                log.warning(
+                    "%s: no usable IPv%d source address on %s yet: instance in FAULT",
+                    inst.name,
+                    inst.ip_version,
+                    ifname,
+                )
+            if not self._listen(inst)[0]:
+                faults.add("socket")
+            # Opened now, not at the first takeover, where it cost a few ms
+            # between taking the addresses and telling the link (tried again then).
+            with contextlib.suppress(VRRPError):
+                self._announcer(inst)
+            if not inst.cfg.owner:
+                # VIPs left by a runner that died (SIGKILL, crash) would make
+                # this Backup answer ARP/ND for them (RFC 9568 §6.4.2, "MUST
+                # NOT"): start without them, as keepalived does.
+                with contextlib.suppress(VRRPError):
+                    self.remove_addresses(inst)
+        demoted = self.runtime.demotion_for(inst.name)
+        result = inst.tracking.set_override(None if demoted is None else max(demoted, 1))
+        self.feed(
+            inst,
+            Startup(
+                faults=frozenset(faults | result.faults),
+                primary_address=None if primary is None else ip_address(primary),
+                priority=result.effective_priority,
+                resigning=demoted == 0,
+            ),
+        )
+
+    # ------------------------------------------------ virtual addresses kept
+
+    def _restore_vips(self, removed: set[tuple[str, str]]) -> None:
+        """Put back a Master's virtual addresses that another program removed."""
+        for inst in list(self.instances.values()):
+            if inst.router.state is not State.MASTER:
+                continue  # we removed them ourselves, leaving Master
+            here = inst.address_ifname
+            lost = [v for v in inst.virtual_interfaces if (here, str(v.ip)) in removed]
+            if not lost or not self._link_usable(here):
+                continue  # a link going down takes them; the link fault follows
+            restored = []
+            for vip in lost:
+                try:
+                    if addresses.add_address(inst.address_ifname, str(vip)):
+                        restored.append(str(vip))
+                except VRRPError as exc:
+                    inst.stats["io_error.restore"] += 1
+                    log.warning("%s: cannot put back %s: %s", inst.name, vip, exc)
+            if not restored:
+                continue
+            inst.stats["vip_restored"] += len(restored)
+            log.warning(
+                "%s: %s removed from %s by another program while MASTER: put back",
+                inst.name,
+                ", ".join(restored),
+                inst.address_ifname,
+            )
+            try:
+                self.announce(inst)
+            except VRRPError as exc:
+                log.warning("%s: announce after putting back: %s", inst.name, exc)
+
+    def _link_usable(self, ifname: str) -> bool:
+        state = self.watcher.link(ifname) if self.watcher else None
+        return state is not None and state.up and state.carrier
