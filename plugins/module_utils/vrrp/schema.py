@@ -14,10 +14,12 @@ Single objects are checked against their ``$defs`` entry with
 
 Portability: the document uses only keywords that mean the same in draft 7
 and draft 2020-12 (no ``prefixItems``, no ``dependent*``, no
-``unevaluated*``, nothing beside a ``$ref``), so the older jsonschema
-releases of LTS distributions (3.2 has draft 7 only) validate it the same
-way. ``x-rule`` is our annotation: the plain-words rule reported when the
-subschema that carries it fails.
+``unevaluated*``, nothing beside a ``$ref``) and has no ``$id`` (jsonschema
+3.2 resolves ``#/$defs/...`` against a ``urn:`` id with ``urljoin``, which
+cannot, and fails), so the older jsonschema releases of LTS distributions
+(3.2 has draft 7 only; Debian 11's is tested by ``tests/py39``) validate it
+the same way. ``x-rule`` is our annotation: the plain-words rule reported
+when the subschema that carries it fails.
 """
 
 from __future__ import annotations
@@ -85,7 +87,6 @@ _WEIGHT: Final[dict[str, Any]] = {
 
 CONFIG_SCHEMA: Final[dict[str, Any]] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "urn:failover:vrrp:config",
     "title": "failover.vrrp runner configuration",
     "type": "object",
     "additionalProperties": False,
