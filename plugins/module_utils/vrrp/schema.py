@@ -465,10 +465,20 @@ def json_path(parts: Iterable[object]) -> str:
     return out
 
 
+def _sorted_set(value: object) -> object:
+    # A YAML !!set in hash order would read differently in each process (the
+    # runner and its checker child): sorted, the message is always the same.
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    raise TypeError(type(value).__name__)
+
+
 def show(value: object, *, limit: int = 60) -> str:
     """A short JSON-like rendering of a user's value for an error message."""
     try:
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=True)
+        text = json.dumps(
+            value, ensure_ascii=False, sort_keys=True, allow_nan=True, default=_sorted_set
+        )
     except (TypeError, ValueError, RecursionError):
         text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -154,6 +154,23 @@ def test_json_path() -> None:
     assert schema.json_path((True,)) == "[true]"
 
 
+def test_show_reads_the_same_in_every_process() -> None:
+    # A YAML !!set in an error message is rendered by the runner and by its
+    # checker child, each with its own hash seed: both must say the same.
+    code = "from vrrp.schema import show; print(show({'k': [{'a', 'b', 'c', 'd'}]}))"
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONPATH": str(ENGINE), "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(8)
+    }
+    assert len(seen) == 1, seen
+
+
 def test_schema_main_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert schema.main([]) == 0
     assert json.loads(capsys.readouterr().out) == CONFIG_SCHEMA
