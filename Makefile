@@ -34,7 +34,7 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "} {printf "  %-15s %s\n", $$1, $$2}'
 
-test: deps venv lint typecheck unit netns coverage chaos-short integration sanity changelog-lint ansible-lint ## everything CI checks
+test: deps venv lint typecheck unit py39 netns coverage chaos-short integration sanity changelog-lint ansible-lint ## everything CI checks
 
 deps: ## install the apt packages the tests need (idempotent, quiet)
 	@missing=""; \
@@ -77,6 +77,12 @@ unit: venv ## unit tests; the engine's sans-kernel code must be >= 90 % covered 
 	$(VENV)/bin/coverage report --omit='$(KERNEL_SIDE)' --fail-under=$(COV_MIN)
 	@# the 100,000-example fuzz of the decoder, without the tracer's slowdown
 	$(PY) -m pytest tests/unit -m slow --durations=5
+
+# The oldest Python the engine claims: its unit tests (not the slow fuzz) and
+# `vrrp.runner --check` with Debian 11's python3 3.9 and bullseye's packages, in
+# a debootstrap tree cached by its recipe (tests/py39/run.py; root).
+py39: deps venv ## the engine's unit tests and runner --check under Debian 11's python3 3.9 (root)
+	$(PY) tests/py39/run.py
 
 coverage: venv ## unit + netns coverage of the whole engine (after `unit` and `netns`)
 	$(VENV)/bin/coverage report --show-missing --fail-under=$(COV_MIN)

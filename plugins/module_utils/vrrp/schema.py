@@ -14,10 +14,12 @@ Single objects are checked against their ``$defs`` entry with
 
 Portability: the document uses only keywords that mean the same in draft 7
 and draft 2020-12 (no ``prefixItems``, no ``dependent*``, no
-``unevaluated*``, nothing beside a ``$ref``), so the older jsonschema
-releases of LTS distributions (3.2 has draft 7 only) validate it the same
-way. ``x-rule`` is our annotation: the plain-words rule reported when the
-subschema that carries it fails.
+``unevaluated*``, nothing beside a ``$ref``) and has no ``$id`` (jsonschema
+3.2 resolves ``#/$defs/...`` against a ``urn:`` id with ``urljoin``, which
+cannot, and fails), so the older jsonschema releases of LTS distributions
+(3.2 has draft 7 only; Debian 11's is tested by ``tests/py39``) validate it
+the same way. ``x-rule`` is our annotation: the plain-words rule reported
+when the subschema that carries it fails.
 """
 
 from __future__ import annotations
@@ -106,7 +108,6 @@ _DESCRIPTION: Final[dict[str, Any]] = {
 
 CONFIG_SCHEMA: Final[dict[str, Any]] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "$id": "urn:failover:vrrp:config",
     "title": "failover.vrrp runner configuration",
     "type": "object",
     "additionalProperties": False,
@@ -487,10 +488,20 @@ def json_path(parts: Iterable[object]) -> str:
     return out
 
 
+def _sorted_set(value: object) -> object:
+    # A YAML !!set in hash order would read differently in each process (the
+    # runner and its checker child): sorted, the message is always the same.
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    raise TypeError(type(value).__name__)
+
+
 def show(value: object, *, limit: int = 60) -> str:
     """A short JSON-like rendering of a user's value for an error message."""
     try:
-        text = json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=True)
+        text = json.dumps(
+            value, ensure_ascii=False, sort_keys=True, allow_nan=True, default=_sorted_set
+        )
     except (TypeError, ValueError, RecursionError):
         text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -20,6 +20,12 @@ from vrrp.errors import ConfigError
 from vrrp.schema import CONFIG_SCHEMA
 
 FIXTURES = Path(__file__).parent / "config_fixtures"
+# jsonschema < 4 (Debian 11's 3.2, run by tests/py39) has draft 7 only: the
+# tests that compare the two dialects need both and run in the venv.
+needs_draft2020 = pytest.mark.skipif(
+    not hasattr(jsonschema, "Draft202012Validator"),
+    reason="jsonschema < 4 has no draft 2020-12 validator to compare with",
+)
 ENGINE = Path(__file__).parents[5] / "plugins" / "module_utils"
 
 # Keywords that mean the same in draft 7 and draft 2020-12, plus annotations.
@@ -43,6 +49,7 @@ def keywords(node: Any, *, in_map: bool = False) -> Iterator[str]:
             yield from keywords(item)
 
 
+@needs_draft2020
 def test_schema_is_valid_in_both_dialects() -> None:
     jsonschema.Draft202012Validator.check_schema(CONFIG_SCHEMA)
     jsonschema.Draft7Validator.check_schema(CONFIG_SCHEMA)
@@ -69,6 +76,7 @@ def test_every_object_is_closed() -> None:
     assert all(node["additionalProperties"] is False for node in found)
 
 
+@needs_draft2020
 @pytest.mark.parametrize(("data", "path", "rule"), SCHEMA_CASES)
 def test_draft7_agrees(data: Any, path: str, rule: str) -> None:
     # Old distribution jsonschema (draft 7 only) refuses what 2020-12 refuses.
@@ -86,13 +94,45 @@ def test_draft7_accepts_the_full_fixture() -> None:
 
 
 def test_validator_falls_back_to_draft7(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jsonschema, "Draft202012Validator", None)
+    monkeypatch.setattr(jsonschema, "Draft202012Validator", None, raising=False)
     schema._validator.cache_clear()
     try:
         assert isinstance(schema._validator(None), jsonschema.Draft7Validator)
         with pytest.raises(ConfigError) as info:
             config.load_config({"instances": [{"name": "a", "vmac_interface": "x"}]})
         assert info.value.path == "instances[0]"
+    finally:
+        monkeypatch.undo()
+        schema._validator.cache_clear()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_refs_resolve_with_the_ref_resolver_of_jsonschema_3(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # jsonschema < 4 resolves every $ref with RefResolver, against the
+    # document's $id: the whole config and single $defs entries must work.
+    import yaml
+
+    draft7 = jsonschema.Draft7Validator
+
+    def legacy(document: dict[str, Any]) -> Any:
+        return draft7(document, resolver=jsonschema.RefResolver.from_schema(document))
+
+    monkeypatch.setattr(jsonschema, "Draft202012Validator", None, raising=False)
+    monkeypatch.setattr(jsonschema, "Draft7Validator", legacy)
+    schema._validator.cache_clear()
+    try:
+        full = config.load_config(yaml.safe_load((FIXTURES / "full.yml").read_text()))
+        assert len(full.instances) == 3
+        with pytest.raises(ConfigError) as info:
+            config.load_config({"instances": [{"name": "a", "vmac_interface": "x"}]})
+        assert info.value.path == "instances[0]"
+        with pytest.raises(ConfigError) as info:
+            schema.validate_instance(
+                {"name": "a", "interface": "eth0", "vrid": 0, "virtual_addresses": ["192.0.2.1"]}
+            )
+        assert info.value.path == "vrid"
     finally:
         monkeypatch.undo()
         schema._validator.cache_clear()
@@ -112,6 +152,23 @@ def test_json_path() -> None:
     assert schema.json_path(("instances", 1, "vrid")) == "instances[1].vrid"
     assert schema.json_path(("a b", 0)) == '["a b"][0]'
     assert schema.json_path((True,)) == "[true]"
+
+
+def test_show_reads_the_same_in_every_process() -> None:
+    # A YAML !!set in an error message is rendered by the runner and by its
+    # checker child, each with its own hash seed: both must say the same.
+    code = "from vrrp.schema import show; print(show({'k': [{'a', 'b', 'c', 'd'}]}))"
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONPATH": str(ENGINE), "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(8)
+    }
+    assert len(seen) == 1, seen
 
 
 def test_schema_main_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
