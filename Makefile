@@ -28,10 +28,10 @@ APT_PACKAGES := keepalived tshark iproute2 iputils-ping ethtool tcpdump shellche
                 debootstrap systemd-container openssh-client
 
 .PHONY: help test deps venv lint typecheck unit netns coverage sanity sanity-tree \
-        changelog-lint ansible-lint integration bench demo clean chaos chaos-short
+        changelog-lint ansible-lint integration bench demo clean chaos chaos-short py39
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | \
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "} {printf "  %-15s %s\n", $$1, $$2}'
 
 test: deps venv lint typecheck unit py39 netns coverage chaos-short integration sanity changelog-lint ansible-lint ## everything CI checks
