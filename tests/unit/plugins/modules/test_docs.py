@@ -12,6 +12,7 @@ from unittest import mock
 
 import pytest
 from ansible_collections.failover.vrrp.plugins.modules import (
+    vrrp_config,
     vrrp_instance,
     vrrp_link_probe,
     vrrp_maintenance,
@@ -21,6 +22,7 @@ from ansible_collections.failover.vrrp.plugins.modules import (
 from modules_harness import COLLECTIONS_PATH
 
 MODULES = {
+    "vrrp_config": vrrp_config,
     "vrrp_instance": vrrp_instance,
     "vrrp_sync_group": vrrp_sync_group,
     "vrrp_link_probe": vrrp_link_probe,
@@ -89,3 +91,9 @@ def test_documentation_matches_the_argument_spec(docs: dict[str, Any], name: str
 def test_password_is_no_log() -> None:
     spec = argument_spec(vrrp_instance)
     assert spec["authentication"]["options"]["password"]["no_log"] is True
+
+
+def test_password_is_no_log_in_vrrp_config_too() -> None:
+    spec = argument_spec(vrrp_config)
+    instances = spec["config"]["options"]["instances"]["options"]
+    assert instances["authentication"]["options"]["password"]["no_log"] is True
