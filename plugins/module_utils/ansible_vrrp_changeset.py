@@ -60,6 +60,9 @@ KINDS: Final = (
 )
 STATES: Final = ("merged", "replaced", "overridden", "deleted", "gathered", "rendered")
 LOCK_FILE: Final = ".lock"
+BROKEN: Final = "\0broken"  # the key of a placeholder for a file that is not a JSON object
+
+UNDONE: Final = {"add": "removed again", "change": "was restored", "remove": "was put back"}
 
 Objects = dict[str, dict[str, Any]]  # name -> object, per kind
 
@@ -113,12 +116,10 @@ def read_objects(config_dir: str) -> Current:
             previous = store.read(name)
             try:
                 obj = json.loads(previous.text or "")
-            except ValueError as exc:
-                raise ConfigFileError(
-                    file=store.path(name), path="", rule=f"is not valid JSON: {exc}"
-                ) from None
+            except ValueError:
+                obj = None  # hand-broken: replaced or removed, never merged into
             files[key][name] = previous
-            objects[key][name] = obj if isinstance(obj, dict) else {}
+            objects[key][name] = obj if isinstance(obj, dict) else {BROKEN: store.path(name)}
     return Current(files=files, objects=objects)
 
 
@@ -149,6 +150,12 @@ def desired(state: str, current: Objects, given: list[dict[str, Any]], key: str)
     out = {} if state in ("overridden", "rendered") else dict(current)
     for index, item in enumerate(given):
         base = current.get(item["name"], {}) if state == "merged" else {}
+        if BROKEN in base:
+            raise ConfigFileError(
+                file=base[BROKEN],
+                path="",
+                rule="is not a JSON object: nothing to merge into (state=replaced rewrites it)",
+            )
         try:
             out[item["name"]] = canonical_object(key, _merge(base, item))
         except ConfigFileError:
@@ -319,9 +326,12 @@ class ChangeSet:
         if response["ok"]:
             return True
         self._restore(self.changes)
+        undone = ", ".join(
+            f"{change.store.path(change.name)} {UNDONE[change.action]}" for change in self.changes
+        )
         message = (
             "the runner refused the new configuration and keeps running the previous one "
-            f"(every file of the change set is as it was: {', '.join(self.commands())}): "
+            f"(every file of the change set is as it was: {undone}): "
             f"{response.get('error', 'refused')}"
         )
         raise RunnerRefusedError(
@@ -350,6 +360,8 @@ def locked(config_dir: str) -> Iterator[None]:
     lock: it would create the file (and the directory on a bare host).
     """
     path = os.path.join(config_dir, LOCK_FILE)
+    if os.path.exists(config_dir) and not os.path.isdir(config_dir):
+        raise ConfigFileError(file=config_dir, path="", rule="is not a directory")
     try:
         os.makedirs(config_dir, mode=0o750, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -386,6 +398,10 @@ def shown(text: str | None) -> str:
 def as_config(objects: Mapping[str, Objects]) -> dict[str, list[dict[str, Any]]]:
     """``{instances: [...], sync_groups: [...]}`` sorted by name, passwords hidden."""
     return {
-        key: [hide_secrets(objects[key][name]) for name in sorted(objects[key])]
+        key: [
+            hide_secrets(objects[key][name])
+            for name in sorted(objects[key])
+            if BROKEN not in objects[key][name]
+        ]
         for key, _subdir, _word in KINDS
     }

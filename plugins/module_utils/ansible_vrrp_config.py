@@ -30,6 +30,10 @@ from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_changes
     read_objects,
     shown,
 )
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_fragments import (
+    FragmentStore,
+    hide_secrets,
+)
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp import control
 
 NEEDS_CONFIG: Final = ("merged", "replaced", "overridden", "rendered")
@@ -144,4 +148,55 @@ def _gathered(config_dir: str, socket: str) -> dict[str, Any]:
     # and an instance it runs without a file (removed without a reload).
     result["not_running"] = sorted(in_files - set(running))
     result["not_in_files"] = sorted(set(running) - in_files)
+    return result
+
+
+def run_object(
+    params: Mapping[str, Any],
+    *,
+    key: str,
+    wanted: dict[str, Any] | None,
+    check_mode: bool,
+    diff: bool,
+) -> dict[str, Any]:
+    """``vrrp_instance`` / ``vrrp_sync_group``: one object replaced (or removed, ``wanted``
+    None) through the same change set as ``vrrp_config``; the result those modules return.
+    """
+    name, config_dir = params["name"], params["config_dir"]
+    subdir, word = next((sub, w) for k, sub, w in KINDS if k == key)
+    guard = contextlib.nullcontext() if check_mode else locked(config_dir)
+    with guard:
+        current = read_objects(config_dir)
+        objects = dict(current.objects[key])
+        if wanted is None:
+            objects.pop(name, None)
+        else:
+            objects[name] = wanted
+        changes = ChangeSet.between(
+            config_dir,
+            current,
+            {k: objects if k == key else current.objects[k] for k, _s, _w in KINDS},
+        )
+        changes.apply(
+            check_mode=check_mode, reload=params["reload"], control_socket=params["control_socket"]
+        )
+    path = FragmentStore(config_dir, subdir).path(name)
+    result: dict[str, Any] = {
+        "changed": changes.changed,
+        word: hide_secrets(wanted) if wanted is not None else {},
+        "path": path,
+        "reloaded": changes.reloaded,
+        "warnings": changes.warnings,
+    }
+    if diff:
+        if changes.changes:
+            result["diff"] = changes.diff()[0]
+        else:
+            text = shown(current.files[key][name].text if name in current.files[key] else None)
+            result["diff"] = {
+                "before": text,
+                "after": text,
+                "before_header": path,
+                "after_header": path,
+            }
     return result

@@ -349,8 +349,9 @@ def test_config_dir_that_cannot_be_made(tmp_path: Path, capsys: pytest.CaptureFi
     blocker.write_text("not a directory")
     result = run({"config_dir": str(blocker), "control_socket": str(tmp_path / "s"), **WEB}, capsys)
     assert result["failed"] is True
-    assert result["msg"].startswith(f"{blocker}/instances.d/web.json: cannot be read")
-    assert "Not a directory" in result["msg"]
+    # The lock is taken in the config dir before anything is read.
+    assert result["msg"] == f"{blocker}: is not a directory"
+    assert result["file"] == str(blocker)
 
 
 def test_fragment_store_knows_its_two_directories() -> None:
