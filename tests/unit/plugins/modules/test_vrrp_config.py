@@ -191,9 +191,7 @@ def test_a_refused_reload_puts_every_file_back(
     secret = {**OLD, "version": 2, "authentication": {"password": "s3cret"}}
     run(args_for(runner, instances=[WEB, DB, secret]), capsys)
     before = files(runner)
-    modes = {
-        n: stat.S_IMODE(os.stat(Path(runner.handler.config_dir, n)).st_mode) for n in before
-    }
+    modes = {n: stat.S_IMODE(os.stat(Path(runner.handler.config_dir, n)).st_mode) for n in before}
     runner.handler.refuse = ConfigError("instances[0].interface", "interface 'eth0' is gone")
     result = run(
         args_for(runner, "overridden", instances=[{**WEB, "priority": 1}, inst("new", 60)]),
