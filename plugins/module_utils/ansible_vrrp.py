@@ -159,9 +159,21 @@ def fail_from_error(module: AnsibleModule, exc: VRRPError, **extra: Any) -> NoRe
         file = getattr(exc, "file", None)
         if file is not None:
             extra["file"] = file
-        module.fail_json(msg=str(exc), path=exc.path, rule=exc.rule, **extra)
-    module.fail_json(msg=str(exc), **extra)
+        module.fail_json(msg=_with_hint(str(exc)), path=exc.path, rule=exc.rule, **extra)
+    module.fail_json(msg=_with_hint(str(exc)), **extra)
     raise SystemExit(1)  # pragma: no cover - fail_json exits; for the type checker
+
+
+BECOME_HINT: Final = (
+    "; the runner's socket and files are root's: run the task as root "
+    "(become: true in a play, -b / --become ad hoc)"
+)
+
+
+def _with_hint(message: str) -> str:
+    # A login without root meets EACCES on the control socket or the config
+    # directory; the one fix is become, so the error says it.
+    return message + BECOME_HINT if "permission denied" in message.lower() else message
 
 
 # --- reading the runner ------------------------------------------------------------
