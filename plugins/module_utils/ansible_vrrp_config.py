@@ -184,7 +184,8 @@ def run_object(
     result: dict[str, Any] = {
         "changed": changes.changed,
         word: hide_secrets(wanted) if wanted is not None else {},
-        "path": path,
+        # Not "path": AnsibleModule would add the file's owner, mode, "state: file"...
+        "file": path,
         "reloaded": changes.reloaded,
         "warnings": changes.warnings,
     }

@@ -120,7 +120,7 @@ instance:
     garp: {delay: 5, interval: 0, refresh: 0, refresh_repeat: 1, repeat: 5}
     notify: {timeout: 10}
     checksum_form: pseudo_header
-path:
+file:
   description:
     - The fragment file of the instance.
   returned: always

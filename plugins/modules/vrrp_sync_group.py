@@ -75,7 +75,7 @@ sync_group:
     description: ""
     members: [web, db]
     notify: {timeout: 10}
-path:
+file:
   description:
     - The fragment file of the sync group.
   returned: always

@@ -39,7 +39,15 @@ def test_create_writes_canonical_json_and_reloads(
     result = run(args_for(runner, **WEB), capsys)
     assert result["changed"] is True
     assert result["reloaded"] is True
-    assert result["path"] == str(fragment(runner))
+    assert result["file"] == str(fragment(runner))
+    # Only what RETURN documents: no file attributes that AnsibleModule adds to
+    # a result with a "path" (owner, mode, state: file, ...).
+    assert set(result) - {"invocation", "diff", "warnings"} == {
+        "changed",
+        "instance",
+        "file",
+        "reloaded",
+    }, result
     on_disk = json.loads(fragment(runner).read_text())
     assert on_disk == result["instance"]
     assert on_disk["priority"] == 150
