@@ -65,6 +65,18 @@ def play(lab: HostLab, name: str, label: str, *args: str, **extra: Any) -> Playb
     return run
 
 
+_provisioned: set[str] = set()
+
+
+def provisioned(lab: HostLab) -> None:
+    """The pair provisioned by ha_pair.yml as lab (once per module's pair)."""
+    if lab.prefix not in _provisioned:
+        run = play(lab, "ha_pair.yml", "from nothing as lab")
+        assert run.returncode == 0, run.output[-6000:]
+        assert "instance web: MASTER is r1" in run.output, run.output[-4000:]
+        _provisioned.add(lab.prefix)
+
+
 def web(lab: HostLab, host: str) -> dict[str, Any]:
     return dict(lab.runner_state(lab.hosts[host])["instances"]["web"])
 
@@ -86,9 +98,7 @@ def test_a_group_that_matches_no_host_fails_saying_so(users_pair: HostLab) -> No
 
 
 def test_ha_pair_as_a_sudo_user_then_check_changes_nothing(users_pair: HostLab) -> None:
-    run = play(users_pair, "ha_pair.yml", "from nothing as lab")
-    assert run.returncode == 0, run.output[-6000:]
-    assert "instance web: MASTER is r1" in run.output, run.output[-4000:]
+    provisioned(users_pair)
     check = play(users_pair, "ha_pair.yml", "--check provisioned", "--check")
     assert check.returncode == 0, check.output[-6000:]
     assert check.changed() == 0, check.output[-6000:]
@@ -98,6 +108,7 @@ def test_ha_pair_as_a_sudo_user_then_check_changes_nothing(users_pair: HostLab) 
 def test_limit_to_either_host_judges_the_whole_group(users_pair: HostLab, limit: str) -> None:
     """Under --limit r2 (the BACKUP) the MASTER r1 still counts: the group is
     asked, not the play's hosts."""
+    provisioned(users_pair)
     run = play(users_pair, "ha_pair.yml", f"--limit {limit}", "--limit", limit)
     assert run.returncode == 0, run.output[-6000:]
     assert set(run.recap) == {limit}, run.recap
@@ -106,6 +117,7 @@ def test_limit_to_either_host_judges_the_whole_group(users_pair: HostLab, limit:
 
 def test_the_wait_bound_comes_from_the_inventory(users_pair: HostLab) -> None:
     """An instance nobody can win: the wait is the inventory's 3 s, not a play's 60."""
+    provisioned(users_pair)
     ghost = {**INSTANCE, "name": "ghost", "interface": "eth9", "vrid": 61,
              "virtual_addresses": ["192.0.2.101/24"]}  # fmt: skip
     run = play(users_pair, "ha_pair.yml", "ghost", vrrp_instances=[INSTANCE, ghost])
@@ -117,12 +129,14 @@ def test_the_wait_bound_comes_from_the_inventory(users_pair: HostLab) -> None:
 
 
 def test_vrrp_facts_as_a_sudo_user(users_pair: HostLab) -> None:
+    provisioned(users_pair)
     run = play(users_pair, "vrrp_facts.yml", "as lab", vrrp_facts_fail_on_mismatch=True)
     assert run.returncode == 0, run.output[-6000:]
     assert "ok: one MASTER (r1), peers agree" in run.output, run.output[-4000:]
 
 
 def test_maintenance_inputs_are_checked_before_any_demotion(users_pair: HostLab) -> None:
+    provisioned(users_pair)
     run = play(
         users_pair, "rolling_maintenance.yml", "missing tasks file",
         maintenance_tasks="no/such/tasks.yml",
@@ -137,6 +151,7 @@ def test_maintenance_inputs_are_checked_before_any_demotion(users_pair: HostLab)
 
 
 def test_a_failing_maintenance_task_leaves_the_host_restored(users_pair: HostLab) -> None:
+    provisioned(users_pair)
     run = play(
         users_pair, "rolling_maintenance.yml", "failing task", maintenance_tasks=str(FAILING)
     )
@@ -153,6 +168,7 @@ def test_a_failing_maintenance_task_leaves_the_host_restored(users_pair: HostLab
 
 
 def test_rolling_maintenance_as_a_sudo_user(users_pair: HostLab) -> None:
+    provisioned(users_pair)
     run = play(users_pair, "rolling_maintenance.yml", "as lab", maintenance_tasks=str(HOOK))
     assert run.returncode == 0, run.output[-6000:]
     assert "r1 demoted: instance web: MASTER is r2" in run.output, run.output[-6000:]
