@@ -25,7 +25,9 @@ def inst(name: str, vrid: int, **values: Any) -> dict[str, Any]:
     }
 
 
-WEB, DB, OLD = inst("web", 51, priority=150), inst("db", 52), inst("old", 53)
+WEB = inst("web", 51, priority=150)
+DB = inst("db", 52)
+OLD = inst("old", 53)
 GROUP = {"name": "front", "members": ["web", "db"]}
 
 
