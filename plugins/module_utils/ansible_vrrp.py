@@ -21,6 +21,7 @@ Only this file, :mod:`ansible_vrrp_fragments` and the modules import
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -172,8 +173,12 @@ BECOME_HINT: Final = (
 
 def _with_hint(message: str) -> str:
     # A login without root meets EACCES on the control socket or the config
-    # directory; the one fix is become, so the error says it.
-    return message + BECOME_HINT if "permission denied" in message.lower() else message
+    # directory; the one fix is become, so the error says it. As root, a
+    # "Permission denied" is something else (the runner, with fewer
+    # capabilities, could not read a file): no hint.
+    if os.geteuid() != 0 and "permission denied" in message.lower():
+        return message + BECOME_HINT
+    return message
 
 
 # --- reading the runner ------------------------------------------------------------

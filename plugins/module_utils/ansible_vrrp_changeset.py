@@ -331,8 +331,7 @@ class ChangeSet:
         )
         message = (
             "the runner refused the new configuration and keeps running the previous one "
-            f"(every file of the change set is as it was: {undone}): "
-            f"{response.get('error', 'refused')}"
+            f"({undone}): {response.get('error', 'refused')}"
         )
         raise RunnerRefusedError(
             message, path=str(response.get("path", "")), rule=str(response.get("rule", message))

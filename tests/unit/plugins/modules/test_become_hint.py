@@ -27,6 +27,7 @@ def test_socket_permission_error_says_become(
         real_connect(self, address)
 
     monkeypatch.setattr(socket.socket, "connect", denied)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)  # a login that is not root
     try:
         result = run_module(vrrp_state.main, {"control_socket": path}, capsys=capsys)
     finally:
@@ -43,6 +44,7 @@ def test_config_dir_permission_error_says_become(
         raise PermissionError(13, "Permission denied")
 
     monkeypatch.setattr(os, "open", denied)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
     args = {
         "config_dir": str(tmp_path / "etc"),
         "control_socket": str(tmp_path / "s"),
@@ -51,3 +53,23 @@ def test_config_dir_permission_error_says_become(
     result = run_module(vrrp_config.main, args, capsys=capsys)
     assert result["failed"] is True
     assert "Permission denied" in result["msg"] and "become: true" in result["msg"], result
+
+
+def test_as_root_a_permission_error_gets_no_become_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root already: the runner (fewer capabilities) could not read a file; become
+    would change nothing, so the message does not suggest it."""
+
+    def denied(*_args: Any, **_kwargs: Any) -> int:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "open", denied)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    args = {
+        "config_dir": str(tmp_path / "etc"),
+        "control_socket": str(tmp_path / "s"),
+        "config": {"instances": []},
+    }
+    result = run_module(vrrp_config.main, args, capsys=capsys)
+    assert "Permission denied" in result["msg"] and "become" not in result["msg"], result
