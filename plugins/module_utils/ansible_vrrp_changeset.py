@@ -62,7 +62,7 @@ STATES: Final = ("merged", "replaced", "overridden", "deleted", "gathered", "ren
 LOCK_FILE: Final = ".lock"
 BROKEN: Final = "\0broken"  # the key of a placeholder for a file that is not a JSON object
 
-UNDONE: Final = {"add": "removed again", "change": "was restored", "remove": "was put back"}
+UNDONE: Final = {"add": "was removed again", "change": "was restored", "remove": "was put back"}
 
 Objects = dict[str, dict[str, Any]]  # name -> object, per kind
 

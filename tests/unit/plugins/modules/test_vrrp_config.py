@@ -203,7 +203,7 @@ def test_a_refused_reload_puts_every_file_back(
     assert "refused" in result["msg"] and "interface 'eth0' is gone" in result["msg"]
     root = runner.handler.config_dir
     assert (
-        f"({root}/instances.d/db.json was put back, {root}/instances.d/new.json removed again, "
+        f"({root}/instances.d/db.json was put back, {root}/instances.d/new.json was removed again, "
         f"{root}/instances.d/old.json was put back, {root}/instances.d/web.json was restored)"
     ) in result["msg"], result["msg"]
     assert files(runner) == before
