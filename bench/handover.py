@@ -35,7 +35,7 @@ from lab import unique_prefix  # noqa: E402
 OUT: Final = ROOT / "build" / "bench-handover.json"
 VIP: Final = "192.0.2.100"
 PAIR_VARS: Final[dict[str, Any]] = {
-    "vrrp_pair_hosts": "routers",
+    "vrrp_hosts": "routers",
     "vrrp_exclusive": True,
     "vrrp_instances": [
         {

@@ -52,8 +52,7 @@ HOSTS: Final = {"r1": ("192.0.2.11/24", 150), "r2": ("192.0.2.12/24", 100)}
 STEPS: Final = 6
 
 PAIR_VARS: Final[dict[str, Any]] = {
-    "vrrp_pair_hosts": "routers",
-    "vrrp_fleet_hosts": "routers",
+    "vrrp_hosts": "routers",
     "vrrp_exclusive": True,
     "vrrp_instances": [
         {

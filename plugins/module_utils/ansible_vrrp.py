@@ -21,6 +21,7 @@ Only this file, :mod:`ansible_vrrp_fragments` and the modules import
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -159,9 +160,25 @@ def fail_from_error(module: AnsibleModule, exc: VRRPError, **extra: Any) -> NoRe
         file = getattr(exc, "file", None)
         if file is not None:
             extra["file"] = file
-        module.fail_json(msg=str(exc), path=exc.path, rule=exc.rule, **extra)
-    module.fail_json(msg=str(exc), **extra)
+        module.fail_json(msg=_with_hint(str(exc)), path=exc.path, rule=exc.rule, **extra)
+    module.fail_json(msg=_with_hint(str(exc)), **extra)
     raise SystemExit(1)  # pragma: no cover - fail_json exits; for the type checker
+
+
+BECOME_HINT: Final = (
+    "; the runner's socket and files are root's: run the task as root "
+    "(become: true in a play, -b / --become ad hoc)"
+)
+
+
+def _with_hint(message: str) -> str:
+    # A login without root meets EACCES on the control socket or the config
+    # directory; the one fix is become, so the error says it. As root, a
+    # "Permission denied" is something else (the runner, with fewer
+    # capabilities, could not read a file): no hint.
+    if os.geteuid() != 0 and "permission denied" in message.lower():
+        return message + BECOME_HINT
+    return message
 
 
 # --- reading the runner ------------------------------------------------------------

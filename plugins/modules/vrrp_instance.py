@@ -120,7 +120,7 @@ instance:
     garp: {delay: 5, interval: 0, refresh: 0, refresh_repeat: 1, repeat: 5}
     notify: {timeout: 10}
     checksum_form: pseudo_header
-path:
+file:
   description:
     - The fragment file of the instance.
   returned: always
@@ -141,9 +141,8 @@ from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import 
     required_when_present,
     schema_object,
 )
-from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_fragments import (
-    FragmentStore,
-    apply_fragment,
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_config import (
+    run_object,
 )
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.config import (
     load_instance,
@@ -162,18 +161,23 @@ def main() -> None:
         required_if=required_when_present("instance"),
         supports_check_mode=True,
     )
-    store = FragmentStore(module.params["config_dir"], "instances.d")
     try:
-        name = module.params["name"]
-        check(name, definition="name", prefix=("name",))
+        check(module.params["name"], definition="name", prefix=("name",))
         wanted = None
-        secret = False
         if module.params["state"] == "present":
             wanted = load_instance(schema_object(module.params, "instance")).to_dict()
-            secret = "authentication" in wanted
-        module.exit_json(**apply_fragment(module, store, name, wanted, secret=secret))
+        result = run_object(
+            module.params,
+            key="instances",
+            wanted=wanted,
+            check_mode=module.check_mode,
+            diff=module._diff,
+        )
     except VRRPError as exc:
         fail_from_error(module, exc)
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -97,6 +97,25 @@ elapsed:
   returned: when it waited
   type: float
   sample: 3.1
+converged:
+  description:
+    - Every selected instance is MASTER, or BACKUP hearing a MASTER it will not preempt, as
+      M(failover.vrrp.vrrp_state) judges it (RV(failover.vrrp.vrrp_state#module:converged)).
+  returned: success, unless in check mode
+  type: bool
+  sample: true
+waiting:
+  description: What each instance that has not converged waits for.
+  returned: success, unless in check mode
+  type: list
+  elements: str
+  sample: []
+report:
+  description: One line per selected instance, converged or not.
+  returned: success, unless in check mode
+  type: list
+  elements: str
+  sample: ["web is BACKUP of MASTER 192.0.2.12 (priority 100), which it will not preempt"]
 ansible_facts:
   description:
     - The runner's state afterwards, as M(failover.vrrp.vrrp_state) returns it (with each
@@ -115,6 +134,9 @@ from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import 
     DEFAULT_SOCKET,
     fail_from_error,
     maintain,
+)
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_verdicts import (
+    converge_report,
 )
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.errors import VRRPError
 
@@ -146,6 +168,8 @@ def main() -> None:
         fail_from_error(module, exc)
     if not module._diff:
         del result["diff"]
+    if not module.check_mode:
+        result.update(converge_report(result["ansible_facts"]["vrrp"], result["instances"]))
     module.exit_json(**result)
 
 

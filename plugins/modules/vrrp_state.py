@@ -17,7 +17,13 @@ description:
   - Works as an ad hoc fact gatherer, C(ansible all -m failover.vrrp.vrrp_state).
   - With O(wait_for), polls until every selected instance is in that state, for convergence
     in playbooks; fails after O(timeout) seconds naming the instances that are not.
-  - A host where no runner listens fails with a clear message.
+  - With O(wait_for=converged), polls until every selected instance has converged (MASTER, or
+    BACKUP hearing a MASTER it will not take over from); RV(converged), RV(waiting) and
+    RV(report) say the same of every call.
+  - With O(fleet), judges a group of hosts instead of reading a runner (nothing is contacted), for
+    exactly one MASTER per instance across them, counting the master a BACKUP hears (RV(fleet)).
+  - A host where no runner listens fails with a clear message; a C(Permission denied) on the
+    socket says to run with C(become).
 author:
   - failover.vrrp developers (@failover)
 extends_documentation_fragment:
@@ -29,12 +35,24 @@ attributes:
     support: full
   diff_mode:
     support: none
+  facts:
+    description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
+    support: full
 options:
   wait_for:
     description:
-      - Wait until every instance of O(instances) is in this state.
+      - Wait until every instance of O(instances) is in this state; V(converged) waits until each
+        is MASTER or a BACKUP that will not take over from the MASTER it hears.
     type: str
-    choices: [MASTER, BACKUP, FAULT, INIT]
+    choices: [MASTER, BACKUP, FAULT, INIT, converged]
+  fleet:
+    description:
+      - The state of a group of hosts to judge, instead of this host's runner. Either a mapping
+        of host name to its C(vrrp) facts, or the C(results) of a looped M(failover.vrrp.vrrp_state)
+        task (each item a host name, delegated to it).
+      - The result is RV(fleet); no runner is contacted and no facts are returned.
+      - O(instances) selects the instances judged (all those any host runs when unset).
+    type: raw
   instances:
     description:
       - The instances O(wait_for) waits for; all of the runner's when unset. The facts always
@@ -141,6 +159,52 @@ ansible_facts:
               group: null
               history:
                 - {from: BACKUP, to: MASTER, cause: master_down timer, time: 1735689600.0}
+converged:
+  description:
+    - Every selected instance is MASTER, or BACKUP hearing a MASTER it will not preempt (a
+      Backup preempts only a lower priority, RFC 9568 section 6.4.2; the address owner always).
+  returned: unless O(fleet) is set
+  type: bool
+  sample: true
+waiting:
+  description: What each instance that has not converged waits for.
+  returned: unless O(fleet) is set
+  type: list
+  elements: str
+  sample: ["web is BACKUP and hears no MASTER, waiting for one"]
+report:
+  description: One line per selected instance, converged or not.
+  returned: unless O(fleet) is set
+  type: list
+  elements: str
+  sample:
+    - web is BACKUP of MASTER 192.0.2.11 (priority 150), which it will not preempt (preempt off)
+fleet:
+  description: The verdict on O(fleet).
+  returned: when O(fleet) is set
+  type: dict
+  contains:
+    one_master:
+      description: Every instance has exactly one MASTER across the hosts.
+      type: bool
+    problems:
+      description: One line per instance without exactly one MASTER, naming the hosts and states.
+      type: list
+      elements: str
+    instances:
+      description: Per instance, C(masters) (hosts), C(heard) (master addresses BACKUPs hear),
+        C(one_master), C(detail) and C(states) (host to the instance's facts).
+      type: dict
+    silent:
+      description: Hosts of O(fleet) that returned no state.
+      type: list
+      elements: str
+  sample:
+    one_master: true
+    problems: []
+    silent: []
+    instances:
+      web: {masters: [r1], heard: [], one_master: true, detail: "instance web: MASTER is r1"}
 elapsed:
   description: Seconds spent waiting for O(wait_for).
   returned: when O(wait_for) is set
@@ -159,6 +223,11 @@ from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import 
     gather_facts,
     wait_for_instances,
 )
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_verdicts import (
+    converge_report,
+    fleet_verdict,
+    settled,
+)
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.errors import VRRPError
 
 
@@ -166,7 +235,8 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "control_socket": {"type": "path", "default": DEFAULT_SOCKET},
-            "wait_for": {"type": "str", "choices": list(STATES)},
+            "wait_for": {"type": "str", "choices": [*STATES, "converged"]},
+            "fleet": {"type": "raw"},
             "instances": {"type": "list", "elements": "str"},
             "timeout": {"type": "float", "default": 30.0},
             "history": {"type": "int", "default": 5},
@@ -176,9 +246,19 @@ def main() -> None:
     params = module.params
     socket_path = params["control_socket"]
     result: dict[str, Any] = {"changed": False}
+    if params["fleet"] is not None:
+        module.exit_json(changed=False, fleet=fleet_verdict(params["fleet"], params["instances"]))
     try:
         wanted = params["wait_for"]
-        if wanted is not None:
+        if wanted == "converged":
+            _last, _names, result["elapsed"] = wait_for_instances(
+                socket_path,
+                params["instances"],
+                settled,
+                timeout=params["timeout"],
+                what="converged instances",
+            )
+        elif wanted is not None:
             _last, _names, result["elapsed"] = wait_for_instances(
                 socket_path,
                 params["instances"],
@@ -189,6 +269,7 @@ def main() -> None:
         facts = gather_facts(socket_path, history=max(0, params["history"]))
     except VRRPError as exc:
         fail_from_error(module, exc)
+    result.update(converge_report(facts, params["instances"]))
     module.exit_json(ansible_facts={"vrrp": facts}, **result)
 
 

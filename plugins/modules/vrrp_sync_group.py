@@ -75,7 +75,7 @@ sync_group:
     description: ""
     members: [web, db]
     notify: {timeout: 10}
-path:
+file:
   description:
     - The fragment file of the sync group.
   returned: always
@@ -96,9 +96,8 @@ from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import 
     required_when_present,
     schema_object,
 )
-from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_fragments import (
-    FragmentStore,
-    apply_fragment,
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_config import (
+    run_object,
 )
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.config import load_sync_group
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.errors import VRRPError
@@ -111,16 +110,23 @@ def main() -> None:
         required_if=required_when_present("sync_group"),
         supports_check_mode=True,
     )
-    store = FragmentStore(module.params["config_dir"], "sync_groups.d")
     try:
-        name = module.params["name"]
-        check(name, definition="name", prefix=("name",))
+        check(module.params["name"], definition="name", prefix=("name",))
         wanted = None
         if module.params["state"] == "present":
             wanted = load_sync_group(schema_object(module.params, "sync_group")).to_dict()
-        module.exit_json(**apply_fragment(module, store, name, wanted, secret=False))
+        result = run_object(
+            module.params,
+            key="sync_groups",
+            wanted=wanted,
+            check_mode=module.check_mode,
+            diff=module._diff,
+        )
     except VRRPError as exc:
         fail_from_error(module, exc)
+    for warning in result.pop("warnings"):
+        module.warn(warning)
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
+from integration.rootfs import CACHE_DIR
 from lab import REPO_ROOT, Lab, Router, sweep
 from lab.netns import ensure_tool, wait_for
 
@@ -394,8 +395,18 @@ class HostLab:
         except subprocess.TimeoutExpired as exc:
             return subprocess.CompletedProcess(exc.cmd, 255, "", f"timed out after {timeout} s")
 
-    def write_inventory(self, *, host_vars: Mapping[str, Mapping[str, Any]] | None = None) -> Path:
-        """An INI inventory of every host (group ``routers``) with the SSH settings."""
+    def write_inventory(
+        self,
+        *,
+        host_vars: Mapping[str, Mapping[str, Any]] | None = None,
+        group_vars: Mapping[str, Any] | None = None,
+        user: str = "root",
+    ) -> Path:
+        """An INI inventory of every host (group ``routers``) with the SSH settings.
+
+        ``group_vars`` are scalars set for the group (what a user keeps in
+        group_vars); ``user`` is the SSH login (see :meth:`add_sudo_user`).
+        """
         ssh_args = (
             f"-o UserKnownHostsFile={self.workdir / 'known_hosts'} -o StrictHostKeyChecking=yes"
         )
@@ -408,7 +419,8 @@ class HostLab:
         lines += [
             "",
             "[routers:vars]",
-            "ansible_user=root",
+            *(f"{k}={v}" for k, v in sorted((group_vars or {}).items())),
+            f"ansible_user={user}",
             f"ansible_ssh_private_key_file={self.workdir / 'id_ed25519'}",
             f"ansible_ssh_common_args='{ssh_args}'",
             "ansible_python_interpreter=/usr/bin/python3",
@@ -523,9 +535,44 @@ class HostLab:
             )
         return proc.stdout
 
+    def add_sudo_user(self, user: str = "lab") -> None:
+        """On every host, a login ``user`` (the lab's key) with password-less sudo.
+
+        The cached tree has no sudo: its Debian 12 package (this machine's
+        mirror, cached beside the tree) is installed into each host's overlay.
+        """
+        deb = ensure_deb("sudo")
+        script = (
+            f"dpkg -i /var/tmp/{deb.name} >/dev/null && rm /var/tmp/{deb.name}"
+            f" && useradd --create-home --shell /bin/bash {user}"
+            f" && install -d -m 0700 -o {user} -g {user} /home/{user}/.ssh"
+            f" && install -m 0600 -o {user} -g {user} /root/.ssh/authorized_keys /home/{user}/.ssh/"
+            f" && echo '{user} ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/{user}"
+            f" && chmod 0440 /etc/sudoers.d/{user}"
+        )
+        for host in self.hosts.values():
+            shutil.copy(deb, host.root / "var" / "tmp" / deb.name)
+            self.on(host, "sh", "-c", script)
+
     def runner_state(self, host: Host) -> dict[str, Any]:
         """The runner's ``state`` answer on ``host`` (the role's ``failover-vrrp-ctl``)."""
         return dict(json.loads(self.on(host, "failover-vrrp-ctl", "state", "--json")))
+
+
+def ensure_deb(package: str) -> Path:
+    """``package``'s .deb from this machine's apt sources, cached under the lab's cache."""
+    debs = CACHE_DIR / "debs"
+    debs.mkdir(parents=True, exist_ok=True)
+    found = sorted(debs.glob(f"{package}_*.deb"))
+    if not found:
+        subprocess.run(
+            ["apt-get", "download", "-q", package],
+            cwd=debs, check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+        found = sorted(debs.glob(f"{package}_*.deb"))
+    if not found:
+        raise RuntimeError(f"apt-get download {package} left no .deb in {debs}")
+    return found[-1]
 
 
 def task_events(output: str) -> list[tuple[str, str, str]]:

@@ -25,8 +25,7 @@ HOOK = Path(__file__).resolve().parent / "playbooks" / "tasks" / "maintenance_ho
 VIP = "192.0.2.100/24"
 
 PAIR_VARS: dict[str, Any] = {
-    "vrrp_pair_hosts": "routers",
-    "vrrp_fleet_hosts": "routers",
+    "vrrp_hosts": "routers",
     "vrrp_exclusive": True,
     "vrrp_instances": [
         {
@@ -89,9 +88,10 @@ def test_ha_pair_names_the_instance_when_no_master_appears(pair: HostLab) -> Non
     )
     TIMINGS["playbook ha_pair.yml, unwinnable instance"] = run.seconds
     assert run.returncode != 0, run.output[-4000:]
-    assert "instance ghost: 0 MASTER (none) among r1, r2 after 4 s" in run.output, run.output[
-        -4000:
-    ]
+    assert (
+        "instance ghost: 0 MASTER (none) among r1, r2; states: r1=FAULT, r2=FAULT"
+        " (each host waited up to 4 s)"
+    ) in run.output, run.output[-4000:]
     # Put the pair back as it was (vrrp_exclusive removes the ghost).
     again = play(pair, "ha_pair.yml", "ghost removed")
     assert again.returncode == 0, again.output[-4000:]
@@ -179,8 +179,8 @@ def test_rolling_maintenance_demotes_and_restores_each_host_in_turn(pair: HostLa
         ("r2", "Wait"),
     ], order
     # The master r1 handed over to r2 (make-before-break), r2 then handed back.
-    assert "r1 demoted: web is served by r2" in run.output, run.output[-6000:]
-    assert "r2 demoted: web is served by r1" in run.output, run.output[-6000:]
+    assert "r1 demoted: instance web: MASTER is r2" in run.output, run.output[-6000:]
+    assert "r2 demoted: instance web: MASTER is r1" in run.output, run.output[-6000:]
     assert "MAINTENANCE r1: all instances BACKUP and demoted" in run.output
     assert "MAINTENANCE r2: all instances BACKUP and demoted" in run.output
     # Demotion and restore changed something on each host.

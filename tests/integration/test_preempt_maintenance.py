@@ -38,8 +38,7 @@ INSTANCE: dict[str, Any] = {
     "virtual_addresses": [VIP],
 }
 PAIR_VARS: dict[str, Any] = {
-    "vrrp_pair_hosts": "routers",
-    "vrrp_fleet_hosts": "routers",
+    "vrrp_hosts": "routers",
     "vrrp_exclusive": True,
     "vrrp_instances": [INSTANCE],
 }
@@ -114,14 +113,15 @@ def test_restored_preempting_host_is_waited_for_until_it_is_master(
     out = run.output
 
     # r1 demoted: r2 took over (make-before-break).
-    assert "r1 demoted: web is served by r2" in out, out[-6000:]
+    assert "r1 demoted: instance web: MASTER is r2" in out, out[-6000:]
     # r1 restored: right after the restore it was BACKUP of the lower r2 with
-    # preempt on, and the wait said so and retried...
-    assert f"FAILED - RETRYING: [r1]: {WAIT}" in out, out[-6000:]
-    # ...until r1 had taken MASTER back through its preempt delay.
-    assert "r1 converged: web is MASTER" in out, out[-6000:]
-    assert "r1 restored: web MASTER is r1" in out, out[-6000:]
-    assert "r1 restored: web MASTER is r2" not in out, out[-6000:]
+    # preempt on, and the wait went on (in vrrp_state, wait_for=converged)
+    # until r1 had taken MASTER back through its preempt delay.
+    waited = re.search(r"r1 converged: web is MASTER \(after ([\d.]+) s\)", out)
+    assert waited is not None, out[-6000:]
+    assert float(waited.group(1)) >= PREEMPT_DELAY / 2, waited.group(0)
+    assert "r1 restored: instance web: MASTER is r1" in out, out[-6000:]
+    assert "r1 restored: instance web: MASTER is r2" not in out, out[-6000:]
 
     # r1 was converged (MASTER) before r2's turn started.
     steps = [
@@ -139,12 +139,12 @@ def test_restored_preempting_host_is_waited_for_until_it_is_master(
     ], steps
 
     # r2's turn keeps r1 MASTER: r2 (lower priority) stays BACKUP and will not preempt.
-    assert "r2 demoted: web is served by r1" in out, out[-6000:]
+    assert "r2 demoted: instance web: MASTER is r1" in out, out[-6000:]
     assert (
         "r2 converged: web is BACKUP of MASTER 192.0.2.11 (priority 150), which it will not"
         " preempt (its own priority 100 is not higher)"
     ) in out, out[-6000:]
-    assert "r2 restored: web MASTER is r1" in out, out[-6000:]
+    assert "r2 restored: instance web: MASTER is r1" in out, out[-6000:]
 
     final = {name: facts(lab, name) for name in ("r1", "r2")}
     assert final["r1"]["state"] == "MASTER" and final["r2"]["state"] == "BACKUP", final
@@ -176,9 +176,11 @@ def test_a_wait_shorter_than_the_preempt_delay_names_the_instance(
         TIMINGS["playbook rolling_maintenance.yml, wait below the delay"] = run.seconds
         assert run.returncode != 0, run.output[-6000:]
         assert re.search(
-            r"r1 restored, but not converged after \d+ looks over 4 s: web is BACKUP at"
+            r"maintenance of r1 failed at 'Wait for the host's instances to converge':"
+            r" timed out after 4 s waiting for converged instances: web is BACKUP at"
             r" priority 150 with preempt on \(delay 20\.0 s\) hearing the lower MASTER"
-            r" 192\.0\.2\.12 \(priority 100\), waiting for it to preempt and become MASTER",
+            r" 192\.0\.2\.12 \(priority 100\), waiting for it to preempt\."
+            r" Its configured priorities are restored",
             run.output,
         ), run.output[-6000:]
         # The play stopped there: r2 was left alone.

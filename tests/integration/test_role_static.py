@@ -22,15 +22,23 @@ PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
 UNIT = "failover-vrrp.service"
 
 
-def test_role_keys_are_the_schemas_keys() -> None:
+def test_the_role_lists_no_schema_key() -> None:
+    """The items go to vrrp_config as they are, in one call: no list of keys that
+    could drift from the schema (the module's spec is derived from it)."""
     role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
-    defs = CONFIG_SCHEMA["$defs"]
-    assert role_vars["vrrp_instance_keys"] == list(defs["instance"]["properties"])
-    assert role_vars["vrrp_sync_group_keys"] == list(defs["sync_group"]["properties"])
-    # Every key is passed to the module under its own name.
-    tasks = (ROLE / "tasks" / "config.yml").read_text()
-    for key in role_vars["vrrp_instance_keys"] + role_vars["vrrp_sync_group_keys"]:
-        assert f'{key}: "{{{{ item.{key}' in tasks, key
+    assert not [name for name in role_vars if name.endswith("_keys")], role_vars
+    tasks = yaml.safe_load((ROLE / "tasks" / "config.yml").read_text())
+    calls = [task for task in tasks if "failover.vrrp.vrrp_config" in task]
+    assert len(calls) == 1, tasks
+    call = calls[0]
+    assert "loop" not in call
+    assert call["failover.vrrp.vrrp_config"]["config"] == {
+        "instances": "{{ vrrp_instances }}",
+        "sync_groups": "{{ vrrp_sync_groups }}",
+    }
+    text = (ROLE / "tasks" / "config.yml").read_text()
+    for key in CONFIG_SCHEMA["$defs"]["instance"]["properties"]:
+        assert f"item.{key}" not in text, key
 
 
 def render(tmp_path: Path, *extra: str) -> None:
@@ -158,3 +166,11 @@ def test_ctl_wrapper_imports_nothing_from_the_working_directory(tmp_path: Path) 
     # 2: no runner listens (vrrp.ctl's own exit status), so the CLI itself ran.
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert str(socket_path) in proc.stderr
+
+
+def test_one_truth_for_the_supported_ansible_versions() -> None:
+    runtime = yaml.safe_load((REPO_ROOT / "meta" / "runtime.yml").read_text())
+    minimum = runtime["requires_ansible"].removeprefix(">=").removesuffix(".0")
+    meta = yaml.safe_load((ROLE / "meta" / "main.yml").read_text())
+    assert meta["galaxy_info"]["min_ansible_version"] == minimum
+    assert f"ansible-core {minimum} or later" in (REPO_ROOT / "README.md").read_text()

@@ -12,6 +12,7 @@ from unittest import mock
 
 import pytest
 from ansible_collections.failover.vrrp.plugins.modules import (
+    vrrp_config,
     vrrp_instance,
     vrrp_link_probe,
     vrrp_maintenance,
@@ -22,6 +23,7 @@ from ansible_collections.failover.vrrp.plugins.modules import (
 from modules_harness import COLLECTIONS_PATH
 
 MODULES = {
+    "vrrp_config": vrrp_config,
     "vrrp_instance": vrrp_instance,
     "vrrp_sync_group": vrrp_sync_group,
     "vrrp_link_probe": vrrp_link_probe,
@@ -91,3 +93,24 @@ def test_documentation_matches_the_argument_spec(docs: dict[str, Any], name: str
 def test_password_is_no_log() -> None:
     spec = argument_spec(vrrp_instance)
     assert spec["authentication"]["options"]["password"]["no_log"] is True
+
+
+def test_password_is_no_log_in_vrrp_config_too() -> None:
+    spec = argument_spec(vrrp_config)
+    instances = spec["config"]["options"]["instances"]["options"]
+    assert instances["authentication"]["options"]["password"]["no_log"] is True
+
+
+def test_module_defaults_groups_hold_modules_that_take_their_options() -> None:
+    """Every module of an action group takes the options the group is for: module_defaults
+    for ``group/failover.vrrp.NAME`` never hands a module an option it does not know."""
+    import yaml
+
+    runtime = yaml.safe_load((Path(__file__).resolve().parents[4] / "meta/runtime.yml").read_text())
+    needs = {"runner": {"control_socket"}, "config": {"config_dir", "control_socket", "reload"}}
+    assert set(runtime["action_groups"]) == set(needs)
+    for group, modules in runtime["action_groups"].items():
+        for name in modules:
+            assert needs[group] <= set(argument_spec(MODULES[name])), (group, name)
+    with_socket = {n for n, m in MODULES.items() if "control_socket" in argument_spec(m)}
+    assert set(runtime["action_groups"]["runner"]) == with_socket

@@ -3,18 +3,22 @@
 Each run validates the directory as it would be after its own change; two runs
 that validate before either writes can each pass and together leave a directory
 the runner refuses at its next start (a VRID twice, a sync group whose member
-is gone). ``FragmentStore.apply`` holds ``<config_dir>/.lock`` (``flock``) from
-reading the old fragment to the end of the reload, so the second run validates
-the directory the first one left.
+is gone). The change set holds ``<config_dir>/.lock`` (``flock``) from reading
+the directory to the end of the reload, so the second run validates the
+directory the first one left.
 
 The writers here have no runner listening (stopped or restarting): nothing but
-the modules' own validation stands between them and the next start.
+the modules' own validation stands between them and the next start. Each
+writer here runs what ``vrrp_instance`` / ``vrrp_sync_group`` run
+(``ansible_vrrp_config.run_object``: the change set under ``config_lock``);
+``vrrp_config`` takes the same lock (test_vrrp_config.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import multiprocessing
 import os
 import threading
@@ -23,8 +27,11 @@ from typing import Any
 
 import pytest
 from ansible_collections.failover.vrrp.plugins.module_utils import ansible_vrrp_fragments
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_changeset import (
+    ChangeSet,
+)
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_config import run_object
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_fragments import (
-    FragmentStore,
     canonical_text,
 )
 from modules_harness import ConfigError, ControlError, load_dir
@@ -46,13 +53,22 @@ def web(name: str, vrid: int = 51) -> str:
     )
 
 
+KEYS = {"instances.d": "instances", "sync_groups.d": "sync_groups"}
+
+
+def run(
+    config_dir: str, subdir: str, name: str, text: str | None, sock: str, *, check: bool = False
+) -> dict[str, Any]:
+    """One module run's backend (None text: state absent); its result."""
+    params = {"name": name, "config_dir": config_dir, "control_socket": sock, "reload": True}
+    wanted = None if text is None else json.loads(text)
+    return run_object(params, key=KEYS[subdir], wanted=wanted, check_mode=check, diff=False)
+
+
 def apply(config_dir: str, subdir: str, name: str, text: str | None, sock: str) -> Any:
-    """One module run's backend; its Outcome, or the error it failed with."""
-    store = FragmentStore(config_dir, subdir)
+    """One module run's backend; its result, or the error it failed with."""
     try:
-        return store.apply(
-            name, text, mode=0o644, check_mode=False, reload=True, control_socket=sock
-        )
+        return run(config_dir, subdir, name, text, sock)
     except ConfigError as exc:
         return exc
 
@@ -60,14 +76,14 @@ def apply(config_dir: str, subdir: str, name: str, text: str | None, sock: str) 
 def _meet_after_validation(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make each writer wait, once validated, until the other has validated too."""
     meet = threading.Barrier(2)
-    validate = FragmentStore.validate
+    validate = ChangeSet.validate
 
-    def validate_then_meet(self: FragmentStore, name: str, text: str | None) -> None:
-        validate(self, name, text)
+    def validate_then_meet(self: ChangeSet) -> None:
+        validate(self)
         with contextlib.suppress(threading.BrokenBarrierError):
             meet.wait(timeout=MEET_S)
 
-    monkeypatch.setattr(FragmentStore, "validate", validate_then_meet)
+    monkeypatch.setattr(ChangeSet, "validate", validate_then_meet)
 
 
 # (first writer, second writer, the clash named): each change valid on its own.
@@ -150,17 +166,11 @@ def test_a_lock_held_too_long_fails_naming_it_and_writes_nothing(
     lock = Path(config_dir, ".lock")
     with lock.open("a") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
-        store = FragmentStore(config_dir, "instances.d")
         with pytest.raises(ControlError) as failed:
-            store.apply(
-                "a", web("a"), mode=0o644, check_mode=False, reload=True,
-                control_socket=str(tmp_path / "none.sock"),
-            )  # fmt: skip
+            run(config_dir, "instances.d", "a", web("a"), str(tmp_path / "none.sock"))
         # Check mode writes nothing, so it does not wait for the lock.
-        predicted = store.apply(
-            "a", web("a"), mode=0o644, check_mode=True, reload=True, control_socket="/none"
-        )
+        predicted = run(config_dir, "instances.d", "a", web("a"), "/none", check=True)
     assert f"another task is changing {config_dir}" in str(failed.value)
     assert str(lock) in str(failed.value)
-    assert predicted.changed
+    assert predicted["changed"]
     assert os.listdir(Path(config_dir, "instances.d")) == []

@@ -39,7 +39,15 @@ def test_create_writes_canonical_json_and_reloads(
     result = run(args_for(runner, **WEB), capsys)
     assert result["changed"] is True
     assert result["reloaded"] is True
-    assert result["path"] == str(fragment(runner))
+    assert result["file"] == str(fragment(runner))
+    # Only what RETURN documents: no file attributes that AnsibleModule adds to
+    # a result with a "path" (owner, mode, state: file, ...).
+    assert set(result) - {"invocation", "diff", "warnings"} == {
+        "changed",
+        "instance",
+        "file",
+        "reloaded",
+    }, result
     on_disk = json.loads(fragment(runner).read_text())
     assert on_disk == result["instance"]
     assert on_disk["priority"] == 150
@@ -349,8 +357,9 @@ def test_config_dir_that_cannot_be_made(tmp_path: Path, capsys: pytest.CaptureFi
     blocker.write_text("not a directory")
     result = run({"config_dir": str(blocker), "control_socket": str(tmp_path / "s"), **WEB}, capsys)
     assert result["failed"] is True
-    # The lock comes first (tests/unit/plugins/modules/test_fragment_lock.py).
-    assert result["msg"] == f"cannot lock {blocker} ({blocker}/.lock): Not a directory"
+    # The lock is taken in the config dir before anything is read.
+    assert result["msg"] == f"{blocker}: is not a directory"
+    assert result["file"] == str(blocker)
 
 
 def test_fragment_store_knows_its_two_directories() -> None:

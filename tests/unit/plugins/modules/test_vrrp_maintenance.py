@@ -130,3 +130,17 @@ def test_no_runner(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = run({"control_socket": sock, "state": "demoted"}, capsys)
     assert result["failed"] is True
     assert result["msg"] == f"no runner is listening on {sock}"
+
+
+def test_the_result_says_whether_the_instances_have_converged(
+    pair: Runner, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same verdict as vrrp_state's (Python, not Jinja): a demoted host under a
+    peer MASTER has converged; one that hears no MASTER has not."""
+    demoted = run({"control_socket": pair.socket, "state": "demoted"}, capsys)
+    assert demoted["converged"] is True, demoted
+    assert demoted["report"][0].startswith("db is BACKUP of MASTER 198.51.100.")
+    pair.handler.instances["web"].update(state="BACKUP", master=None, master_priority=None)
+    restored = run({"control_socket": pair.socket, "state": "restored"}, capsys)
+    assert restored["converged"] is False
+    assert restored["waiting"] == ["web is BACKUP and hears no MASTER, waiting for one"]

@@ -1,0 +1,151 @@
+"""Verdicts the playbooks report, computed here from the runner's state, never in Jinja.
+
+- :func:`settled`: one instance has converged: MASTER, or BACKUP hearing a
+  MASTER it will not take over from (RFC 9568 §6.4.2: a Backup preempts only a
+  lower priority, never on a tie; the address owner always takes over).
+- :func:`fleet_verdict`: exactly one MASTER per instance across a group of
+  hosts, from each host's ``vrrp`` facts. A host that answered counts by its
+  state; a BACKUP that hears a master counts that master too (its address),
+  so a group seen through ``--limit`` or with an unreachable master is still
+  judged: one MASTER host, or none answering and every BACKUP hearing the same
+  master, is one MASTER.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def settled(name: str, inst: Mapping[str, Any]) -> str | None:  # noqa: PLR0911 - one per rule
+    """None when ``inst`` has converged, else what it waits for (a :data:`Verdict`)."""
+    state = inst.get("state")
+    own = int(inst.get("effective_priority") or 0)
+    heard = inst.get("master_priority")
+    master = inst.get("master")
+    if state == "MASTER":
+        return None
+    if state != "BACKUP":
+        return f"is {state}, waiting for MASTER or BACKUP"
+    if master is None or heard is None:
+        return "is BACKUP and hears no MASTER, waiting for one"
+    if int(heard) == 0:
+        return (
+            f"is BACKUP and its MASTER {master} resigned (priority 0), waiting for the new MASTER"
+        )
+    if own == 255:
+        return (
+            f"is BACKUP as the address owner (priority 255), waiting for it to take MASTER "
+            f"from {master} (priority {heard})"
+        )
+    if inst.get("preempt") and int(heard) < own:
+        return (
+            f"is BACKUP at priority {own} with preempt on (delay {inst.get('preempt_delay', 0)} s) "
+            f"hearing the lower MASTER {master} (priority {heard}), waiting for it to preempt"
+        )
+    return None
+
+
+def describe_settled(name: str, inst: Mapping[str, Any]) -> str:
+    """``web is MASTER`` / ``web is BACKUP of MASTER 192.0.2.11 (priority 150) ...``."""
+    why = settled(name, inst)
+    if why is not None:
+        return f"{name} {why}"
+    if inst.get("state") == "MASTER":
+        return f"{name} is MASTER"
+    own, heard = int(inst.get("effective_priority") or 0), inst.get("master_priority")
+    reason = (
+        "preempt not reported by its runner"
+        if "preempt" not in inst
+        else "preempt off"
+        if not inst["preempt"]
+        else f"its own priority {own} is not higher"
+    )
+    return (
+        f"{name} is BACKUP of MASTER {inst.get('master')} (priority {heard}), "
+        f"which it will not preempt ({reason})"
+    )
+
+
+def converge_report(facts: Mapping[str, Any], names: Iterable[str] | None = None) -> dict[str, Any]:
+    """``converged`` (every selected instance settled) and one line per instance."""
+    instances: Mapping[str, Any] = facts.get("instances") or {}
+    selected = sorted(instances) if names is None else [n for n in names if n in instances]
+    waiting = [f"{n} {settled(n, instances[n])}" for n in selected if settled(n, instances[n])]
+    return {
+        "converged": not waiting,
+        "waiting": waiting,
+        "report": [describe_settled(n, instances[n]) for n in selected],
+    }
+
+
+def _host_facts(fleet: Any) -> dict[str, Mapping[str, Any] | None]:
+    """``{host: vrrp facts or None}`` from a dict, or from a looped task's ``results``."""
+    if isinstance(fleet, Mapping):
+        return {
+            str(h): (f.get("vrrp", f) if isinstance(f, Mapping) else None) for h, f in fleet.items()
+        }
+    out: dict[str, Mapping[str, Any] | None] = {}
+    for result in fleet or ():
+        if not isinstance(result, Mapping):
+            continue
+        host = str(
+            result.get("item", result.get("_ansible_delegated_vars", {}).get("ansible_host"))
+        )
+        facts = (result.get("ansible_facts") or {}).get("vrrp")
+        out[host] = facts if isinstance(facts, Mapping) else None
+    return out
+
+
+def fleet_verdict(fleet: Any, names: Iterable[str] | None = None) -> dict[str, Any]:
+    """Exactly one MASTER per instance across the hosts of ``fleet`` (see the module doc)."""
+    hosts = _host_facts(fleet)
+    answered = {h: f for h, f in hosts.items() if f is not None}
+    known = sorted({n for f in answered.values() for n in (f.get("instances") or {})})
+    selected = known if names is None else list(dict.fromkeys(names))
+    instances: dict[str, Any] = {}
+    problems: list[str] = []
+    for name in selected:
+        states = {h: (f.get("instances") or {}).get(name) for h, f in sorted(answered.items())}
+        masters = [h for h, i in states.items() if i is not None and i.get("state") == "MASTER"]
+        heard = sorted(
+            {
+                str(i["master"])
+                for i in states.values()
+                if i is not None
+                and i.get("state") == "BACKUP"
+                and i.get("master") is not None
+                and i.get("master_priority") not in (None, 0)
+            }
+        )
+        shown = ", ".join(f"{h}={i.get('state') if i else 'absent'}" for h, i in states.items())
+        if len(masters) == 1:
+            ok, master = True, masters[0]
+        elif not masters and len(heard) == 1:
+            ok, master = (
+                True,
+                f"{heard[0]} (heard by the BACKUPs, not among the hosts that answered)",
+            )
+        else:
+            ok, master = False, None
+        instances[name] = {"masters": masters, "heard": heard, "one_master": ok, "states": states}
+        if ok:
+            instances[name]["detail"] = f"instance {name}: MASTER is {master}"
+        else:
+            detail = (
+                f"instance {name}: {len(masters)} MASTER ({', '.join(masters) or 'none'}) among "
+                f"{', '.join(sorted(hosts))}; states: {shown}"
+            )
+            instances[name]["detail"] = detail
+            problems.append(detail)
+    if not selected:
+        problems.append(f"no instance runs on {', '.join(sorted(hosts)) or 'any host'}")
+    # A host that did not answer does not fail the verdict by itself: the
+    # BACKUPs' view still counts its master. It is named.
+    silent = sorted(set(hosts) - set(answered))
+    return {
+        "one_master": not problems,
+        "instances": instances,
+        "problems": problems,
+        "silent": silent,
+    }
