@@ -133,15 +133,15 @@ def fragment_spec(definition: str) -> dict[str, Any]:
 def schema_object(params: Mapping[str, Any], definition: str) -> dict[str, Any]:
     """The schema keys of a module's parameters, unset (None) values left out."""
     keys = CONFIG_SCHEMA["$defs"][definition]["properties"]
-    return {key: _without_none(params[key]) for key in keys if params.get(key) is not None}
+    return {key: without_none(params[key]) for key in keys if params.get(key) is not None}
 
 
-def _without_none(value: Any) -> Any:
+def without_none(value: Any) -> Any:
     # Ansible fills every unset sub-option with None; the schema wants it absent.
     if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
+        return {k: without_none(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
-        return [_without_none(v) for v in value]
+        return [without_none(v) for v in value]
     return value
 
 

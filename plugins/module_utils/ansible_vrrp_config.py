@@ -16,6 +16,7 @@ from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import 
     DEFAULT_SOCKET,
     gather_facts,
     schema_spec,
+    without_none,
 )
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_changeset import (
     KINDS,
@@ -67,15 +68,6 @@ def config_spec() -> dict[str, Any]:
 REQUIRED_IF: Final = [("state", state, ["config"]) for state in NEEDS_CONFIG]
 
 
-def _without_none(value: Any) -> Any:
-    # Ansible fills every unset sub-option with None; the schema wants it absent.
-    if isinstance(value, dict):
-        return {k: _without_none(v) for k, v in value.items() if v is not None}
-    if isinstance(value, list):
-        return [_without_none(v) for v in value]
-    return value
-
-
 def _empty() -> Current:
     return Current(files={k: {} for k, _s, _w in KINDS}, objects={k: {} for k, _s, _w in KINDS})
 
@@ -83,7 +75,7 @@ def _empty() -> Current:
 def run_config(params: Mapping[str, Any], *, check_mode: bool, diff: bool) -> dict[str, Any]:
     """The result of ``vrrp_config`` for ``params``; raises the engine's errors."""
     state = params["state"]
-    config = _without_none(params["config"])
+    config = without_none(params["config"])
     given = given_objects(config)
     config_dir = params["config_dir"]
     if state == "rendered":
