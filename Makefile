@@ -34,7 +34,7 @@ help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | \
 	  awk 'BEGIN {FS = ":.*## "} {printf "  %-15s %s\n", $$1, $$2}'
 
-test: deps venv lint typecheck unit py39 netns coverage chaos-short integration sanity changelog-lint ansible-lint ## everything CI checks
+test: deps venv lint typecheck unit py39 netns coverage chaos-short integration sanity changelog-lint ansible-lint galaxy-importer docs-lint ## everything CI checks
 
 deps: ## install the apt packages the tests need (idempotent, quiet)
 	@missing=""; \
@@ -159,3 +159,58 @@ demo: deps venv ## an HA pair of systemd hosts provisioned by playbooks: crash, 
 clean: ## remove build output and caches (keeps .venv)
 	rm -rf $(BUILD) .mypy_cache .ruff_cache .pytest_cache .hypothesis .coverage .coverage.* htmlcov
 	find plugins tests -name __pycache__ -type d -prune -exec rm -rf {} +
+
+# --- the collection as users get it ------------------------------------------
+# `ansible-galaxy collection build` (galaxy.yml's build_ignore decides what
+# ships), the tarball installed into build/dist/collections. galaxy-importer and
+# the docs tools each have a venv of their own: their pins clash with
+# requirements/dev.txt (galaxy-importer: attrs<24; Sphinx 9: docutils<0.23).
+.PHONY: dist galaxy-importer docs docs-lint
+
+COLLECTION_VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+DIST         := $(BUILD)/dist
+DIST_TARBALL := $(DIST)/failover-vrrp-$(COLLECTION_VERSION).tar.gz
+DIST_PATH    := $(DIST)/collections
+IMPORTER_VENV := .venv-importer
+DOCS_VENV    := .venv-docs
+DOCS_OUT     := $(BUILD)/docs
+
+$(IMPORTER_VENV)/.requirements-stamp: requirements/importer/requirements.txt
+	@test -x $(IMPORTER_VENV)/bin/python || $(PYTHON) -m venv $(IMPORTER_VENV)
+	$(IMPORTER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	@touch $@
+
+$(DOCS_VENV)/.requirements-stamp: requirements/docs/requirements.txt
+	@test -x $(DOCS_VENV)/bin/python || $(PYTHON) -m venv $(DOCS_VENV)
+	$(DOCS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r $<
+	@touch $@
+
+dist: venv ## build the collection tarball and install it into build/dist/collections
+	@rm -rf $(DIST) && mkdir -p $(DIST)
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(DIST) .
+	ANSIBLE_COLLECTIONS_PATH="$(abspath $(DIST_PATH))" $(VENV)/bin/ansible-galaxy collection \
+	  install --offline --no-deps --force -p $(DIST_PATH) $(DIST_TARBALL) >/dev/null
+	@echo "dist: $(DIST_TARBALL) ($$(tar -tzf $(DIST_TARBALL) | wc -l) entries)"
+
+galaxy-importer: dist $(IMPORTER_VENV)/.requirements-stamp ## Galaxy's upload checks on the tarball, offline (.ci/galaxy-importer.cfg)
+	cd $(DIST) && GALAXY_IMPORTER_CONFIG=$(abspath .ci/galaxy-importer.cfg) \
+	  PATH="$(abspath $(IMPORTER_VENV))/bin:$$PATH" ANSIBLE_COLLECTIONS_PATH="$(abspath $(DIST_PATH))" \
+	  $(abspath $(IMPORTER_VENV))/bin/python -m galaxy_importer.main $(notdir $(DIST_TARBALL)) \
+	  | grep -v '^Loading ' | tee galaxy-importer.log
+	@# Galaxy shows its warnings (ansible-lint findings, doc problems) to users: none allowed.
+	@if grep -E '^(WARNING|ERROR)' $(DIST)/galaxy-importer.log; then exit 1; fi
+
+docs: dist $(DOCS_VENV)/.requirements-stamp ## the documentation site (antsibull-docs + Sphinx) into build/docs/html, offline
+	@rm -rf $(DOCS_OUT) && mkdir -p $(DOCS_OUT)/rst && chmod og-w $(DOCS_OUT)/rst
+	@cp docs/site/index.rst $(DOCS_OUT)/rst/
+	ANSIBLE_COLLECTIONS_PATH="$(abspath $(DIST_PATH))" PATH="$(abspath $(DOCS_VENV))/bin:$$PATH" \
+	  $(DOCS_VENV)/bin/antsibull-docs --config-file docs/site/antsibull-docs.cfg collection \
+	  --use-current --dest-dir $(DOCS_OUT)/rst failover.vrrp
+	$(DOCS_VENV)/bin/sphinx-build -b html -c docs/site -W --keep-going -q \
+	  -d $(DOCS_OUT)/doctrees $(DOCS_OUT)/rst $(DOCS_OUT)/html
+	@echo "docs: open $(DOCS_OUT)/html/index.html"
+
+docs-lint: dist $(DOCS_VENV)/.requirements-stamp ## antsibull-docs lint-collection-docs on the installed tarball
+	cd $(DIST_PATH)/ansible_collections/failover/vrrp && \
+	  ANSIBLE_COLLECTIONS_PATH="$(abspath $(DIST_PATH))" PATH="$(abspath $(DOCS_VENV))/bin:$$PATH" \
+	  $(abspath $(DOCS_VENV))/bin/antsibull-docs lint-collection-docs --plugin-docs .

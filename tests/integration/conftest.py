@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from integration.hosts import WORK_ROOT, HostLab
+from integration.installed import InstalledCollection, build_and_install
 from integration.rootfs import Rootfs, ensure_rootfs
 from lab import REPO_ROOT, SESSION_PREFIX, netns_list, sweep, unique_prefix
 
@@ -56,14 +57,31 @@ def rootfs() -> Rootfs:
     return fs
 
 
+@pytest.fixture(scope="session")
+def installed_collection(tmp_path_factory: pytest.TempPathFactory) -> InstalledCollection:
+    """The collection built into a tarball and installed from it, once per session.
+
+    The lab hosts' Ansible finds failover.vrrp only there (``HostLab(collections_path=)``).
+    """
+    installed = build_and_install(tmp_path_factory.mktemp("collection"))
+    TIMINGS["ansible-galaxy collection build"] = installed.build_seconds
+    TIMINGS["ansible-galaxy collection install"] = installed.install_seconds
+    return installed
+
+
 @pytest.fixture(scope="module")
-def pair(rootfs: Rootfs) -> Iterator[HostLab]:
+def pair(rootfs: Rootfs, installed_collection: InstalledCollection) -> Iterator[HostLab]:
     """Two booted hosts r1 (192.0.2.11, priority 150) and r2 (.12, 100), no preempt.
 
-    Preempt is off so that a runner restarted by systemd rejoins as Backup and
-    does not take the VIP back: what the kill -9 test checks.
+    Ansible runs the collection installed from its tarball. Preempt is off so
+    that a runner restarted by systemd rejoins as Backup and does not take the
+    VIP back: what the kill -9 test checks.
     """
-    with HostLab(prefix=unique_prefix(), rootfs=rootfs.path) as lab:
+    with HostLab(
+        prefix=unique_prefix(),
+        rootfs=rootfs.path,
+        collections_path=installed_collection.collections_path,
+    ) as lab:
         hosts = lab.add_hosts({"r1": "192.0.2.11/24", "r2": "192.0.2.12/24"})
         for host in hosts:
             TIMINGS[f"boot {host.name} (nspawn → READY=1)"] = host.boot_seconds

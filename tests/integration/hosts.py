@@ -156,9 +156,12 @@ def parse_recap(output: str) -> dict[str, dict[str, int]]:
 class HostLab:
     """A lab of systemd hosts and one controller, torn down on exit."""
 
-    def __init__(self, *, prefix: str, rootfs: Path) -> None:
+    def __init__(self, *, prefix: str, rootfs: Path, collections_path: Path | None = None) -> None:
+        """``collections_path``: where the collection was installed from its tarball
+        (``integration.installed``); ``None`` runs the checkout through a link."""
         self.prefix = prefix
         self.rootfs = rootfs
+        self.collections_path = collections_path
         self.lab = Lab(prefix=prefix)
         self.workdir = WORK_ROOT / prefix
         self.hosts: dict[str, Host] = {}
@@ -195,9 +198,10 @@ class HostLab:
             check=True, capture_output=True,
         )  # fmt: skip
         (self.workdir / "known_hosts").touch(mode=0o600)
-        collections = self.workdir / "collections" / "ansible_collections" / "failover"
-        collections.mkdir(parents=True)
-        (collections / "vrrp").symlink_to(REPO_ROOT)
+        if self.collections_path is None:
+            collections = self.workdir / "collections" / "ansible_collections" / "failover"
+            collections.mkdir(parents=True)
+            (collections / "vrrp").symlink_to(REPO_ROOT)
 
     def close(self) -> None:
         if self._closed:
@@ -439,8 +443,7 @@ class HostLab:
             PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
             ANSIBLE_HOME=str(home),
             ANSIBLE_LOCAL_TEMP=str(home / "tmp"),
-            ANSIBLE_COLLECTIONS_PATH=str(self.workdir / "collections"),
-            ANSIBLE_ROLES_PATH=str(REPO_ROOT / "roles"),
+            **self._collection_env(),
             ANSIBLE_NOCOLOR="1",
             ANSIBLE_FORCE_COLOR="0",
             ANSIBLE_RETRY_FILES_ENABLED="0",
@@ -449,15 +452,32 @@ class HostLab:
             ANSIBLE_CONFIG=str(config),
         )
 
+    def _collection_env(self) -> dict[str, str]:
+        """Where Ansible finds failover.vrrp: only the installed tarball, or the checkout."""
+        if self.collections_path is not None:
+            # Nothing from the checkout: no roles path, no collections on sys.path.
+            return {
+                "ANSIBLE_COLLECTIONS_PATH": str(self.collections_path),
+                "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+                "ANSIBLE_ROLES_PATH": str(self.workdir / "no-roles"),
+            }
+        return {
+            "ANSIBLE_COLLECTIONS_PATH": str(self.workdir / "collections"),
+            "ANSIBLE_ROLES_PATH": str(REPO_ROOT / "roles"),
+        }
+
     def playbook(
         self,
-        playbook: Path,
+        playbook: Path | str,
         *,
         extra_vars: Mapping[str, Any] | None = None,
         args: Iterable[str] = (),
         timeout: float = 900.0,
     ) -> PlaybookRun:
-        """``ansible-playbook`` from the controller namespace against every host."""
+        """``ansible-playbook`` from the controller namespace against every host.
+
+        ``playbook``: a path, or a collection playbook by FQCN (``failover.vrrp.ha_pair``).
+        """
         argv = self.playbook_argv(playbook, extra_vars=extra_vars)
         proc, seconds = self._controller_run([*argv, *args], timeout)
         return PlaybookRun(
@@ -468,7 +488,7 @@ class HostLab:
         )
 
     def playbook_argv(
-        self, playbook: Path, *, extra_vars: Mapping[str, Any] | None = None
+        self, playbook: Path | str, *, extra_vars: Mapping[str, Any] | None = None
     ) -> list[str]:
         """The ``ansible-playbook`` command line against the lab's inventory."""
         argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(self._inventory()), str(playbook)]

@@ -1,4 +1,8 @@
-"""The collection's playbooks (``playbooks/``) on the lab hosts, over SSH.
+"""The collection's playbooks on the lab hosts, over SSH.
+
+Run the way users run them: by FQCN (``failover.vrrp.ha_pair``) from the
+collection installed from its built tarball (the ``pair`` fixture), never from
+the checkout.
 
 A module-scoped pair of its own (r1 priority 150, r2 priority 100, preempt off,
 VIP 192.0.2.100 on VRID 51), independent of the role tests: ``ha_pair.yml``
@@ -17,10 +21,9 @@ from typing import Any
 
 from integration.conftest import TIMINGS
 from integration.hosts import HostLab, PlaybookRun, task_events
+from integration.installed import playbook_fqcn
 from integration.probeflow import probe_flow
-from lab import REPO_ROOT
 
-COLLECTION_PLAYBOOKS = REPO_ROOT / "playbooks"
 HOOK = Path(__file__).resolve().parent / "playbooks" / "tasks" / "maintenance_hook.yml"
 VIP = "192.0.2.100/24"
 
@@ -43,7 +46,7 @@ _runs: dict[str, PlaybookRun] = {}
 
 
 def play(lab: HostLab, name: str, label: str, **extra: Any) -> PlaybookRun:
-    run = lab.playbook(COLLECTION_PLAYBOOKS / name, extra_vars={**PAIR_VARS, **extra})
+    run = lab.playbook(playbook_fqcn(name), extra_vars={**PAIR_VARS, **extra})
     TIMINGS[f"playbook {name}, {label}"] = run.seconds
     return run
 
@@ -79,7 +82,7 @@ def test_ha_pair_names_the_instance_when_no_master_appears(pair: HostLab) -> Non
     broken = dict(PAIR_VARS["vrrp_instances"][0])
     broken.update(name="ghost", interface="eth9", vrid=61, virtual_addresses=["192.0.2.101/24"])
     run = pair.playbook(
-        COLLECTION_PLAYBOOKS / "ha_pair.yml",
+        playbook_fqcn("ha_pair.yml"),
         extra_vars={
             **PAIR_VARS,
             "vrrp_instances": [*PAIR_VARS["vrrp_instances"], broken],

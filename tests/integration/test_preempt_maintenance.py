@@ -20,11 +20,11 @@ import pytest
 
 from integration.conftest import TIMINGS
 from integration.hosts import HostLab, PlaybookRun, task_events
+from integration.installed import InstalledCollection, playbook_fqcn
 from integration.rootfs import Rootfs
 from lab import REPO_ROOT, unique_prefix
 from lab.netns import wait_for
 
-PLAYBOOKS = REPO_ROOT / "playbooks"
 HOOK = REPO_ROOT / "tests" / "integration" / "playbooks" / "tasks" / "maintenance_hook.yml"
 VIP = "192.0.2.100/24"
 PREEMPT_DELAY = 2.0
@@ -48,9 +48,14 @@ DEMOTE = "Demote the host and wait for a peer to take over"
 
 
 @pytest.fixture(scope="module")
-def preempt_pair(rootfs: Rootfs) -> Iterator[HostLab]:
-    """Two booted hosts r1 (priority 150) and r2 (100), preempt on, provisioned."""
-    with HostLab(prefix=unique_prefix(), rootfs=rootfs.path) as lab:
+def preempt_pair(rootfs: Rootfs, installed_collection: InstalledCollection) -> Iterator[HostLab]:
+    """Two booted hosts r1 (priority 150) and r2 (100), preempt on, provisioned
+    by ``failover.vrrp.ha_pair`` from the collection installed from its tarball."""
+    with HostLab(
+        prefix=unique_prefix(),
+        rootfs=rootfs.path,
+        collections_path=installed_collection.collections_path,
+    ) as lab:
         lab.add_hosts({"r1": "192.0.2.11/24", "r2": "192.0.2.12/24"})
         lab.write_inventory(
             host_vars={
@@ -82,7 +87,7 @@ def settle(lab: HostLab, *, timeout: float = 20.0) -> None:
 
 
 def play(lab: HostLab, name: str, label: str, **extra: Any) -> PlaybookRun:
-    run = lab.playbook(PLAYBOOKS / name, extra_vars={**PAIR_VARS, **extra})
+    run = lab.playbook(playbook_fqcn(name), extra_vars={**PAIR_VARS, **extra})
     TIMINGS[f"playbook {name}, {label}"] = run.seconds
     return run
 
@@ -161,7 +166,7 @@ def test_a_wait_shorter_than_the_preempt_delay_names_the_instance(
     that web is BACKUP with preempt on and waiting to become MASTER."""
     lab = preempt_pair
     slow = {**PAIR_VARS, "vrrp_instances": [{**INSTANCE, "preempt_delay": 20.0}]}
-    run = lab.playbook(PLAYBOOKS / "ha_pair.yml", extra_vars=slow)
+    run = lab.playbook(playbook_fqcn("ha_pair.yml"), extra_vars=slow)
     TIMINGS["playbook ha_pair.yml, preempt delay 20 s"] = run.seconds
     assert run.returncode == 0, run.output[-6000:]
     try:
@@ -170,7 +175,7 @@ def test_a_wait_shorter_than_the_preempt_delay_names_the_instance(
         settle(lab, timeout=40.0)
         assert facts(lab, "r1")["preempt_delay"] == 20.0
         run = lab.playbook(
-            PLAYBOOKS / "rolling_maintenance.yml",
+            playbook_fqcn("rolling_maintenance.yml"),
             extra_vars={**slow, "vrrp_maintenance_timeout": 4},
         )
         TIMINGS["playbook rolling_maintenance.yml, wait below the delay"] = run.seconds
