@@ -51,7 +51,11 @@ class Import:
 def _finish(reader: Reader) -> Import:
     ctx = Context(notes=list(reader.notes))
     config = convert(ctx, build(reader.lines))
-    return Import(config=config, not_converted=tuple(ctx.notes))
+    files: dict[str, int] = {}
+    for item in [*reader.lines, *ctx.notes]:
+        files.setdefault(item.file, len(files))
+    notes = sorted(ctx.notes, key=lambda note: (files[note.file], note.line))
+    return Import(config=config, not_converted=tuple(notes))
 
 
 def import_file(path: str, *, host: str | None = None) -> Import:

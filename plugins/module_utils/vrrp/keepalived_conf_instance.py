@@ -269,6 +269,10 @@ def _complete(
         del out["authentication"]
     if "unicast_ttl" in out and not out.get("unicast_peers"):
         del out["unicast_ttl"]
+    if "unicast_source" in out and out.get("unicast_peers"):
+        # One peer list shared by every host of a pair names this host too:
+        # a router does not advertise to itself, so that peer is left out.
+        out["unicast_peers"] = [p for p in out["unicast_peers"] if p != out["unicast_source"]]
     if not out.get("unicast_peers"):
         out.pop("unicast_peers", None)
     return {key: out[key] for key in _ORDER if key in out}

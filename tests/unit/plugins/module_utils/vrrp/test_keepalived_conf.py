@@ -1,0 +1,163 @@
+"""vrrp.keepalived_conf: a corpus of keepalived.conf files, the grammar, the CLI."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from vrrp.config import load_config
+from vrrp.keepalived_conf import import_text, main
+from vrrp.keepalived_conf_read import ConfSyntaxError
+
+CORPUS = Path(__file__).with_name("keepalived_corpus")
+ENGINE = Path(__file__).resolve().parents[5] / "plugins" / "module_utils"
+CASES = sorted((sample.parent.name, sample.name) for sample in CORPUS.glob("*/expected*.yml"))
+
+
+def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, list[str]]:
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err.splitlines()
+
+
+@pytest.mark.parametrize(("sample", "expected_file"), CASES)
+def test_corpus(sample: str, expected_file: str, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = CORPUS / sample
+    expected: dict[str, Any] = yaml.safe_load((folder / expected_file).read_text())
+    argv = [str(folder / "keepalived.conf")]
+    if expected["host"] is not None:
+        argv += ["--host", expected["host"]]
+    code, out, err = run(argv, capsys)
+    assert code == expected["exit"], err
+    config = yaml.safe_load(out)
+    load_config(config)  # the runner's loader accepts the output as it is
+    got = {inst["name"]: inst for inst in config["instances"]}
+    assert list(got) == list(expected["instances"])
+    for name, keys in expected["instances"].items():
+        assert {key: got[name].get(key) for key in keys} == keys, name
+    assert {g["name"]: g for g in config["sync_groups"]} == expected["sync_groups"]
+    named = [line.split(": ")[0] + ": " + line.split(": ")[1] for line in err]
+    assert [os.path.relpath(n.split(":")[0], folder) + ":" + n.split(":", 1)[1] for n in named] == (
+        expected["not_converted"]
+    )
+
+
+def test_cli_output_passes_runner_check(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ENGINE))
+    sample = CORPUS / "sync_groups" / "keepalived.conf"
+    for fmt, name in (([], "out.yml"), (["--json"], "out.json")):
+        out = subprocess.run(
+            [sys.executable, "-m", "vrrp.keepalived_conf", str(sample), *fmt],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert out.returncode == 0, out.stderr
+        (tmp_path / name).write_text(out.stdout)
+        if fmt:
+            json.loads(out.stdout)
+        check = subprocess.run(
+            [sys.executable, "-m", "vrrp.runner", "--config", str(tmp_path / name), "--check"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert check.returncode == 0, check.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("vrrp_instance A {\n interface eth0\n", 1, "not closed"),
+        ("}\n", 1, "without an open block"),
+        ("{\n}\n", 1, "without a keyword"),
+        ('vrrp_instance A {\n interface "eth0\n}\n', 2, "unmatched quote"),
+        ("$A=$A$A\nx $A\n", 2, "too long"),
+        ("a\0b\n", 1, "NUL"),
+    ],
+)
+def test_unusable_input_is_named(text: str, line: int, words: str) -> None:
+    with pytest.raises(ConfSyntaxError) as caught:
+        import_text(text, name="k.conf")
+    assert caught.value.line == line and words in str(caught.value)
+    assert str(caught.value).startswith(f"k.conf:{line}: ")
+
+
+def test_cli_exit_1_names_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    conf = tmp_path / "k.conf"
+    conf.write_text("global_defs {\n}\n}\n")
+    code, out, err = run([str(conf)], capsys)
+    assert (code, out) == (1, "")
+    assert err == [f"{conf}:3: '}}' without an open block"]
+    code, _, err = run([str(tmp_path / "absent.conf")], capsys)
+    assert code == 1 and err[0].startswith(f"{tmp_path / 'absent.conf'}:0: cannot read")
+
+
+def test_include_loop_and_depth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "a.conf").write_text("include b.conf\n")
+    (tmp_path / "b.conf").write_text("include a.conf\n")
+    code, _, err = run([str(tmp_path / "a.conf")], capsys)
+    assert code == 1 and "include loop" in err[0]
+
+
+def test_comments_quotes_and_braces() -> None:
+    text = (
+        "vrrp_instance VI{interface eth0 # comment\n"
+        "virtual_router_id 9 ! another\n"
+        "virtual_ipaddress { 192.0.2.9/24 } notify_master \"/bin/echo a#b 'c d'\"\n"
+        "}\n"
+    )
+    result = import_text(text)
+    (inst,) = result.config["instances"]
+    assert (inst["name"], inst["vrid"], inst["virtual_addresses"]) == ("VI", 9, ["192.0.2.9/24"])
+    assert inst["notify"]["master"] == ["/bin/echo", "a#b", "c d"]
+    assert result.complete
+
+
+def test_defaults_are_keepalived_s() -> None:
+    base = (
+        "vrrp_instance X {\n interface eth0\n virtual_router_id 1\n %s\n"
+        " virtual_ipaddress {\n %s\n }\n}\n"
+    )
+    v2 = import_text(base % ("", "192.0.2.1")).config["instances"][0]
+    assert (v2["version"], v2["priority"], v2["advert_interval"], v2["preempt"]) == (
+        2,
+        100,
+        1,
+        True,
+    )
+    assert v2["garp"] == {"delay": 5, "repeat": 5, "refresh": 0, "refresh_repeat": 1, "interval": 0}
+    assert "checksum_form" not in v2
+    owner = import_text(base % ("state MASTER", "192.0.2.1")).config["instances"][0]
+    assert owner["priority"] == 255  # vrrp_complete_instance: MASTER without priority
+    v3 = import_text("global_defs {\n vrrp_version 3\n}\n" + base % ("", "192.0.2.1"))
+    assert v3.config["instances"][0]["checksum_form"] == "pseudo_header"
+    v6 = import_text(base % ("", "fe80::1/64")).config["instances"][0]
+    assert v6["version"] == 3 and "checksum_form" not in v6
+
+
+def test_filter_plugin() -> None:
+    pytest.importorskip("ansible")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "modules"))
+    importlib.import_module("modules_harness")  # puts the collection on sys.path
+    plugin = importlib.import_module(
+        "ansible_collections.failover.vrrp.plugins.filter.from_keepalived"
+    )
+    convert = plugin.FilterModule().filters()["from_keepalived"]
+    text = (CORPUS / "includes" / "conf.d" / "20-db.conf").read_text() + "include x.conf\n"
+    result = convert(text)
+    assert result["config"]["instances"][0]["name"] == "DB"
+    assert result["not_converted"] == [
+        {"line": 6, "keyword": "include", "why": "'x.conf' cannot be followed from text"}
+    ]
+    assert result["complete"] is False
