@@ -50,7 +50,8 @@ class Context:
     track_files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def note(self, node: Node, why: str, keyword: str | None = None) -> None:
-        self.notes.append(Note(node.file, node.line, keyword or node.keyword, why))
+        shown = keyword or node.keyword or '""'  # an empty quoted word is a keyword too
+        self.notes.append(Note(node.file, node.line, shown, why))
 
     def ignore(self, node: Node, why: str = "") -> None:
         """Report a keyword (and its block) that has no equivalent."""
