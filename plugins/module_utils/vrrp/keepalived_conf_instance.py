@@ -154,7 +154,7 @@ def _simple(ctx: Context, node: Node, out: dict[str, Any]) -> bool:
         "interface": ("interface", lambda: node.args[0] if len(node.args) == 1 else None),
         "virtual_router_id": ("vrid", lambda: integer(ctx, node, 1, 255)),
         "priority": ("priority", lambda: integer(ctx, node, 1, 255)),
-        "advert_int": ("advert_interval", lambda: number(ctx, node, 0.01, 255)),
+        "advert_int": ("advert_interval", lambda: number(ctx, node, 0, 255)),
         "version": ("version", lambda: integer(ctx, node, 2, 3)),
         "preempt_delay": ("preempt_delay", lambda: number(ctx, node, 0, 1000)),
         "unicast_src_ip": ("unicast_source", lambda: _address(ctx, node)),
@@ -223,6 +223,24 @@ def convert_instance(ctx: Context, node: Node) -> dict[str, Any] | None:
     return _complete(ctx, node, out, hints, garp)
 
 
+def _advert_interval(seconds: float, version: int) -> float:
+    """The interval keepalived really uses (vrrp.c vrrp_complete_instance).
+
+    keepalived rounds half up to whole seconds (v2, at most 255) or to
+    centiseconds (v3, at most 40.95) and logs that it did.
+    """
+    unit, limit = (1_000_000, 256) if version == 2 else (10_000, 4096)  # µs, units
+    micros = round(seconds * 1_000_000)  # keepalived's timer is in µs
+    if micros == 0:
+        return KEEPALIVED_ADVERT_INT  # advert_int 0 means the default
+    if micros >= limit * unit:
+        units = limit - 1
+    else:
+        units = min(limit - 1, max(1, (micros + unit // 2) // unit))
+    centis = units * unit // 10_000
+    return centis // 100 if centis % 100 == 0 else centis / 100
+
+
 def _complete(
     ctx: Context, node: Node, out: dict[str, Any], hints: dict[str, Any], garp: dict[str, float]
 ) -> dict[str, Any] | None:
@@ -254,7 +272,9 @@ def _complete(
             "says (MASTER only as the address owner, priority 255); not converted",
         )
     out.update(version=version, priority=priority)
-    out.setdefault("advert_interval", KEEPALIVED_ADVERT_INT)
+    out["advert_interval"] = _advert_interval(
+        out.get("advert_interval", KEEPALIVED_ADVERT_INT), version
+    )
     out.setdefault("preempt", True)
     # keepalived (built with firewall support) defaults accept on unless vrrp_strict.
     out.setdefault("accept", priority == KEEPALIVED_OWNER_PRIORITY or not ctx.strict)

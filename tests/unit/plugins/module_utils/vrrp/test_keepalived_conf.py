@@ -161,3 +161,25 @@ def test_filter_plugin() -> None:
         {"line": 6, "keyword": "include", "why": "'x.conf' cannot be followed from text"}
     ]
     assert result["complete"] is False
+
+
+@pytest.mark.parametrize(
+    ("version", "written", "used"),
+    [
+        (2, "1.4", 1),
+        (2, "1.495", 1),  # rounded once, from microseconds, as keepalived does
+        (2, "1.5", 2),
+        (2, "0.2", 1),
+        (3, "0.005", 0.01),
+        (3, "1.235", 1.24),
+        (3, "41", 40.95),
+    ],
+)
+def test_advert_interval_rounded_as_keepalived(version: int, written: str, used: float) -> None:
+    text = (
+        f"vrrp_instance X {{\n interface eth0\n virtual_router_id 1\n version {version}\n"
+        f" advert_int {written}\n virtual_ipaddress {{\n 192.0.2.1\n }}\n}}\n"
+    )
+    result = import_text(text)
+    assert result.config["instances"][0]["advert_interval"] == used
+    load_config(result.config)
