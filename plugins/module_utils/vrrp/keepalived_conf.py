@@ -52,8 +52,8 @@ def _finish(reader: Reader) -> Import:
     ctx = Context(notes=list(reader.notes))
     config = convert(ctx, build(reader.lines))
     files: dict[str, int] = {}
-    for item in [*reader.lines, *ctx.notes]:
-        files.setdefault(item.file, len(files))
+    for file in [line.file for line in reader.lines] + [note.file for note in ctx.notes]:
+        files.setdefault(file, len(files))
     notes = sorted(ctx.notes, key=lambda note: (files[note.file], note.line))
     return Import(config=config, not_converted=tuple(notes))
 

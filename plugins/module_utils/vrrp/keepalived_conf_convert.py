@@ -33,23 +33,6 @@ _GROUP_NOTIFY: Final = {
     "notify_fault": "fault",
     "notify_stop": "stop",
 }
-_NOT_VRRP: Final = {
-    "virtual_server": "LVS is not part of VRRP; not converted",
-    "virtual_server_group": "LVS is not part of VRRP; not converted",
-    "static_ipaddress": "static addresses are not part of VRRP; not converted",
-    "static_routes": "static routes are not part of VRRP; not converted",
-    "static_rules": "static rules are not part of VRRP; not converted",
-}
-_GLOBAL_WHY: Final = {
-    "router_id": "names this host in keepalived's logs and mails; no equivalent",
-    "vrrp_startup_delay": "no equivalent in the runner's configuration",
-    "vrrp_strict": (
-        "keepalived's strict checks are not carried over (accept defaults to off "
-        "as keepalived does under vrrp_strict)"
-    ),
-    "script_user": "the runner runs scripts as its own user; no per-script user",
-    "enable_script_security": "no equivalent; see docs/sandbox.md for how hooks run",
-}
 
 
 def _global_defs(ctx: Context, node: Node) -> None:
@@ -65,7 +48,7 @@ def _global_defs(ctx: Context, node: Node) -> None:
             continue
         if key == "vrrp_strict":
             ctx.strict = True
-        ctx.ignore(entry, _GLOBAL_WHY.get(key, ""))
+        ctx.ignore(entry)
 
 
 def _name(ctx: Context, node: Node) -> str | None:
@@ -190,7 +173,7 @@ def convert(ctx: Context, top: list[Node]) -> dict[str, Any]:
             instances.append(inst)
             nodes[inst["name"]] = node
         elif node.keyword not in (*first, "vrrp_instance", "vrrp_sync_group"):
-            ctx.ignore(node, _NOT_VRRP.get(node.keyword, ""))
+            ctx.ignore(node)
     groups = [_sync_group(ctx, n, nodes) for n in top if n.keyword == "vrrp_sync_group"]
     sync_groups: list[dict[str, Any]] = []
     for group, node in zip(groups, [n for n in top if n.keyword == "vrrp_sync_group"]):

@@ -16,6 +16,7 @@ from .keepalived_conf_values import (
     KEEPALIVED_ADVERT_INT,
     KEEPALIVED_OWNER_PRIORITY,
     KEEPALIVED_PRIORITY,
+    NO_SCHEMA_KEY,
     Context,
     argv,
     garp_setting,
@@ -31,19 +32,7 @@ _NOTIFY: Final = {
     "notify_fault": "fault",
     "notify_stop": "stop",
 }
-_NO_SCHEMA_KEY: Final = "our schema has no key for it yet; not converted"
 _ORDER: Final = tuple(CONFIG_SCHEMA["$defs"]["instance"]["properties"])
-_UNSUPPORTED: Final = {
-    "virtual_ipaddress_excluded": "excluded virtual addresses: " + _NO_SCHEMA_KEY,
-    "virtual_routes": "virtual routes: " + _NO_SCHEMA_KEY,
-    "virtual_rules": "virtual rules: " + _NO_SCHEMA_KEY,
-    "dont_track_primary": "the runner always tracks the instance's interface; not converted",
-    "vmac_xmit_base": "adverts from the base interface with a VMAC: " + _NO_SCHEMA_KEY,
-    "notify": "the generic notify script (state passed as arguments): " + _NO_SCHEMA_KEY,
-    "track_process": "process tracking: " + _NO_SCHEMA_KEY,
-    "track_bfd": "BFD tracking: " + _NO_SCHEMA_KEY,
-    "strict_mode": "keepalived's strict-mode checks are not carried over",
-}
 
 
 def _address(ctx: Context, node: Node) -> str | None:
@@ -84,7 +73,7 @@ def _unicast_peers(ctx: Context, node: Node, out: dict[str, Any]) -> None:
             continue
         if entry.args:
             ctx.note(
-                entry, f"{peer}: options {' '.join(entry.args)!r}: {_NO_SCHEMA_KEY}", node.keyword
+                entry, f"{peer}: options {' '.join(entry.args)!r}: {NO_SCHEMA_KEY}", node.keyword
             )
         if peer not in peers:
             peers.append(peer)
@@ -219,7 +208,7 @@ def convert_instance(ctx: Context, node: Node) -> dict[str, Any] | None:
             if command is not None:
                 out.setdefault("notify", {})[_NOTIFY[key]] = command
         else:
-            ctx.ignore(entry, _UNSUPPORTED.get(key, ""))
+            ctx.ignore(entry)
     return _complete(ctx, node, out, hints, garp)
 
 
@@ -241,13 +230,7 @@ def _advert_interval(seconds: float, version: int) -> float:
     return centis // 100 if centis % 100 == 0 else centis / 100
 
 
-def _complete(
-    ctx: Context, node: Node, out: dict[str, Any], hints: dict[str, Any], garp: dict[str, float]
-) -> dict[str, Any] | None:
-    for required in ("interface", "vrid", "virtual_addresses"):
-        if not out.get(required):
-            ctx.note(node, f"{out['name']}: no {required} (keepalived needs it too); not converted")
-            return None
+def _vip_option_notes(ctx: Context, out: dict[str, Any]) -> None:
     for entry, parent in out.pop("_vip_options", []):
         options = entry.args
         if options[:2] == ["dev", out["interface"]]:
@@ -256,11 +239,33 @@ def _complete(
             ctx.note(
                 entry,
                 f"{entry.keyword}: {' '.join(options)!r} (dev, label, scope, brd, ...): "
-                f"{_NO_SCHEMA_KEY}; the address is converted without it",
+                f"{NO_SCHEMA_KEY}; the address is converted without it",
                 parent,
             )
+
+
+def _unicast(out: dict[str, Any]) -> None:
+    if "unicast_source" in out and out.get("unicast_peers"):
+        # One peer list shared by every host of a pair names this host too:
+        # a router does not advertise to itself, so that peer is left out.
+        out["unicast_peers"] = [p for p in out["unicast_peers"] if p != out["unicast_source"]]
+    if not out.get("unicast_peers"):
+        out.pop("unicast_peers", None)
+        out.pop("unicast_ttl", None)  # no effect without peers: multicast TTL is 255
+
+
+def _complete(
+    ctx: Context, node: Node, out: dict[str, Any], hints: dict[str, Any], garp: dict[str, float]
+) -> dict[str, Any] | None:
+    for required in ("interface", "vrid", "virtual_addresses"):
+        if not out.get(required):
+            ctx.note(node, f"{out['name']}: no {required} (keepalived needs it too); not converted")
+            return None
+    _vip_option_notes(ctx, out)
     family = ipaddress.ip_interface(out["virtual_addresses"][0]).version
     version = out.get("version", 3 if family == 6 else ctx.version)
+    if family == 6 and ctx.strict:
+        version = 3  # vrrp.c: "cannot use IPv6 with VRRP version 2; setting version 3"
     state: Node | None = hints.get("state")
     master = state is not None and state.args[:1] == ["MASTER"]
     # vrrp.c vrrp_complete_instance: no priority and state MASTER means owner.
@@ -278,6 +283,8 @@ def _complete(
     out.setdefault("preempt", True)
     # keepalived (built with firewall support) defaults accept on unless vrrp_strict.
     out.setdefault("accept", priority == KEEPALIVED_OWNER_PRIORITY or not ctx.strict)
+    if ctx.strict and version == 2 and priority != KEEPALIVED_OWNER_PRIORITY:
+        out["accept"] = False  # vrrp.c: accept mode for VRRPv2 breaks RFC 3768 - resetting
     interval6 = garp.pop("interval6")
     if family == 6:
         garp["interval"] = interval6
@@ -287,12 +294,5 @@ def _complete(
     if version == 3 and "authentication" in out:
         ctx.note(node, f"{out['name']}: keepalived ignores authentication with version 3")
         del out["authentication"]
-    if "unicast_ttl" in out and not out.get("unicast_peers"):
-        del out["unicast_ttl"]
-    if "unicast_source" in out and out.get("unicast_peers"):
-        # One peer list shared by every host of a pair names this host too:
-        # a router does not advertise to itself, so that peer is left out.
-        out["unicast_peers"] = [p for p in out["unicast_peers"] if p != out["unicast_source"]]
-    if not out.get("unicast_peers"):
-        out.pop("unicast_peers", None)
+    _unicast(out)
     return {key: out[key] for key in _ORDER if key in out}

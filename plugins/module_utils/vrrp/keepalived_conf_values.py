@@ -37,6 +37,33 @@ GARP_KEYWORDS: Final = {
     "gna_interval": ("interval6", 0, 1, False),
 }
 
+NO_SCHEMA_KEY: Final = "our schema has no key for it yet; not converted"
+# Why a keyword is not converted, where more can be said than "no equivalent".
+REASONS: Final = {
+    "virtual_ipaddress_excluded": "excluded virtual addresses: " + NO_SCHEMA_KEY,
+    "virtual_routes": "virtual routes: " + NO_SCHEMA_KEY,
+    "virtual_rules": "virtual rules: " + NO_SCHEMA_KEY,
+    "dont_track_primary": "the runner always tracks the instance's interface; not converted",
+    "vmac_xmit_base": "adverts from the base interface with a VMAC: " + NO_SCHEMA_KEY,
+    "notify": "the generic notify script (state passed as arguments): " + NO_SCHEMA_KEY,
+    "track_process": "process tracking: " + NO_SCHEMA_KEY,
+    "track_bfd": "BFD tracking: " + NO_SCHEMA_KEY,
+    "strict_mode": "keepalived's strict-mode checks are not carried over",
+    "virtual_server": "LVS is not part of VRRP; not converted",
+    "virtual_server_group": "LVS is not part of VRRP; not converted",
+    "static_ipaddress": "static addresses are not part of VRRP; not converted",
+    "static_routes": "static routes are not part of VRRP; not converted",
+    "static_rules": "static rules are not part of VRRP; not converted",
+    "router_id": "names this host in keepalived's logs and mails; no equivalent",
+    "vrrp_startup_delay": "no equivalent in the runner's configuration",
+    "vrrp_strict": (
+        "keepalived's strict checks are not carried over (accept defaults to off "
+        "as keepalived does under vrrp_strict)"
+    ),
+    "script_user": "the runner runs scripts as its own user; no per-script user",
+    "enable_script_security": "no equivalent; see docs/sandbox.md for how hooks run",
+}
+
 
 @dataclass
 class Context:
@@ -55,7 +82,8 @@ class Context:
 
     def ignore(self, node: Node, why: str = "") -> None:
         """Report a keyword (and its block) that has no equivalent."""
-        self.note(node, why or "no equivalent in the runner's configuration; not converted")
+        default = "no equivalent in the runner's configuration; not converted"
+        self.note(node, why or REASONS.get(node.keyword, default))
 
 
 def _arg(ctx: Context, node: Node) -> str | None:

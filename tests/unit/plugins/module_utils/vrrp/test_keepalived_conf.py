@@ -144,6 +144,11 @@ def test_defaults_are_keepalived_s() -> None:
     assert v3.config["instances"][0]["checksum_form"] == "pseudo_header"
     v6 = import_text(base % ("", "fe80::1/64")).config["instances"][0]
     assert v6["version"] == 3 and "checksum_form" not in v6
+    strict = "global_defs {\n vrrp_strict\n}\n"
+    v2_strict = import_text(strict + base % ("accept", "192.0.2.1")).config["instances"][0]
+    assert v2_strict["accept"] is False  # keepalived resets accept for v2 under vrrp_strict
+    v6_strict = import_text(strict + base % ("version 2", "fe80::1/64")).config["instances"][0]
+    assert v6_strict["version"] == 3
 
 
 def test_filter_plugin() -> None:
