@@ -200,7 +200,7 @@ class Reader:
     ) -> tuple[str, str] | None:
         """Handle one decommented line; a multi-line definition start is returned."""
         text = body
-        for _ in range(MAX_SUBSTITUTIONS):
+        for _round in range(MAX_SUBSTITUTIONS):
             if text.startswith("@"):
                 kept = self._conditional(name, number, text)
                 if kept is None:
@@ -220,7 +220,7 @@ class Reader:
             replaced = self._substitute(text)
             if replaced == text:
                 break
-            text, _ = decomment(replaced)
+            text = decomment(replaced)[0]
             if len(text) > MAX_LINE_CHARS:
                 raise ConfSyntaxError(
                     name, number, "parameter substitution makes the line too long"
@@ -235,9 +235,9 @@ class Reader:
 
     def _conditional(self, name: str, number: int, text: str) -> str | None:
         negate = text.startswith("@^")
-        head, _, rest = text[2 if negate else 1 :].partition(" ")
+        head, _sep, rest = text[2 if negate else 1 :].partition(" ")
         if "\t" in head:
-            head, _, tail = head.partition("\t")
+            head, _sep, tail = head.partition("\t")
             rest = tail + " " + rest
         rest = rest.strip(" \t")
         if not rest:
