@@ -200,3 +200,24 @@ def test_advert_interval_rounded_as_keepalived(version: int, written: str, used:
     result = import_text(text)
     assert result.config["instances"][0]["advert_interval"] == used
     load_config(result.config)
+
+
+def test_whole_config_clash_leaves_out_one_instance_and_says_so() -> None:
+    instance = (
+        "vrrp_instance {name} {{\n interface eth0\n virtual_router_id 7\n"
+        " virtual_ipaddress {{\n {vip}\n }}\n}}\n"
+    )
+    text = (
+        instance.format(name="A", vip="192.0.2.1")
+        + instance.format(name="B", vip="192.0.2.2")  # line 8: the same VRID on eth0
+        + "vrrp_sync_group G {\n group {\n B\n }\n}\n"
+    )
+    result = import_text(text, name="k.conf")
+    load_config(result.config)
+    assert [i["name"] for i in result.config["instances"]] == ["A"]
+    assert result.config["sync_groups"] == []
+    assert [(n.line, n.keyword) for n in result.not_converted] == [
+        (8, "vrrp_instance"),
+        (15, "vrrp_sync_group"),
+    ]
+    assert "VRID 7 is already used on eth0" in result.not_converted[0].why
