@@ -34,7 +34,8 @@ from .errors import VRRPError
 MAX_FILE_BYTES: Final = 1 << 20
 MAX_TOTAL_BYTES: Final = 8 << 20
 MAX_LINE_CHARS: Final = 4096
-MAX_LINES: Final = 100_000
+MAX_LINES: Final = 20_000
+MAX_EXPANSION: Final = 4 << 20  # characters produced by parameter substitution
 MAX_INCLUDE_DEPTH: Final = 8
 MAX_FILES: Final = 256
 MAX_DEFINITIONS: Final = 1000
@@ -137,6 +138,8 @@ class Reader:
         self._files = 0
         self._bytes = 0
         self._open: list[str] = []
+        self._expanded = 0
+        self._depth = 0
 
     # --- files -------------------------------------------------------------
 
@@ -220,18 +223,30 @@ class Reader:
             replaced = self._substitute(text)
             if replaced == text:
                 break
+            self._expanded += len(replaced)
+            if len(replaced) > MAX_LINE_CHARS or self._expanded > MAX_EXPANSION:
+                raise ConfSyntaxError(name, number, "parameter substitution makes it too long")
+            if "\n" in replaced:
+                self._lines_of(name, number, replaced, path)
+                return None
             text = decomment(replaced)[0]
-            if len(text) > MAX_LINE_CHARS:
-                raise ConfSyntaxError(
-                    name, number, "parameter substitution makes the line too long"
-                )
             if not (text.startswith("@") or "$" in text):
                 break
         else:
             raise ConfSyntaxError(name, number, "parameter substitution does not end")
-        for part in text.split("\n"):
-            self._emit(name, number, part.strip(" \t"), path)
+        self._emit(name, number, text, path)
         return None
+
+    def _lines_of(self, name: str, number: int, text: str, path: str | None) -> None:
+        """A multi-line parameter: keepalived reads each of its lines as a line."""
+        self._depth += 1
+        if self._depth > MAX_INCLUDE_DEPTH:
+            raise ConfSyntaxError(name, number, "multi-line parameters nested too deeply")
+        for part in text.split("\n"):
+            body = decomment(part)[0]
+            if body:
+                self._line(name, number, body, False, path)
+        self._depth -= 1
 
     def _conditional(self, name: str, number: int, text: str) -> str | None:
         negate = text.startswith("@^")
@@ -259,11 +274,16 @@ class Reader:
         self._definitions[key] = value
 
     def _substitute(self, text: str) -> str:
+        # keepalived's built-in parameters: _INSTANCE is the config id (-i).
+        builtin = {"_HASH": "#", "_BANG": "!"}
+        if self.host is not None:
+            builtin["_INSTANCE"] = self.host
+
         def value(match: re.Match[str]) -> str:
             key = match.group(2) or match.group(3)
-            return self._definitions.get(key, match.group(0))
+            return self._definitions.get(key, builtin.get(key, match.group(0)))
 
-        return _REFERENCE.sub(value, text) if self._definitions else text
+        return _REFERENCE.sub(value, text) if "$" in text else text
 
     def _emit(self, name: str, number: int, text: str, path: str | None) -> None:
         if not text:

@@ -221,3 +221,34 @@ def test_whole_config_clash_leaves_out_one_instance_and_says_so() -> None:
         (15, "vrrp_sync_group"),
     ]
     assert "VRID 7 is already used on eth0" in result.not_converted[0].why
+
+
+def test_parameters_as_keepalived_expands_them() -> None:
+    text = (
+        "$VIPS=virtual_ipaddress { \\\n"
+        "  192.0.2.1 ! first\n"
+        "$IF=eth${N}\n"
+        "$N=0\n"
+        "vrrp_instance ${_INSTANCE}_vi {\n"
+        " interface $IF\n"
+        " virtual_router_id 3\n"
+        " $VIPS\n"
+        "  192.0.2.2\n"
+        " }\n"
+        "@lb2 $N=1\n"
+        "}\n"
+    )
+    result = import_text(text, host="lb1")
+    (inst,) = result.config["instances"]
+    assert (inst["name"], inst["interface"]) == ("lb1_vi", "eth0")
+    assert inst["virtual_addresses"] == ["192.0.2.1", "192.0.2.2"]
+    assert result.complete
+
+
+def test_parameter_bomb_is_refused() -> None:
+    text = "$A=x\\\nx\n" + "".join(
+        f"$B{i}=$B{i - 1} $B{i - 1}\\\n$B{i - 1}\n" if i else "$B0=$A $A\n" for i in range(12)
+    )
+    with pytest.raises(ConfSyntaxError) as caught:
+        import_text(text + "$B11\n", name="k.conf")
+    assert "too" in caught.value.rule
