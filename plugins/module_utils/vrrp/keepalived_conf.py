@@ -4,8 +4,10 @@
 runner configuration (``instances``, ``sync_groups``; YAML, or JSON) that
 ``python -m vrrp.runner --check`` accepts as it is, and on standard error one
 line ``FILE:LINE: KEYWORD: why`` per thing it did not convert. Exit status:
-0 everything VRRP-related converted, 3 something left out (the output is
-still valid), 1 the input is unusable (the error names FILE:LINE).
+0 everything VRRP-related converted (items that are no part of VRRP, such as
+LVS or mail alerts, may still be named), 3 something VRRP-related left out
+(the output is still valid), 1 the input is unusable (the error names
+FILE:LINE).
 
 ``--host`` is keepalived's ``-i`` (config id): it decides the ``@NAME`` and
 ``@^NAME`` lines. Without it such lines are left out and named.
@@ -45,7 +47,8 @@ class Import:
 
     @property
     def complete(self) -> bool:
-        return not self.not_converted
+        """Every VRRP-related item converted (what is no part of VRRP may be named)."""
+        return not any(note.vrrp for note in self.not_converted)
 
 
 def _finish(reader: Reader) -> Import:

@@ -55,12 +55,17 @@ class Line(NamedTuple):
 
 
 class Note(NamedTuple):
-    """Something that was not converted: ``FILE:LINE: KEYWORD: why``."""
+    """Something that was not converted: ``FILE:LINE: KEYWORD: why``.
+
+    ``vrrp`` is False for what is no part of VRRP (LVS, mail alerts, ...):
+    named all the same, but the VRRP conversion is complete without it.
+    """
 
     file: str
     line: int
     keyword: str
     why: str
+    vrrp: bool = True
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.keyword}: {self.why}"

@@ -49,12 +49,6 @@ REASONS: Final = {
     "track_process": "process tracking: " + NO_SCHEMA_KEY,
     "track_bfd": "BFD tracking: " + NO_SCHEMA_KEY,
     "strict_mode": "keepalived's strict-mode checks are not carried over",
-    "virtual_server": "LVS is not part of VRRP; not converted",
-    "virtual_server_group": "LVS is not part of VRRP; not converted",
-    "static_ipaddress": "static addresses are not part of VRRP; not converted",
-    "static_routes": "static routes are not part of VRRP; not converted",
-    "static_rules": "static rules are not part of VRRP; not converted",
-    "router_id": "names this host in keepalived's logs and mails; no equivalent",
     "vrrp_startup_delay": "no equivalent in the runner's configuration",
     "vrrp_strict": (
         "keepalived's strict checks are not carried over (accept defaults to off "
@@ -62,6 +56,29 @@ REASONS: Final = {
     ),
     "script_user": "the runner runs scripts as its own user; no per-script user",
     "enable_script_security": "no equivalent; see docs/sandbox.md for how hooks run",
+}
+
+# Keywords that are no part of VRRP: named when left out, but a conversion
+# without them is complete (the exit status stays 0).
+NOT_VRRP: Final = {
+    "virtual_server": "LVS",
+    "virtual_server_group": "LVS",
+    "static_ipaddress": "static addresses",
+    "static_routes": "static routes",
+    "static_rules": "static rules",
+    "router_id": "names this host in keepalived's logs and mails",
+    "notification_email": "mail alerts",
+    "notification_email_from": "mail alerts",
+    "smtp_server": "mail alerts",
+    "smtp_helo_name": "mail alerts",
+    "smtp_connect_timeout": "mail alerts",
+    "smtp_alert": "mail alerts",
+    "smtp_alert_vrrp": "mail alerts",
+    "smtp_alert_checker": "mail alerts",
+    "lvs_sync_daemon": "LVS",
+    "lvs_flush": "LVS",
+    "lvs_timeouts": "LVS",
+    "checker_log_all_failures": "LVS checkers",
 }
 
 
@@ -76,12 +93,15 @@ class Context:
     scripts: dict[str, dict[str, Any]] = field(default_factory=dict)
     track_files: dict[str, dict[str, Any]] = field(default_factory=dict)
 
-    def note(self, node: Node, why: str, keyword: str | None = None) -> None:
+    def note(self, node: Node, why: str, keyword: str | None = None, *, vrrp: bool = True) -> None:
         shown = keyword or node.keyword or '""'  # an empty quoted word is a keyword too
-        self.notes.append(Note(node.file, node.line, shown, why))
+        self.notes.append(Note(node.file, node.line, shown, why, vrrp))
 
     def ignore(self, node: Node, why: str = "") -> None:
         """Report a keyword (and its block) that has no equivalent."""
+        if node.keyword in NOT_VRRP:
+            self.note(node, why or f"{NOT_VRRP[node.keyword]}: not part of VRRP", vrrp=False)
+            return
         default = "no equivalent in the runner's configuration; not converted"
         self.note(node, why or REASONS.get(node.keyword, default))
 
