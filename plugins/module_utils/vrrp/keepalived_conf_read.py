@@ -25,8 +25,10 @@ substitution rounds) so that a hostile file costs bounded memory and time.
 from __future__ import annotations
 
 import glob
+import itertools
 import os
 import re
+import stat
 from typing import Final, NamedTuple
 
 from .errors import VRRPError
@@ -148,27 +150,34 @@ class Reader:
 
     # --- files -------------------------------------------------------------
 
-    def read_file(self, path: str, *, shown: str | None = None) -> None:
-        """Read ``path`` (shown in messages as ``shown``) and what it includes."""
-        name = shown or path
+    def read_file(self, path: str, *, at: tuple[str, int] | None = None) -> None:
+        """Read ``path`` and what it includes; ``at`` is the include line naming it."""
+        where, line = at or (path, 0)
+        about = f"{path}: " if at else ""
+
+        def refuse(rule: str) -> ConfSyntaxError:
+            return ConfSyntaxError(where, line, about + rule)
+
         if len(self._open) >= MAX_INCLUDE_DEPTH:
-            raise ConfSyntaxError(name, 0, f"includes nested deeper than {MAX_INCLUDE_DEPTH}")
+            raise refuse(f"includes nested deeper than {MAX_INCLUDE_DEPTH}")
         real = os.path.realpath(path)
         if real in self._open:
-            raise ConfSyntaxError(name, 0, "includes itself (an include loop)")
+            raise refuse("included again while it is being read (an include loop)")
         self._files += 1
         if self._files > MAX_FILES:
-            raise ConfSyntaxError(name, 0, f"more than {MAX_FILES} files included")
+            raise refuse(f"more than {MAX_FILES} files included")
         try:
+            if not stat.S_ISREG(os.stat(path).st_mode):
+                raise refuse("not a regular file")  # a FIFO would block, a device never end
             with open(path, "rb") as handle:
                 data = handle.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
-            raise ConfSyntaxError(name, 0, f"cannot read: {exc.strerror or exc}") from None
+            raise refuse(f"cannot read: {exc.strerror or exc}") from None
         if len(data) > MAX_FILE_BYTES:
-            raise ConfSyntaxError(name, 0, f"larger than {MAX_FILE_BYTES} bytes")
+            raise refuse(f"larger than {MAX_FILE_BYTES} bytes")
         self._open.append(real)
         try:
-            self.read_text(data.decode("utf-8", errors="replace"), name=name, path=path)
+            self.read_text(data.decode("utf-8", errors="replace"), name=path, path=path)
         finally:
             self._open.pop()
 
@@ -309,14 +318,15 @@ class Reader:
             return
         if not os.path.isabs(pattern):
             pattern = os.path.join(os.path.dirname(path) or ".", pattern)
-        matches = sorted(glob.glob(pattern))
+        matches = list(itertools.islice(glob.iglob(pattern), MAX_FILES + 1))
+        if len(matches) > MAX_FILES:
+            raise ConfSyntaxError(name, number, f"{pattern!r} matches more than {MAX_FILES} files")
         if not matches:
             self.note(name, number, "include", f"no file matches {pattern!r}")
             return
-        for match in matches:
-            if os.path.isdir(match):
-                continue
-            self.read_file(match)
+        for match in sorted(matches):
+            if not os.path.isdir(match):
+                self.read_file(match, at=(name, number))
 
     def note(self, file: str, line: int, keyword: str, why: str) -> None:
         """Record something not converted."""

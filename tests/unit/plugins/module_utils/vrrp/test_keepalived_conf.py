@@ -106,7 +106,11 @@ def test_include_loop_and_depth(tmp_path: Path, capsys: pytest.CaptureFixture[st
     (tmp_path / "a.conf").write_text("include b.conf\n")
     (tmp_path / "b.conf").write_text("include a.conf\n")
     code, _, err = run([str(tmp_path / "a.conf")], capsys)
-    assert code == 1 and "include loop" in err[0]
+    assert code == 1
+    assert err == [
+        f"{tmp_path / 'b.conf'}:1: {tmp_path / 'a.conf'}: included again while it is being "
+        "read (an include loop)"
+    ]
 
 
 def test_comments_quotes_and_braces() -> None:
@@ -252,3 +256,23 @@ def test_parameter_bomb_is_refused() -> None:
     with pytest.raises(ConfSyntaxError) as caught:
         import_text(text + "$B11\n", name="k.conf")
     assert "too" in caught.value.rule
+
+
+def test_special_files_are_refused_not_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    os.mkfifo(tmp_path / "pipe.inc")  # open() would block on it forever
+    (tmp_path / "main.conf").write_text("! main\ninclude *.inc\n")
+    code, _, err = run([str(tmp_path / "main.conf")], capsys)
+    assert code == 1
+    assert err == [f"{tmp_path / 'main.conf'}:2: {tmp_path / 'pipe.inc'}: not a regular file"]
+
+
+def test_include_glob_matches_are_bounded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for index in range(300):
+        (tmp_path / f"{index:03}.inc").write_text("")
+    (tmp_path / "main.conf").write_text("include *.inc\n")
+    code, _, err = run([str(tmp_path / "main.conf")], capsys)
+    assert code == 1 and "more than 256 files" in err[0]
