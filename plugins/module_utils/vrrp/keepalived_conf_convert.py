@@ -110,18 +110,29 @@ def _vrrp_track_file(ctx: Context, node: Node) -> None:
     ctx.track_files[name] = item
 
 
-def _sync_group(ctx: Context, node: Node, instances: dict[str, Node]) -> dict[str, Any] | None:
+def _members(
+    ctx: Context, member: Node, instances: dict[str, Node], owner: dict[str, str], out: list[str]
+) -> None:
+    for word in [member.keyword, *member.args]:
+        if word not in instances:
+            ctx.note(member, f"{word!r} is not a converted instance; left out", "group")
+        elif word in owner:
+            why = f"{word!r} is already in sync group {owner[word]!r}; left out"
+            ctx.note(member, why, "group")
+        elif word not in out:
+            out.append(word)
+
+
+def _sync_group(
+    ctx: Context, node: Node, instances: dict[str, Node], owner: dict[str, str]
+) -> dict[str, Any] | None:
     name = _name(ctx, node)
     members: list[str] = []
     notify: dict[str, list[str]] = {}
     for entry in walk(ctx, node, True):
         if entry.keyword == "group":
             for member in walk(ctx, entry, True):
-                for word in [member.keyword, *member.args]:
-                    if word not in instances:
-                        ctx.note(member, f"{word!r} is not a converted instance; left out", "group")
-                    elif word not in members:
-                        members.append(word)
+                _members(ctx, member, instances, owner, members)
         elif entry.keyword in _GROUP_NOTIFY:
             command = argv(ctx, entry)
             if command is not None:
@@ -133,6 +144,7 @@ def _sync_group(ctx: Context, node: Node, instances: dict[str, Node]) -> dict[st
     if not members:
         ctx.note(node, f"{name}: no member left; not converted")
         return None
+    owner.update(dict.fromkeys(members, name))
     group: dict[str, Any] = {"name": name, "members": members}
     if notify:
         group["notify"] = notify
@@ -142,6 +154,50 @@ def _sync_group(ctx: Context, node: Node, instances: dict[str, Node]) -> dict[st
 def _refused(ctx: Context, node: Node, exc: ConfigError) -> None:
     name = node.args[0] if node.args else ""
     ctx.note(node, f"{name}: the runner refuses it ({exc}); not converted")
+
+
+def _add_instance(
+    ctx: Context,
+    node: Node,
+    instances: list[dict[str, Any]],
+    nodes: dict[str, Node],
+    vrids: dict[tuple[str, int, int], str],
+) -> None:
+    if _name(ctx, node) is None:
+        return
+    inst = convert_instance(ctx, node)
+    if inst is None:
+        return
+    if inst["name"] in nodes:
+        ctx.note(node, f"{inst['name']}: a second instance of this name; not converted")
+        return
+    try:
+        typed = load_instance(inst)
+    except ConfigError as exc:
+        _refused(ctx, node, exc)
+        return
+    # A fast path for the loader's VRID rule (RFC 9568 §7.3), so that many
+    # clashes cost one pass, not one whole-config check each; the loader
+    # still judges the whole result in _consistent.
+    lan = (typed.interface, typed.family, typed.vrid)
+    vmac = ("vmac", 0, 0) if typed.vmac_interface is None else (typed.vmac_interface, 0, 0)
+    if lan in vrids:
+        ctx.note(
+            node,
+            f"{inst['name']}: VRID {typed.vrid} is already used on {typed.interface} "
+            f"for IPv{typed.family} by instance {vrids[lan]!r}; not converted",
+        )
+        return
+    if typed.vmac_interface is not None and vmac in vrids:
+        ctx.note(
+            node,
+            f"{inst['name']}: the VMAC interface {typed.vmac_interface!r} is already used "
+            f"by instance {vrids[vmac]!r}; not converted",
+        )
+        return
+    vrids[lan] = vrids[vmac] = inst["name"]
+    instances.append(inst)
+    nodes[inst["name"]] = node
 
 
 def convert(ctx: Context, top: list[Node]) -> dict[str, Any]:
@@ -157,24 +213,14 @@ def convert(ctx: Context, top: list[Node]) -> dict[str, Any]:
                 handler(ctx, node)
     instances: list[dict[str, Any]] = []
     nodes: dict[str, Node] = {}
+    vrids: dict[tuple[str, int, int], str] = {}
     for node in top:
-        if node.keyword == "vrrp_instance" and _name(ctx, node) is not None:
-            inst = convert_instance(ctx, node)
-            if inst is None:
-                continue
-            if inst["name"] in nodes:
-                ctx.note(node, f"{inst['name']}: a second instance of this name; not converted")
-                continue
-            try:
-                load_instance(inst)
-            except ConfigError as exc:
-                _refused(ctx, node, exc)
-                continue
-            instances.append(inst)
-            nodes[inst["name"]] = node
+        if node.keyword == "vrrp_instance":
+            _add_instance(ctx, node, instances, nodes, vrids)
         elif node.keyword not in (*first, "vrrp_instance", "vrrp_sync_group"):
             ctx.ignore(node)
-    groups = [_sync_group(ctx, n, nodes) for n in top if n.keyword == "vrrp_sync_group"]
+    owner: dict[str, str] = {}
+    groups = [_sync_group(ctx, n, nodes, owner) for n in top if n.keyword == "vrrp_sync_group"]
     sync_groups: list[dict[str, Any]] = []
     for group, node in zip(groups, [n for n in top if n.keyword == "vrrp_sync_group"]):
         if group is None:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -223,6 +224,7 @@ def test_whole_config_clash_leaves_out_one_instance_and_says_so() -> None:
     assert [(n.line, n.keyword) for n in result.not_converted] == [
         (8, "vrrp_instance"),
         (15, "vrrp_sync_group"),
+        (17, "group"),
     ]
     assert "VRID 7 is already used on eth0" in result.not_converted[0].why
 
@@ -276,3 +278,19 @@ def test_include_glob_matches_are_bounded(
     (tmp_path / "main.conf").write_text("include *.inc\n")
     code, _, err = run([str(tmp_path / "main.conf")], capsys)
     assert code == 1 and "more than 256 files" in err[0]
+
+
+def test_many_clashes_cost_one_pass() -> None:
+    instance = (
+        "vrrp_instance VI_{i} {{\n interface eth0\n virtual_router_id 1\n use_vmac vmac{j}\n"
+        " virtual_ipaddress {{\n 192.0.2.1/24\n }}\n}}\n"
+    )
+    text = "".join(instance.format(i=i, j=i % 2) for i in range(800))
+    text += "".join(f"vrrp_sync_group G{i} {{\n group {{\n VI_0\n }}\n}}\n" for i in range(800))
+    started = time.monotonic()
+    result = import_text(text)
+    # Generous: a whole-config check per clash took minutes here (quadratic).
+    assert time.monotonic() - started < 60
+    assert [i["name"] for i in result.config["instances"]] == ["VI_0"]
+    assert [g["name"] for g in result.config["sync_groups"]] == ["G0"]
+    assert len(result.not_converted) == 799 * 3
