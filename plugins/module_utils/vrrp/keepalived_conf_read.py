@@ -238,7 +238,8 @@ class Reader:
             if replaced == text:
                 break
             self._expanded += len(replaced)
-            if len(replaced) > MAX_LINE_CHARS or self._expanded > MAX_EXPANSION:
+            longest = max(len(part) for part in replaced.split("\n"))
+            if longest > MAX_LINE_CHARS or self._expanded > MAX_EXPANSION:
                 raise ConfSyntaxError(name, number, "parameter substitution makes it too long")
             if "\n" in replaced:
                 self._lines_of(name, number, replaced, path)

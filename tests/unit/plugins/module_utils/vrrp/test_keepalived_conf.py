@@ -294,3 +294,13 @@ def test_many_clashes_cost_one_pass() -> None:
     assert [i["name"] for i in result.config["instances"]] == ["VI_0"]
     assert [g["name"] for g in result.config["sync_groups"]] == ["G0"]
     assert len(result.not_converted) == 799 * 3
+
+
+def test_long_multi_line_parameter_is_read_line_by_line() -> None:
+    vips = "".join(f"198.51.100.{i}/24 \\\n" for i in range(1, 255))
+    text = (
+        "$VIPS=virtual_ipaddress { \\\n" + vips + "}\n"
+        "vrrp_instance A {\n interface eth0\n virtual_router_id 1\n $VIPS\n}\n"
+    )
+    result = import_text(text)
+    assert len(result.config["instances"][0]["virtual_addresses"]) == 254
