@@ -244,11 +244,16 @@ class Instance:
             "vrid": self.cfg.vrid,
             "version": self.cfg.version,
             "interface": self.ifname,
+            "family": self.ip_version,
             "virtual_addresses": [str(vip) for vip in self.cfg.virtual_addresses],
             "link_probe": self.link_probe,
             "faults": sorted(router.faults),
             "demoted": demoted,
             "group": self.group,
+            "trackers": [
+                {"kind": t.kind.value, "name": t.name, "weight": t.weight, "value": value}
+                for t, value in self.tracking.statuses()
+            ],
         }
 
     # -- the wire ---------------------------------------------------------------
@@ -425,6 +430,7 @@ class Instance:
 
     def _record(self, transition: Transition) -> None:
         self.stats[f"became_{transition.new.value.lower()}"] += 1
+        self.stats[f"transition.{transition.old.value}.{transition.new.value}"] += 1
         entry = HistoryEntry(
             transition.old.value,
             transition.new.value,

@@ -1,0 +1,340 @@
+"""Prometheus metrics: the listen address, the collector, the HTTP endpoint.
+
+The collector is read over a real Runner on a fake kernel (the fixtures of
+test_runner_apply) and over a hand-made state; the endpoint is served on a
+loopback port by the test's own event loop, and hostile clients are plain
+asyncio streams.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
+from test_runner_apply import (  # noqa: F401 - fixtures
+    Kernel,
+    config,
+    instance,
+    kernel,
+    loop,
+    masters,
+    runner,
+)
+
+from vrrp import metrics
+from vrrp.config import ConfigFileError, load, load_config
+from vrrp.errors import ConfigError
+from vrrp.metrics import ListenAddressError, MetricsServer, follow, parse_listen
+from vrrp.runner import Runner
+
+ENGINE = str(Path(__file__).resolve().parents[4] / "plugins" / "module_utils")
+
+
+# ----------------------------------------------------------------- address
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("127.0.0.1:9650", ("127.0.0.1", 9650)),
+        ("0.0.0.0:1", ("0.0.0.0", 1)),  # noqa: S104
+        ("[::1]:9650", ("::1", 9650)),
+        ("[2001:db8::1]:65535", ("2001:db8::1", 65535)),
+    ],
+)
+def test_listen_addresses_accepted(text: str, parsed: tuple[str, int]) -> None:
+    assert parse_listen(text) == parsed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "9650",
+        "localhost:9650",
+        "127.0.0.1",
+        "127.0.0.1:",
+        "127.0.0.1:0",
+        "127.0.0.1:65536",
+        "127.0.0.1:+80",
+        "127.0.0.1:９６５０",
+        "::1:9650",
+        "[127.0.0.1]:9650",
+        "[fe80::1%eth0]:9650",
+        "127.0.0.1:9650\n",
+        "256.0.0.1:9650",
+    ],
+)
+def test_listen_addresses_refused(text: str) -> None:
+    with pytest.raises(ListenAddressError, match="9650|port|IPv4"):
+        parse_listen(text)
+
+
+@given(st.text(max_size=50))
+def test_parse_listen_only_raises_its_error(text: str) -> None:
+    try:
+        host, port = parse_listen(text)
+    except ListenAddressError:
+        return
+    assert 1 <= port <= 65535 and host in text
+
+
+def test_config_metrics_listen_is_checked_beyond_the_schema() -> None:
+    cfg = load_config({"instances": [], "metrics_listen": "[::1]:9650"})
+    assert cfg.metrics_listen == "[::1]:9650"
+    assert cfg.to_dict()["metrics_listen"] == "[::1]:9650"
+    assert load_config({"instances": []}).metrics_listen is None
+    with pytest.raises(ConfigError) as caught:
+        load_config({"instances": [], "metrics_listen": "127.0.0.1:99999"})
+    assert caught.value.path == "metrics_listen" and "65535" in caught.value.rule
+    with pytest.raises(ConfigError) as caught:
+        load_config({"instances": [], "metrics_listen": "host.example:9650"})
+    assert caught.value.path == "metrics_listen"
+
+
+def _fragment_dir(tmp_path: Path, settings: str | None) -> Path:
+    (tmp_path / "instances.d").mkdir()
+    web = {"name": "web", "interface": "eth0", "vrid": 1, "virtual_addresses": ["192.0.2.1/24"]}
+    (tmp_path / "instances.d" / "web.json").write_text(json.dumps(web))
+    if settings is not None:
+        (tmp_path / "runner.json").write_text(settings)
+    return tmp_path
+
+
+def test_a_fragment_directory_takes_top_level_keys_from_runner_json(tmp_path: Path) -> None:
+    assert load(_fragment_dir(tmp_path, None)).metrics_listen is None
+    (tmp_path / "runner.json").write_text('{"metrics_listen": "127.0.0.1:9650"}')
+    cfg = load(tmp_path)
+    assert cfg.metrics_listen == "127.0.0.1:9650" and [i.name for i in cfg.instances] == ["web"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "path"),
+    [
+        ('{"metrics_listen": "127.0.0.1:0"}', "metrics_listen"),
+        ('{"metrics_listen": 9650}', "metrics_listen"),
+        ('{"metrics_lisen": "127.0.0.1:9650"}', "metrics_lisen"),
+        ('{"instances": []}', ""),
+        ("[]", ""),
+    ],
+)
+def test_a_bad_runner_json_is_refused_naming_it(tmp_path: Path, settings: str, path: str) -> None:
+    _fragment_dir(tmp_path, settings)
+    with pytest.raises(ConfigFileError) as caught:
+        load(tmp_path)
+    assert caught.value.file == str(tmp_path / "runner.json")
+    assert caught.value.path == path
+
+
+# --------------------------------------------------------------- collector
+
+
+def scrape(source: Any) -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+    """{sample name: {sorted labels: value}} of one exposition."""
+    body = generate_latest(metrics.registry(source)).decode()
+    out: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            out.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def labels_of(samples: dict[tuple[tuple[str, str], ...], float], name: str) -> dict[str, str]:
+    (labels,) = [dict(k) for k in samples if dict(k).get("name") == name]
+    return labels
+
+
+def test_the_collector_reads_the_runner_and_keeps_labels_across_a_reload(
+    runner: Runner, kernel: Kernel, loop: asyncio.AbstractEventLoop
+) -> None:
+    cfg = config(instance("a"), instance("b", interface="eth1", vrid=7, priority=150))
+    masters(runner, loop, cfg)
+    before = scrape(runner)
+    assert labels_of(before["vrrp_priority"], "b") == {
+        "name": "b",
+        "vrid": "7",
+        "interface": "eth1",
+        "family": "ipv4",
+    }
+    assert (
+        before["vrrp_instance_state"][
+            (
+                ("family", "ipv4"),
+                ("interface", "eth1"),
+                ("name", "b"),
+                ("state", "MASTER"),
+                ("vrid", "7"),
+            )
+        ]
+        == 1
+    )
+    assert sum(before["vrrp_instance_state"].values()) == 2  # one state per instance
+    state, stats = runner.state(), runner.stats()
+    for name in ("a", "b"):
+        labels = tuple(sorted(labels_of(before["vrrp_priority"], name).items()))
+        assert (
+            before["vrrp_effective_priority"][labels]
+            == state["instances"][name]["effective_priority"]
+        )
+        assert (
+            before["vrrp_became_master_total"][labels]
+            == stats["instances"][name]["became_master"]
+            == 1
+        )
+        assert before["vrrp_adverts_sent_total"][labels] >= 1
+        from_to = (*labels[:2], ("from", "BACKUP"), *labels[2:], ("to", "MASTER"))
+        assert before["vrrp_transitions_total"][tuple(sorted(from_to))] == 1
+    assert before["vrrp_runner_info"] == {(("version", state["version"]),): 1}
+    assert before["vrrp_reloads_total"] == {(("result", "ok"),): 0, (("result", "refused"),): 0}
+    # A reload that changes b in place: the same series, values moved on.
+    runner._apply(
+        config(instance("a"), instance("b", interface="eth1", vrid=7, priority=160)),
+        previous=runner.config,
+    )
+    after = scrape(runner)
+    assert {k: set(v) for k, v in after.items() if k != "vrrp_runner_drops_total"} == {
+        k: set(v) for k, v in before.items() if k != "vrrp_runner_drops_total"
+    }
+    assert (
+        after["vrrp_priority"][tuple(sorted(labels_of(after["vrrp_priority"], "b").items()))] == 160
+    )
+
+
+def fake_state() -> tuple[dict[str, Any], dict[str, Any]]:
+    state = {
+        "version": "9.9.9",
+        "uptime": 12.5,
+        "instances": {
+            "v6": {
+                "state": "BACKUP",
+                "priority": 100,
+                "effective_priority": 90,
+                "master": "fe80::2",
+                "master_priority": 200,
+                "since": 1_700_000_000.5,
+                "vrid": 9,
+                "interface": "br0",
+                "family": 6,
+                "faults": [],
+                "trackers": [
+                    {"kind": "interface", "name": "up1", "weight": -10, "value": 0},
+                    {"kind": "file", "name": "/run/w", "weight": 2, "value": 3},
+                ],
+            },
+            "down": {
+                "state": "FAULT",
+                "priority": 255,
+                "effective_priority": 255,
+                "master": None,
+                "master_priority": 0,
+                "since": 1_700_000_001.0,
+                "vrid": 1,
+                "interface": "eth9",
+                "family": 4,
+                "faults": ["link", "track:script:chk"],
+                "trackers": [],
+            },
+        },
+    }
+    stats = {
+        "runner": {"reloads": 3, "reloads_refused": 1, "drop.unknown_vrid": 4, "core_errors": 0},
+        "hooks": {},
+        "instances": {
+            "v6": {
+                "adverts_received": 40,
+                "priority_zero_received": 2,
+                "drop.ttl": 5,
+                "drop.brand_new": 1,
+                "transition.INIT.BACKUP": 1,
+                "transition.BACKUP.MASTER": 2,
+                "transition.MASTER.BACKUP": 2,
+                "transition.MASTER.FAULT": 1,
+                "address_mismatch": 3,
+                "io_error.AddAddresses": 6,
+                "announcements": 4,
+            },
+            "down": {},
+        },
+    }
+    return state, stats
+
+
+class FakeSource:
+    def __init__(self) -> None:
+        self.state_result, self.stats_result = fake_state()
+
+    def state(self) -> dict[str, Any]:
+        return self.state_result
+
+    def stats(self) -> dict[str, Any]:
+        return self.stats_result
+
+
+V6 = (("family", "ipv6"), ("interface", "br0"), ("name", "v6"), ("vrid", "9"))
+
+
+def with_(*extra: tuple[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((*V6, *extra)))
+
+
+def test_the_collector_over_a_made_up_state() -> None:
+    got = scrape(FakeSource())
+    assert got["vrrp_instance_state"][with_(("state", "BACKUP"))] == 1
+    assert got["vrrp_instance_state"][with_(("state", "MASTER"))] == 0
+    assert got["vrrp_master_info"] == {
+        with_(("master_address", "fe80::2")): 1,
+        tuple(
+            sorted(
+                {
+                    "name": "down",
+                    "vrid": "1",
+                    "interface": "eth9",
+                    "family": "ipv4",
+                    "master_address": "",
+                }.items()
+            )
+        ): 1,
+    }
+    assert got["vrrp_master_priority"][V6] == 200
+    assert (got["vrrp_priority"][V6], got["vrrp_effective_priority"][V6]) == (100, 90)
+    assert got["vrrp_last_transition_timestamp_seconds"][V6] == 1_700_000_000.5
+    assert got["vrrp_adverts_received_total"][V6] == 40
+    assert got["vrrp_adverts_sent_total"][V6] == 0
+    assert got["vrrp_priority_zero_received_total"][V6] == 2
+    assert got["vrrp_released_master_total"][V6] == 3
+    assert got["vrrp_transitions_total"][with_(("from", "MASTER"), ("to", "FAULT"))] == 1
+    assert got["vrrp_adverts_dropped_total"][with_(("reason", "ttl"))] == 5
+    assert got["vrrp_adverts_dropped_total"][with_(("reason", "auth"))] == 0  # there from the start
+    assert got["vrrp_adverts_dropped_total"][with_(("reason", "brand_new"))] == 1
+    assert got["vrrp_anomalies_total"][with_(("kind", "address_mismatch"))] == 3
+    assert got["vrrp_io_errors_total"][with_(("action", "AddAddresses"))] == 6
+    assert got["vrrp_announcements_total"][V6] == 4
+    assert got["vrrp_tracker_status"][with_(("kind", "interface"), ("tracker", "up1"))] == 0
+    assert got["vrrp_tracker_weight"][with_(("kind", "interface"), ("tracker", "up1"))] == -10
+    assert got["vrrp_tracker_status"][with_(("kind", "file"), ("tracker", "/run/w"))] == 3
+    faults = {dict(k)["reason"] for k in got["vrrp_fault"]}
+    assert faults == {"link", "track:script:chk"}
+    assert got["vrrp_reloads_total"] == {(("result", "ok"),): 3, (("result", "refused"),): 1}
+    assert got["vrrp_runner_drops_total"] == {(("reason", "unknown_vrid"),): 4}
+    assert got["vrrp_runner_uptime_seconds"] == {(): 12.5}
+    assert got["vrrp_instances"] == {(): 2}
+
+
+def test_every_sample_of_an_instance_carries_its_identity() -> None:
+    for name, samples in scrape(FakeSource()).items():
+        for labels in samples:
+            keys = dict(labels)
+            if name.startswith(("vrrp_runner", "vrrp_reloads", "vrrp_instances", "vrrp_core")):
+                assert "name" not in keys
+            else:
+                assert {"name", "vrid", "interface", "family"} <= set(keys), name
