@@ -96,11 +96,12 @@ class ListenAddressError(VRRPError):
     """A metrics listen address that is not ``IPv4:PORT`` or ``[IPv6]:PORT``."""
 
 
-def parse_listen(text: str) -> tuple[str, int]:
+def parse_listen(text: str, *, any_port: bool = False) -> tuple[str, int]:
     """``"127.0.0.1:9650"`` -> ``("127.0.0.1", 9650)``; ``"[::1]:9650"`` -> ``("::1", 9650)``.
 
     An IP literal only (no host name: nothing is looked up, exactly this
-    address is bound), a port 1..65535. Raises :class:`ListenAddressError`.
+    address is bound), a port 1..65535 (0 too with ``any_port``: the kernel
+    picks one; tests). Raises :class:`ListenAddressError`.
     """
     rule = f"{text!r} is not IPv4:PORT or [IPv6]:PORT (e.g. 127.0.0.1:9650, [::1]:9650)"
     host, sep, port = text.rpartition(":")
@@ -116,7 +117,7 @@ def parse_listen(text: str) -> tuple[str, int]:
     if isinstance(address, IPv6Address) != bracketed or "%" in host:
         raise ListenAddressError(rule)
     number = int(port)
-    if not 1 <= number <= 65535:
+    if not (0 if any_port else 1) <= number <= 65535:
         raise ListenAddressError(f"{text!r}: the port must be 1..65535, not {number}")
     return str(address), number
 
@@ -309,7 +310,7 @@ class MetricsServer:
         max_clients: int = MAX_CLIENTS,
     ) -> None:
         self.listen = listen
-        self.host, self.port = parse_listen(listen)
+        self.host, self.port = parse_listen(listen, any_port=True)
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
         self.max_clients = max_clients

@@ -37,7 +37,7 @@ from vrrp.errors import ConfigError
 from vrrp.metrics import ListenAddressError, MetricsServer, follow, parse_listen
 from vrrp.runner import Runner
 
-ENGINE = str(Path(__file__).resolve().parents[4] / "plugins" / "module_utils")
+ENGINE = str(Path(__file__).resolve().parents[5] / "plugins" / "module_utils")
 
 
 # ----------------------------------------------------------------- address
@@ -47,7 +47,7 @@ ENGINE = str(Path(__file__).resolve().parents[4] / "plugins" / "module_utils")
     ("text", "parsed"),
     [
         ("127.0.0.1:9650", ("127.0.0.1", 9650)),
-        ("0.0.0.0:1", ("0.0.0.0", 1)),  # noqa: S104
+        ("0.0.0.0:1", ("0.0.0.0", 1)),
         ("[::1]:9650", ("::1", 9650)),
         ("[2001:db8::1]:65535", ("2001:db8::1", 65535)),
     ],
@@ -76,7 +76,7 @@ def test_listen_addresses_accepted(text: str, parsed: tuple[str, int]) -> None:
     ],
 )
 def test_listen_addresses_refused(text: str) -> None:
-    with pytest.raises(ListenAddressError, match="9650|port|IPv4"):
+    with pytest.raises(ListenAddressError, match=r"9650|port|IPv4"):
         parse_listen(text)
 
 
@@ -155,7 +155,9 @@ def labels_of(samples: dict[tuple[tuple[str, str], ...], float], name: str) -> d
 
 
 def test_the_collector_reads_the_runner_and_keeps_labels_across_a_reload(
-    runner: Runner, kernel: Kernel, loop: asyncio.AbstractEventLoop
+    runner: Runner,  # noqa: F811 - the fixture
+    kernel: Kernel,  # noqa: F811
+    loop: asyncio.AbstractEventLoop,  # noqa: F811
 ) -> None:
     cfg = config(instance("a"), instance("b", interface="eth1", vrid=7, priority=150))
     masters(runner, loop, cfg)
@@ -338,3 +340,193 @@ def test_every_sample_of_an_instance_carries_its_identity() -> None:
                 assert "name" not in keys
             else:
                 assert {"name", "vrid", "interface", "family"} <= set(keys), name
+
+
+# ------------------------------------------------------------------ server
+
+
+async def exchange(port: int, data: bytes, *, host: str = "127.0.0.1") -> tuple[bytes, bytes]:
+    """Send ``data``, read to the end: (status line + headers, body)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        writer.write(data)
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    head, _sep, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+def serve(test: Any, **options: Any) -> None:
+    """Run ``await test(server, port)`` with a server on a loopback port of a fresh loop."""
+
+    async def main() -> None:
+        server = MetricsServer(FakeSource(), listen="127.0.0.1:0", **options)
+        await server.start()
+        try:
+            await test(server, server.sockname[1])
+        finally:
+            await server.close()
+
+    asyncio.run(main())
+
+
+GET = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def test_get_metrics_answers_the_exposition() -> None:
+    async def test(server: MetricsServer, port: int) -> None:
+        head, body = await exchange(port, GET)
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+        assert f"Content-Type: {CONTENT_TYPE_LATEST}".encode() in head
+        assert f"Content-Length: {len(body)}".encode() in head
+        assert body == generate_latest(server.registry)
+        assert b'vrrp_priority{family="ipv6",interface="br0",name="v6",vrid="9"} 100.0' in body
+        head, body = await exchange(port, b"HEAD /metrics?x=1 HTTP/1.0\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and body == b""
+        assert server.counts["scrapes"] == 2
+
+    serve(test)
+
+
+@pytest.mark.parametrize(
+    ("request_", "status"),
+    [
+        (b"GET / HTTP/1.1\r\n\r\n", b"404"),
+        (b"GET /metrics/ HTTP/1.1\r\n\r\n", b"404"),
+        (b"GET /other HTTP/1.1\r\n\r\n", b"404"),
+        (b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"405"),
+        (b"DELETE /metrics HTTP/1.1\r\n\r\n", b"405"),
+        (b"GET /metrics\r\n\r\n", b"400"),
+        (b"\x00\xff garbage\r\n\r\n", b"400"),
+        (b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n", b"431"),
+    ],
+)
+def test_anything_but_get_metrics_is_refused(request_: bytes, status: bytes) -> None:
+    async def test(server: MetricsServer, port: int) -> None:
+        head, _body = await exchange(port, request_)
+        assert head.split(b" ")[1] == status
+        if status == b"405":
+            assert b"Allow: GET, HEAD" in head
+        assert server.counts["scrapes"] == 0
+
+    serve(test)
+
+
+def test_a_silent_client_is_cut_off_and_others_are_served_meanwhile() -> None:
+    async def test(server: MetricsServer, port: int) -> None:
+        clock = asyncio.get_running_loop()
+        silent = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        slow_reader, slow_writer = await asyncio.open_connection("127.0.0.1", port)
+        slow_writer.write(b"GET /metrics HTTP/1.1\r\n")  # and never the end of the head
+        started = clock.time()
+        for _ in range(5):  # served while the others hang
+            head, _body = await exchange(port, GET)
+            assert head.startswith(b"HTTP/1.1 200")
+        assert clock.time() - started < server.read_timeout
+        for reader, _writer in [*silent, (slow_reader, slow_writer)]:
+            answer = await asyncio.wait_for(reader.read(), 30)  # closed by the server
+            assert answer.startswith(b"HTTP/1.1 408")
+        for _reader, writer in [*silent, (slow_reader, slow_writer)]:
+            writer.close()
+        assert not server._clients
+
+    serve(test, read_timeout=1.0)
+
+
+def test_too_many_clients_are_turned_away_at_once() -> None:
+    async def test(server: MetricsServer, port: int) -> None:
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        await asyncio.sleep(0.1)  # accepted
+        head, _body = await exchange(port, GET)
+        assert head.startswith(b"HTTP/1.1 503")
+        for _reader, writer in held:
+            writer.close()
+        for _ in range(200):  # their tasks end; then a scrape is served again
+            if not server._clients:
+                break
+            await asyncio.sleep(0.05)
+        head, _body = await exchange(port, GET)
+        assert head.startswith(b"HTTP/1.1 200")
+
+    serve(test, max_clients=2, read_timeout=30.0)
+
+
+def test_a_failing_collection_is_a_500_and_the_server_goes_on() -> None:
+    async def test(server: MetricsServer, port: int) -> None:
+        source = server.registry._collector_to_names  # the one collector
+        (collector,) = list(source)
+        good = collector.source
+        collector.source = None  # collect() raises AttributeError
+        head, _body = await exchange(port, GET)
+        assert head.startswith(b"HTTP/1.1 500")
+        collector.source = good
+        head, _body = await exchange(port, GET)
+        assert head.startswith(b"HTTP/1.1 200")
+
+    serve(test)
+
+
+def test_ipv6_loopback_and_follow_rebinds() -> None:
+    async def main() -> None:
+        one = await follow(None, FakeSource(), "[::1]:0")
+        assert one is not None and one.sockname[0] == "::1"
+        head, _body = await exchange(one.sockname[1], GET, host="::1")
+        assert head.startswith(b"HTTP/1.1 200")
+        assert await follow(one, FakeSource(), "[::1]:0") is one  # unchanged: kept
+        # An address that cannot be bound: the running one goes on serving.
+        kept = await follow(one, FakeSource(), "192.0.2.1:9650")
+        assert kept is one and one._server is not None
+        two = await follow(one, FakeSource(), "127.0.0.1:0")
+        assert two is not None and two is not one and one._server is None
+        assert await follow(two, FakeSource(), None) is None and two._server is None
+
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------ memory
+
+
+def run_engine(code: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": ENGINE},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+RUNNER_METRICS = """
+import asyncio, sys
+from vrrp.runner import Runner
+from vrrp.config import Config
+
+async def main():
+    r = Runner(config_path="/nonexistent", state_dir="/nonexistent", lib_dir="/nonexistent",
+               metrics_listen={flag!r})
+    r.config = Config(metrics_listen={key!r})
+    await r._follow_metrics()
+    print("prometheus_client" in sys.modules, r._metrics is not None)
+    if r._metrics is not None:
+        await r._metrics.close()
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize(
+    ("flag", "key", "expected"),
+    [
+        (None, None, "False False"),
+        ("127.0.0.1:0", None, "True True"),
+        (None, "127.0.0.1:0", "True True"),
+    ],
+)
+def test_prometheus_client_is_imported_only_when_metrics_are_on(
+    flag: str | None, key: str | None, expected: str
+) -> None:
+    assert run_engine(RUNNER_METRICS.format(flag=flag, key=key)) == expected
