@@ -244,12 +244,17 @@ class Instance:
             "vrid": self.cfg.vrid,
             "version": self.cfg.version,
             "interface": self.ifname,
-            "family": self.ip_version,
             "virtual_addresses": [str(vip) for vip in self.cfg.virtual_addresses],
             "link_probe": self.link_probe,
             "faults": sorted(router.faults),
             "demoted": demoted,
             "group": self.group,
+        }
+
+    def details(self) -> dict[str, Any]:
+        """What metrics add to :meth:`state_dict`: the family, the tracked objects' values."""
+        return {
+            "family": self.ip_version,
             "trackers": [
                 {"kind": t.kind.value, "name": t.name, "weight": t.weight, "value": value}
                 for t, value in self.tracking.statuses()

@@ -126,11 +126,13 @@ def parse_listen(text: str, *, any_port: bool = False) -> tuple[str, int]:
 
 
 class MetricsSource(Protocol):
-    """What the collector reads (the runner's control API data)."""
+    """What the collector reads: the runner's control API data and its details()."""
 
     def state(self) -> dict[str, Any]: ...
 
     def stats(self) -> dict[str, Any]: ...
+
+    def details(self) -> dict[str, Any]: ...
 
 
 _LABELS: Final = ("name", "vrid", "interface", "family")
@@ -145,7 +147,7 @@ class RunnerCollector:
     def collect(self) -> Iterator[Metric]:
         core = _prometheus().core
         gauge, counter = core.GaugeMetricFamily, core.CounterMetricFamily
-        state, stats = self.source.state(), self.source.stats()
+        state, stats, details = self.source.state(), self.source.stats(), self.source.details()
         runner_stats: Mapping[str, int] = stats.get("runner", {})
         per_stats: Mapping[str, Mapping[str, int]] = stats.get("instances", {})
 
@@ -186,9 +188,13 @@ class RunnerCollector:
             "weight": family(gauge, "tracker_weight", "Weight.", "kind", "tracker"),
         }
         for name, inst in state.get("instances", {}).items():
-            labels = [name, str(inst["vrid"]), inst["interface"], f"ipv{inst.get('family', 4)}"]
-            counts = per_stats.get(name, {})
-            self._instance(m, labels, inst, counts)
+            more = details.get(name, {})
+            labels = [name, str(inst["vrid"]), inst["interface"], f"ipv{more.get('family', 4)}"]
+            self._instance(m, labels, inst, per_stats.get(name, {}))
+            for tracker in more.get("trackers", ()):
+                extra = [*labels, tracker["kind"], tracker["name"]]
+                m["tracker"].add_metric(extra, tracker["value"])
+                m["weight"].add_metric(extra, tracker["weight"])
         yield from m.values()
         yield from self._runner(core, state, runner_stats)
 
@@ -233,10 +239,6 @@ class RunnerCollector:
         for kind in ANOMALIES:
             m["anomalies"].add_metric([*labels, kind], counts.get(kind, 0))
         m["released"].add_metric(labels, released)
-        for tracker in inst.get("trackers", ()):
-            extra = [*labels, tracker["kind"], tracker["name"]]
-            m["tracker"].add_metric(extra, tracker["value"])
-            m["weight"].add_metric(extra, tracker["weight"])
 
     @staticmethod
     def _runner(core: Any, state: Mapping[str, Any], counts: Mapping[str, int]) -> Iterator[Metric]:

@@ -874,6 +874,10 @@ class Runner:
             },
         }
 
+    def details(self) -> dict[str, Any]:
+        """Per instance, its address family and tracked objects (for vrrp.metrics)."""
+        return {name: inst.details() for name, inst in self.instances.items()}
+
     def history(self, instance: str | None = None, limit: int = 20) -> dict[str, Any]:
         return {
             inst.name: [h.as_dict() for h in list(inst.history)[-limit:]]

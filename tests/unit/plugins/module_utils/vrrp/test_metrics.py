@@ -159,9 +159,25 @@ def test_the_collector_reads_the_runner_and_keeps_labels_across_a_reload(
     kernel: Kernel,  # noqa: F811
     loop: asyncio.AbstractEventLoop,  # noqa: F811
 ) -> None:
-    cfg = config(instance("a"), instance("b", interface="eth1", vrid=7, priority=150))
+    track = [{"interface": "eth0", "weight": -10}]
+    cfg = config(
+        instance("a"), instance("b", interface="eth1", vrid=7, priority=150, track_interfaces=track)
+    )
     masters(runner, loop, cfg)
     before = scrape(runner)
+    b_eth0 = tuple(
+        sorted(
+            {
+                **labels_of(before["vrrp_priority"], "b"),
+                "kind": "interface",
+                "tracker": "eth0",
+            }.items()
+        )
+    )
+    assert (before["vrrp_tracker_status"][b_eth0], before["vrrp_tracker_weight"][b_eth0]) == (
+        1,
+        -10,
+    )
     assert labels_of(before["vrrp_priority"], "b") == {
         "name": "b",
         "vrid": "7",
@@ -200,7 +216,10 @@ def test_the_collector_reads_the_runner_and_keeps_labels_across_a_reload(
     assert before["vrrp_reloads_total"] == {(("result", "ok"),): 0, (("result", "refused"),): 0}
     # A reload that changes b in place: the same series, values moved on.
     runner._apply(
-        config(instance("a"), instance("b", interface="eth1", vrid=7, priority=160)),
+        config(
+            instance("a"),
+            instance("b", interface="eth1", vrid=7, priority=160, track_interfaces=track),
+        ),
         previous=runner.config,
     )
     after = scrape(runner)
@@ -210,6 +229,18 @@ def test_the_collector_reads_the_runner_and_keeps_labels_across_a_reload(
     assert (
         after["vrrp_priority"][tuple(sorted(labels_of(after["vrrp_priority"], "b").items()))] == 160
     )
+
+
+DETAILS = {
+    "v6": {
+        "family": 6,
+        "trackers": [
+            {"kind": "interface", "name": "up1", "weight": -10, "value": 0},
+            {"kind": "file", "name": "/run/w", "weight": 2, "value": 3},
+        ],
+    },
+    "down": {"family": 4, "trackers": []},
+}
 
 
 def fake_state() -> tuple[dict[str, Any], dict[str, Any]]:
@@ -226,12 +257,7 @@ def fake_state() -> tuple[dict[str, Any], dict[str, Any]]:
                 "since": 1_700_000_000.5,
                 "vrid": 9,
                 "interface": "br0",
-                "family": 6,
                 "faults": [],
-                "trackers": [
-                    {"kind": "interface", "name": "up1", "weight": -10, "value": 0},
-                    {"kind": "file", "name": "/run/w", "weight": 2, "value": 3},
-                ],
             },
             "down": {
                 "state": "FAULT",
@@ -242,9 +268,7 @@ def fake_state() -> tuple[dict[str, Any], dict[str, Any]]:
                 "since": 1_700_000_001.0,
                 "vrid": 1,
                 "interface": "eth9",
-                "family": 4,
                 "faults": ["link", "track:script:chk"],
-                "trackers": [],
             },
         },
     }
@@ -280,6 +304,9 @@ class FakeSource:
 
     def stats(self) -> dict[str, Any]:
         return self.stats_result
+
+    def details(self) -> dict[str, Any]:
+        return DETAILS
 
 
 V6 = (("family", "ipv6"), ("interface", "br0"), ("name", "v6"), ("vrid", "9"))
