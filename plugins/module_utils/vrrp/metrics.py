@@ -15,17 +15,26 @@ address only. A scraper cannot stall the loop: one request per connection,
 the request head is capped (:data:`MAX_HEAD` bytes) and must arrive within
 :data:`READ_TIMEOUT` seconds, the answer must drain within
 :data:`WRITE_TIMEOUT`, at most :data:`MAX_CLIENTS` connections are served at
-once (more are closed at once). The body is made synchronously by
-``prometheus_client.exposition.generate_latest``: its cost grows with the
-number of instances only (``bench/metrics.py``: about 40 ms at 510
-instances on the CI box), and a thread would buy nothing but a race with
-the loop over the runner's dictionaries. Only ``GET /metrics`` is
+once (more are closed at once).
+
+The body is made on the loop, in slices: the runner's data read once (a
+few ms at 510 instances, the cost of a control socket ``state``), the
+families filled :data:`BATCH` instances at a time, then each family written
+by ``prometheus_client.exposition.generate_latest`` on its own, the loop
+running between slices. Made at once, a body of 510 instances held the loop
+for 100-250 ms (``bench/metrics.py``); a worker thread did not help, since
+it holds the GIL for long stretches on a loaded box (the loop waited up to
+130 ms) and would have to copy the runner's state anyway. The slices keep
+the longest stall to the largest family (``vrrp_instance_state``, 4
+samples per instance). Only ``GET /metrics`` is
 answered (``HEAD`` too): other methods get 405, other paths 404.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import traceback
 from collections.abc import Iterator, Mapping
@@ -44,28 +53,12 @@ MAX_HEAD: Final = 8 * 1024
 READ_TIMEOUT: Final = 5.0
 WRITE_TIMEOUT: Final = 10.0
 MAX_CLIENTS: Final = 16
+BATCH: Final = 64  # instances per slice of a scrape (bench/metrics.py)
 PREFIX: Final = "vrrp"
 STATES: Final = ("INIT", "BACKUP", "MASTER", "FAULT")
-# Every receive check that can drop an advert, so each series exists from the
-# first scrape (a rate() needs its zero): vrrp.packet's decode reasons, then
-# the state machine's (fsm._check). A reason not listed here still appears
-# once counted.
-DROP_REASONS: Final = (
-    "ttl",
-    "endpoint",
-    "length",
-    "version",
-    "type",
-    "family",
-    "count",
-    "checksum",
-    "interval",
-    "vrid",
-    "peer",
-    "own_address",
-    "auth",
-    "owner",
-)
+# Counters by reason or kind (drops, anomalies, I/O errors) appear at their
+# first count: 14 drop reasons and 2 anomalies always there would triple the
+# samples (and the scrape's cost) of a host with hundreds of instances.
 ANOMALIES: Final = ("address_mismatch", "lower_priority_master")
 
 # prometheus_client, imported by start_server() / registry() only (PEP 562
@@ -138,23 +131,25 @@ class MetricsSource(Protocol):
 _LABELS: Final = ("name", "vrid", "interface", "family")
 
 
-class RunnerCollector:
-    """A prometheus_client collector over a :class:`MetricsSource`."""
+class Families:
+    """The metric families of one snapshot, built instance by instance.
+
+    :class:`RunnerCollector` builds them all at once; the endpoint builds
+    them a batch of instances at a time and lets the loop run in between.
+    """
 
     def __init__(self, source: MetricsSource) -> None:
-        self.source = source
-
-    def collect(self) -> Iterator[Metric]:
-        core = _prometheus().core
-        gauge, counter = core.GaugeMetricFamily, core.CounterMetricFamily
-        state, stats, details = self.source.state(), self.source.stats(), self.source.details()
-        runner_stats: Mapping[str, int] = stats.get("runner", {})
-        per_stats: Mapping[str, Mapping[str, int]] = stats.get("instances", {})
+        self.core = _prometheus().core
+        gauge, counter = self.core.GaugeMetricFamily, self.core.CounterMetricFamily
+        self.state, stats, self.details = source.state(), source.stats(), source.details()
+        self.runner_stats: Mapping[str, int] = stats.get("runner", {})
+        self.per_stats: Mapping[str, Mapping[str, int]] = stats.get("instances", {})
+        self.names: list[str] = list(self.state.get("instances", {}))
 
         def family(kind: Any, name: str, doc: str, *extra: str) -> Any:
             return kind(f"{PREFIX}_{name}", doc, labels=[*_LABELS, *extra])
 
-        m: dict[str, Any] = {
+        self.m: dict[str, Any] = {
             "state": family(gauge, "instance_state", "1 for the current state.", "state"),
             "priority": family(gauge, "priority", "Configured priority."),
             "effective": family(gauge, "effective_priority", "Priority in use (tracking)."),
@@ -187,94 +182,110 @@ class RunnerCollector:
             ),
             "weight": family(gauge, "tracker_weight", "Weight.", "kind", "tracker"),
         }
-        for name, inst in state.get("instances", {}).items():
-            more = details.get(name, {})
+
+    def add(self, names: list[str]) -> None:
+        """Add the samples of these instances."""
+        instances = self.state.get("instances", {})
+        for name in names:
+            inst = instances[name]
+            more = self.details.get(name, {})
             labels = [name, str(inst["vrid"]), inst["interface"], f"ipv{more.get('family', 4)}"]
-            self._instance(m, labels, inst, per_stats.get(name, {}))
+            _instance(self.m, labels, inst, self.per_stats.get(name, {}))
             for tracker in more.get("trackers", ()):
                 extra = [*labels, tracker["kind"], tracker["name"]]
-                m["tracker"].add_metric(extra, tracker["value"])
-                m["weight"].add_metric(extra, tracker["weight"])
-        yield from m.values()
-        yield from self._runner(core, state, runner_stats)
+                self.m["tracker"].add_metric(extra, tracker["value"])
+                self.m["weight"].add_metric(extra, tracker["weight"])
 
-    @staticmethod
-    def _instance(
-        m: dict[str, Any], labels: list[str], inst: Mapping[str, Any], counts: Mapping[str, int]
-    ) -> None:
-        current = inst["state"]
-        for word in STATES:
-            m["state"].add_metric([*labels, word], 1.0 if word == current else 0.0)
-        m["priority"].add_metric(labels, inst["priority"])
-        m["effective"].add_metric(labels, inst["effective_priority"])
-        m["master"].add_metric([*labels, inst.get("master") or ""], 1.0)
-        m["master_priority"].add_metric(labels, inst.get("master_priority") or 0)
-        m["since"].add_metric(labels, inst["since"])
-        for reason in inst.get("faults", ()):
-            m["fault"].add_metric([*labels, reason], 1.0)
-        for key, metric in (
-            ("adverts_sent", "sent"),
-            ("adverts_received", "received"),
-            ("priority_zero_sent", "p0_sent"),
-            ("priority_zero_received", "p0_received"),
-            ("became_master", "became"),
-            ("announcements", "announce"),
-            ("send_errors", "send_errors"),
-        ):
-            m[metric].add_metric(labels, counts.get(key, 0))
-        released = 0
-        drops = dict.fromkeys(DROP_REASONS, 0)
-        for key, value in counts.items():
-            head, _dot, rest = key.partition(".")
-            if head == "drop":
-                drops[rest] = value
-            elif head == "transition":
-                old, _dot, new = rest.partition(".")
-                m["transitions"].add_metric([*labels, old, new], value)
-                released += value if old == "MASTER" else 0
-            elif head == "io_error":
-                m["io_errors"].add_metric([*labels, rest], value)
-        for reason, value in drops.items():
-            m["dropped"].add_metric([*labels, reason], value)
-        for kind in ANOMALIES:
-            m["anomalies"].add_metric([*labels, kind], counts.get(kind, 0))
-        m["released"].add_metric(labels, released)
+    def families(self) -> list[Metric]:
+        """Every family, the instances' (as far as added) and the runner's."""
+        return [*self.m.values(), *_runner(self.core, self.state, self.runner_stats)]
 
-    @staticmethod
-    def _runner(core: Any, state: Mapping[str, Any], counts: Mapping[str, int]) -> Iterator[Metric]:
-        info = core.GaugeMetricFamily(
-            f"{PREFIX}_runner_info", "The runner's version (1).", labels=["version"]
-        )
-        info.add_metric([str(state.get("version", ""))], 1.0)
-        yield info
-        yield core.GaugeMetricFamily(
-            f"{PREFIX}_runner_uptime_seconds",
-            "Seconds since the runner started.",
-            value=float(state.get("uptime", 0.0)),
-        )
-        yield core.GaugeMetricFamily(
-            f"{PREFIX}_instances", "Instances running.", value=len(state.get("instances", {}))
-        )
-        reloads = core.CounterMetricFamily(
-            f"{PREFIX}_reloads", "Reloads, applied or refused.", labels=["result"]
-        )
-        reloads.add_metric(["ok"], counts.get("reloads", 0))
-        reloads.add_metric(["refused"], counts.get("reloads_refused", 0))
-        yield reloads
-        drops = core.CounterMetricFamily(
-            f"{PREFIX}_runner_drops",
-            "Datagrams dropped before any instance (no such VRID, too short, socket).",
-            labels=["reason"],
-        )
-        for key, value in sorted(counts.items()):
-            if key.startswith(("drop.", "socket.")):
-                drops.add_metric([key.partition(".")[2] if key[0] == "d" else key], value)
-        yield drops
-        yield core.CounterMetricFamily(
-            f"{PREFIX}_core_errors",
-            "Core errors caught by the runner.",
-            value=counts.get("core_errors", 0),
-        )
+
+class RunnerCollector:
+    """A prometheus_client collector over a :class:`MetricsSource`."""
+
+    def __init__(self, source: MetricsSource) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        families = Families(self.source)
+        families.add(families.names)
+        yield from families.families()
+
+
+def _instance(
+    m: dict[str, Any], labels: list[str], inst: Mapping[str, Any], counts: Mapping[str, int]
+) -> None:
+    current = inst["state"]
+    for word in STATES:
+        m["state"].add_metric([*labels, word], 1.0 if word == current else 0.0)
+    m["priority"].add_metric(labels, inst["priority"])
+    m["effective"].add_metric(labels, inst["effective_priority"])
+    m["master"].add_metric([*labels, inst.get("master") or ""], 1.0)
+    m["master_priority"].add_metric(labels, inst.get("master_priority") or 0)
+    m["since"].add_metric(labels, inst["since"])
+    for reason in inst.get("faults", ()):
+        m["fault"].add_metric([*labels, reason], 1.0)
+    for key, metric in (
+        ("adverts_sent", "sent"),
+        ("adverts_received", "received"),
+        ("priority_zero_sent", "p0_sent"),
+        ("priority_zero_received", "p0_received"),
+        ("became_master", "became"),
+        ("announcements", "announce"),
+        ("send_errors", "send_errors"),
+    ):
+        m[metric].add_metric(labels, counts.get(key, 0))
+    released = 0
+    for key, value in counts.items():
+        head, _dot, rest = key.partition(".")
+        if head == "drop":
+            m["dropped"].add_metric([*labels, rest], value)
+        elif head == "transition":
+            old, _dot, new = rest.partition(".")
+            m["transitions"].add_metric([*labels, old, new], value)
+            released += value if old == "MASTER" else 0
+        elif head == "io_error":
+            m["io_errors"].add_metric([*labels, rest], value)
+        elif key in ANOMALIES:
+            m["anomalies"].add_metric([*labels, key], value)
+    m["released"].add_metric(labels, released)
+
+
+def _runner(core: Any, state: Mapping[str, Any], counts: Mapping[str, int]) -> Iterator[Metric]:
+    info = core.GaugeMetricFamily(
+        f"{PREFIX}_runner_info", "The runner's version (1).", labels=["version"]
+    )
+    info.add_metric([str(state.get("version", ""))], 1.0)
+    yield info
+    yield core.GaugeMetricFamily(
+        f"{PREFIX}_runner_uptime_seconds",
+        "Seconds since the runner started.",
+        value=float(state.get("uptime", 0.0)),
+    )
+    yield core.GaugeMetricFamily(
+        f"{PREFIX}_instances", "Instances running.", value=len(state.get("instances", {}))
+    )
+    reloads = core.CounterMetricFamily(
+        f"{PREFIX}_reloads", "Reloads, applied or refused.", labels=["result"]
+    )
+    reloads.add_metric(["ok"], counts.get("reloads", 0))
+    reloads.add_metric(["refused"], counts.get("reloads_refused", 0))
+    yield reloads
+    drops = core.CounterMetricFamily(
+        f"{PREFIX}_runner_drops",
+        "Datagrams dropped before any instance (no such VRID, too short, socket).",
+        labels=["reason"],
+    )
+    for key, value in sorted(counts.items()):
+        if key.startswith(("drop.", "socket.")):
+            drops.add_metric([key.partition(".")[2] if key[0] == "d" else key], value)
+    yield drops
+    yield core.CounterMetricFamily(
+        f"{PREFIX}_core_errors",
+        "Core errors caught by the runner.",
+        value=counts.get("core_errors", 0),
+    )
 
 
 def registry(source: MetricsSource) -> CollectorRegistry:
@@ -299,6 +310,36 @@ _REASONS: Final = {
 }
 
 
+class _Fixed:
+    """A registry stand-in for ``generate_latest``: one family, already built."""
+
+    def __init__(self, family: Metric) -> None:
+        self.family = family
+
+    def collect(self) -> Iterator[Metric]:
+        yield self.family
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while a scrape is made.
+
+    A scrape allocates some 20 objects per sample that live until it is
+    written, enough to start full collections of the whole heap (80-170 ms
+    at 510 instances in ``bench/metrics.py``, the loop stopped meanwhile).
+    What it allocates has no cycles and goes by reference counting once the
+    body is written, which also takes it off the collector's count again;
+    the loop's own work in between is a few hundred milliseconds at most.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class MetricsServer:
     """Serve ``GET /metrics`` for ``source`` on ``host:port`` (see the module docstring)."""
 
@@ -316,9 +357,11 @@ class MetricsServer:
         self.read_timeout = read_timeout
         self.write_timeout = write_timeout
         self.max_clients = max_clients
-        self.registry = registry(source)
+        self.source = source
         self.exposition = _prometheus().exposition
         self.counts: dict[str, int] = {"scrapes": 0, "refused": 0}
+        self.batch = BATCH
+        self._generating: asyncio.Lock | None = None  # made in start(): 3.9 binds a loop
         self._server: asyncio.base_events.Server | None = None
         self._clients: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
 
@@ -331,6 +374,7 @@ class MetricsServer:
         return str(name[0]), int(name[1])
 
     async def start(self) -> None:
+        self._generating = asyncio.Lock()
         try:
             self._server = await asyncio.start_server(
                 self._serve, self.host, self.port, limit=MAX_HEAD, reuse_address=True
@@ -391,12 +435,36 @@ class MetricsServer:
         if method not in (b"GET", b"HEAD"):
             return 405, b"only GET\n", False
         try:
-            body: bytes = self.exposition.generate_latest(self.registry)
+            body = await self.body()
         except Exception:  # a bug in collection must not take the runner down
             log.exception("metrics: collecting failed")
             return 500, b"collection failed; see the runner's log\n", False
         self.counts["scrapes"] += 1
         return 200, body, method == b"HEAD"
+
+    async def body(self) -> bytes:
+        """The exposition, made in slices with the loop running in between.
+
+        The runner's data is read once (a consistent snapshot), the families
+        are filled :attr:`batch` instances at a time, and each family is
+        written by ``generate_latest`` on its own (each appears once, so
+        the parts joined are one valid exposition). One body at a time.
+        """
+        if self._generating is None:
+            self._generating = asyncio.Lock()
+        async with self._generating:
+            with _collector_paused():
+                families = Families(self.source)
+                names = families.names
+                for start in range(0, len(names), self.batch):
+                    families.add(names[start : start + self.batch])
+                    await asyncio.sleep(0)
+                parts = []
+                for family in families.families():
+                    parts.append(self.exposition.generate_latest(_Fixed(family)))
+                    await asyncio.sleep(0)
+                del families
+        return b"".join(parts)
 
     async def _respond(
         self, writer: asyncio.StreamWriter, status: int, body: bytes, *, head_only: bool = False
