@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -592,3 +593,45 @@ def test_the_loop_runs_between_the_slices_of_a_body() -> None:
         assert turns >= 300 // server.batch + families  # one turn per slice at least
 
     asyncio.run(main())
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_a_reload_starts_moves_and_stops_the_endpoint(
+    runner: Runner,  # noqa: F811 - the fixture
+    kernel: Kernel,  # noqa: F811
+    loop: asyncio.AbstractEventLoop,  # noqa: F811
+) -> None:
+    path = Path(runner.config_path)
+    base = {"instances": [instance("a")]}
+
+    def reload(top: dict[str, Any]) -> None:
+        path.write_text(json.dumps({**base, **top}))
+        loop.run_until_complete(runner.reload())
+
+    def get(port: int) -> bytes:
+        head, _body = loop.run_until_complete(exchange(port, GET))
+        return head.split(b"\r\n")[0]
+
+    reload({})
+    assert runner._metrics is None
+    first = free_port()
+    reload({"metrics_listen": f"127.0.0.1:{first}"})
+    assert get(first) == b"HTTP/1.1 200 OK"
+    second = free_port()
+    reload({"metrics_listen": f"127.0.0.1:{second}"})
+    assert get(second) == b"HTTP/1.1 200 OK"
+    with pytest.raises(OSError):
+        get(first)
+    path.write_text(json.dumps({**base, "metrics_listen": "nowhere:1"}))
+    with pytest.raises(ConfigError):  # refused: the endpoint stays where it was
+        loop.run_until_complete(runner.reload())
+    assert get(second) == b"HTTP/1.1 200 OK"
+    reload({})
+    assert runner._metrics is None
+    with pytest.raises(OSError):
+        get(second)
