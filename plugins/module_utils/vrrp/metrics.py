@@ -19,14 +19,14 @@ once (more are closed at once).
 
 The body is made on the loop, in slices: the runner's data read once (a
 few ms at 510 instances, the cost of a control socket ``state``), the
-families filled :data:`BATCH` instances at a time, then each family written
-by ``prometheus_client.exposition.generate_latest`` on its own, the loop
-running between slices. Made at once, a body of 510 instances held the loop
+families filled :data:`BATCH` instances at a time, then written by
+``prometheus_client.exposition.generate_latest`` :data:`BATCH` samples at a
+time, the loop running between slices. Made at once, a body of 510 instances held the loop
 for 100-250 ms (``bench/metrics.py``); a worker thread did not help, since
 it holds the GIL for long stretches on a loaded box (the loop waited up to
-130 ms) and would have to copy the runner's state anyway. The slices keep
-the longest stall to the largest family (``vrrp_instance_state``, 4
-samples per instance). Only ``GET /metrics`` is
+130 ms) and would have to copy the runner's state anyway. A slice costs
+about a millisecond; what is left on the loop at once is reading the
+runner's data (a few ms at 510 instances). Only ``GET /metrics`` is
 answered (``HEAD`` too): other methods get 405, other paths 404.
 """
 
@@ -53,7 +53,7 @@ MAX_HEAD: Final = 8 * 1024
 READ_TIMEOUT: Final = 5.0
 WRITE_TIMEOUT: Final = 10.0
 MAX_CLIENTS: Final = 16
-BATCH: Final = 64  # instances per slice of a scrape (bench/metrics.py)
+BATCH: Final = 64  # instances, then samples, per slice of a scrape (bench/metrics.py)
 PREFIX: Final = "vrrp"
 STATES: Final = ("INIT", "BACKUP", "MASTER", "FAULT")
 # Counters by reason or kind (drops, anomalies, I/O errors) appear at their
@@ -170,7 +170,9 @@ class Families:
             "transitions": family(counter, "transitions", "Transitions.", "from", "to"),
             "dropped": family(counter, "adverts_dropped", "Adverts dropped.", "reason"),
             "anomalies": family(counter, "anomalies", "Peers out of line.", "kind"),
-            "announce": family(counter, "announcements", "GARP/NA rounds sent (one per VIP)."),
+            "announce": family(
+                counter, "announcements", "GARP/NA rounds sent (each one per virtual address)."
+            ),
             "io_errors": family(counter, "io_errors", "Kernel actions that failed.", "action"),
             "send_errors": family(counter, "send_errors", "Adverts the kernel refused."),
             "tracker": family(
@@ -447,8 +449,10 @@ class MetricsServer:
 
         The runner's data is read once (a consistent snapshot), the families
         are filled :attr:`batch` instances at a time, and each family is
-        written by ``generate_latest`` on its own (each appears once, so
-        the parts joined are one valid exposition). One body at a time.
+        written by ``generate_latest`` :attr:`batch` samples at a time: the
+        first part of a family keeps its ``# HELP``/``# TYPE`` lines, the
+        others lose them, so the parts joined are the one exposition
+        ``generate_latest`` would write at once. One body at a time.
         """
         if self._generating is None:
             self._generating = asyncio.Lock()
@@ -461,8 +465,13 @@ class MetricsServer:
                     await asyncio.sleep(0)
                 parts = []
                 for family in families.families():
-                    parts.append(self.exposition.generate_latest(_Fixed(family)))
-                    await asyncio.sleep(0)
+                    samples = family.samples
+                    for start in range(0, max(len(samples), 1), self.batch):
+                        family.samples = samples[start : start + self.batch]
+                        text = self.exposition.generate_latest(_Fixed(family))
+                        # generate_latest writes "# HELP" and "# TYPE" first.
+                        parts.append(text.split(b"\n", 2)[2] if start else text)
+                        await asyncio.sleep(0)
                 del families
         return b"".join(parts)
 
