@@ -36,11 +36,11 @@ import asyncio
 import contextlib
 import gc
 import logging
-import traceback
 from collections.abc import Iterator, Mapping
 from ipaddress import IPv6Address, ip_address
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+from . import _deps
 from .errors import VRRPError
 
 if TYPE_CHECKING:
@@ -61,25 +61,12 @@ STATES: Final = ("INIT", "BACKUP", "MASTER", "FAULT")
 # samples (and the scrape's cost) of a host with hundreds of instances.
 ANOMALIES: Final = ("address_mismatch", "lower_priority_master")
 
-# prometheus_client, imported by start_server() / registry() only (PEP 562
-# would be overkill for one library used by one module): the runner's memory
-# stays untouched when metrics are off.
-PROMETHEUS_IMPORT_ERROR: str | None = None
-
 
 def _prometheus() -> Any:
-    """The ``prometheus_client`` package, or :class:`MissingLibraryError`."""
-    from ._deps import MissingLibraryError  # noqa: PLC0415
-
-    try:
-        import prometheus_client  # noqa: PLC0415
-        import prometheus_client.core  # noqa: PLC0415
-        import prometheus_client.exposition  # noqa: PLC0415
-    except ImportError:
-        global PROMETHEUS_IMPORT_ERROR  # noqa: PLW0603
-        PROMETHEUS_IMPORT_ERROR = traceback.format_exc()
-        raise MissingLibraryError("prometheus_client", PROMETHEUS_IMPORT_ERROR) from None
-    return prometheus_client
+    """The ``prometheus_client`` package (imported on first use), or
+    :class:`~vrrp._deps.MissingLibraryError`."""
+    _deps.require_prometheus_client()
+    return _deps.prometheus_client
 
 
 # ----------------------------------------------------------------- address

@@ -635,3 +635,17 @@ def test_a_reload_starts_moves_and_stops_the_endpoint(
     assert runner._metrics is None
     with pytest.raises(OSError):
         get(second)
+
+
+def test_without_prometheus_client_the_runner_runs_on_and_says_why() -> None:
+    out = run_engine(
+        """
+import asyncio, logging, sys
+sys.modules["prometheus_client"] = None  # not installed
+logging.basicConfig(level=logging.ERROR, stream=sys.stdout, format="%(message)s")
+from vrrp.metrics import follow
+print(asyncio.run(follow(None, None, "127.0.0.1:9650")))
+"""
+    )
+    assert "metrics: the Python library 'prometheus_client' is required" in out
+    assert out.endswith("None")
