@@ -1,33 +1,31 @@
 """Prometheus metrics of the runner: a collector and a small HTTP endpoint.
 
 Opt-in (``metrics_listen`` in the config, ``--metrics-listen`` on the command
-line). Off, this module is never imported by the runner and neither is
-``prometheus_client``: the daemon pays nothing for it.
+line). Off, the runner never imports ``prometheus_client`` (this module
+imports it on first use, through :mod:`._deps`): the daemon pays nothing.
 
-Collection: :class:`RunnerCollector` reads the runner's own ``state()`` and
-``stats()`` (the control API's data) at scrape time; nothing is counted per
-event for the metrics' sake. Labels of an instance are its name, VRID,
-interface and address family: what identifies it in the config, so a reload
-that keeps an instance keeps its series.
+Collection: :class:`RunnerCollector` reads the runner's own ``state()``,
+``stats()`` (the control API's data) and ``details()`` at scrape time;
+nothing is counted per event for the metrics' sake. The labels of an
+instance are its name, VRID, interface and address family, its identity in
+the config: a reload that keeps an instance keeps its series.
 
 Serving: one asyncio server on the runner's own loop, bound to the configured
 address only. A scraper cannot stall the loop: one request per connection,
 the request head is capped (:data:`MAX_HEAD` bytes) and must arrive within
 :data:`READ_TIMEOUT` seconds, the answer must drain within
-:data:`WRITE_TIMEOUT`, at most :data:`MAX_CLIENTS` connections are served at
-once (more are closed at once).
+:data:`WRITE_TIMEOUT`, at most :data:`MAX_CLIENTS` connections at once (more
+get 503). Only ``GET /metrics`` is answered (``HEAD`` too): other methods get
+405, other paths 404.
 
-The body is made on the loop, in slices: the runner's data read once (a
-few ms at 510 instances, the cost of a control socket ``state``), the
-families filled :data:`BATCH` instances at a time, then written by
+The body is made on the loop, in slices: the runner's data read once (2-11 ms
+at 510 instances, the cost of a control socket ``state``), the families
+filled :data:`BATCH` instances at a time, then written by
 ``prometheus_client.exposition.generate_latest`` :data:`BATCH` samples at a
-time, the loop running between slices. Made at once, a body of 510 instances held the loop
-for 100-250 ms (``bench/metrics.py``); a worker thread did not help, since
-it holds the GIL for long stretches on a loaded box (the loop waited up to
-130 ms) and would have to copy the runner's state anyway. A slice costs
-about a millisecond; what is left on the loop at once is reading the
-runner's data (a few ms at 510 instances). Only ``GET /metrics`` is
-answered (``HEAD`` too): other methods get 405, other paths 404.
+time, the loop running between slices. Made at once, a body of 510 instances
+held the loop for 100-250 ms (``bench/metrics.py``); a worker thread did not
+help, as it holds the GIL for long stretches on a loaded box (the loop waited
+110-160 ms) and would need a copy of the runner's state anyway.
 """
 
 from __future__ import annotations
