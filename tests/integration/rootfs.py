@@ -47,6 +47,7 @@ PACKAGES: Final = (
     "python3",
     "python3-apt",
     "python3-jsonschema",
+    "python3-prometheus-client",
     "python3-pyroute2",
     "python3-yaml",
     "systemd",

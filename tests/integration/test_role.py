@@ -211,6 +211,26 @@ def test_one_master_one_backup(pair: HostLab) -> None:
     assert ping.returncode == 0, ping.stdout + ping.stderr
 
 
+SCRAPE = (
+    "import urllib.request as r; "
+    "print(r.urlopen('http://127.0.0.1:9650/metrics', timeout=10).read().decode())"
+)
+
+
+def test_metrics_are_served_to_an_unprivileged_user(pair: HostLab) -> None:
+    """vrrp_metrics_listen: runner.json written, the Debian package there, no root to scrape."""
+    assert first_run(pair).returncode == 0
+    wait_roles(pair)
+    for host in pair.hosts.values():
+        settings = json.loads(pair.on(host, "cat", "/etc/failover-vrrp/runner.json"))
+        assert settings == {"metrics_listen": "127.0.0.1:9650"}
+        state = vrrp_state(pair, host)["state"]
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        body = pair.on(host, *nobody, "python3", "-c", SCRAPE)
+        labels = 'family="ipv4",interface="eth0",name="web",state="{}",vrid="51"'
+        assert "vrrp_instance_state{" + labels.format(state) + "} 1.0" in body, body[:2000]
+
+
 def test_kill_9_of_the_master_runner_systemd_restarts_it_and_it_rejoins(pair: HostLab) -> None:
     assert first_run(pair).returncode == 0
     roles = wait_roles(pair)

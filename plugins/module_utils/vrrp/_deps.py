@@ -51,6 +51,7 @@ class MissingLibraryError(VRRPError):
 if TYPE_CHECKING:
     import jsonschema
     import jsonschema.exceptions
+    import prometheus_client
     import yaml
 
 # jsonschema: validates configurations against vrrp.schema.CONFIG_SCHEMA.
@@ -59,6 +60,22 @@ JSONSCHEMA_IMPORT_ERROR: str | None
 # PyYAML: reads YAML config files. ansible-core depends on it, but a managed
 # host that runs only the runner on JSON fragments may not have it.
 YAML_IMPORT_ERROR: str | None
+
+
+# prometheus_client: the runner's metrics endpoint (vrrp.metrics), only when
+# metrics are turned on.
+PROMETHEUS_CLIENT_IMPORT_ERROR: str | None
+
+
+def _import_prometheus_client() -> None:
+    try:
+        import prometheus_client  # noqa: PLC0415
+        import prometheus_client.core  # noqa: PLC0415
+        import prometheus_client.exposition  # noqa: PLC0415
+    except ImportError:
+        globals()["PROMETHEUS_CLIENT_IMPORT_ERROR"] = traceback.format_exc()
+    else:
+        globals().update(prometheus_client=prometheus_client, PROMETHEUS_CLIENT_IMPORT_ERROR=None)
 
 
 def _import_jsonschema() -> None:
@@ -85,6 +102,8 @@ _LAZY: Final = {
     "JSONSCHEMA_IMPORT_ERROR": _import_jsonschema,
     "yaml": _import_yaml,
     "YAML_IMPORT_ERROR": _import_yaml,
+    "prometheus_client": _import_prometheus_client,
+    "PROMETHEUS_CLIENT_IMPORT_ERROR": _import_prometheus_client,
 }
 
 
@@ -119,12 +138,22 @@ def require_yaml() -> None:
         raise MissingLibraryError("PyYAML", error)
 
 
+def require_prometheus_client() -> None:
+    """Raise :class:`MissingLibraryError` unless ``prometheus_client`` imports."""
+    error = _import_error("PROMETHEUS_CLIENT_IMPORT_ERROR")
+    if error is not None:
+        raise MissingLibraryError("prometheus_client", error)
+
+
 __all__ = [
     "JSONSCHEMA_IMPORT_ERROR",
+    "PROMETHEUS_CLIENT_IMPORT_ERROR",
     "YAML_IMPORT_ERROR",
     "MissingLibraryError",
     "jsonschema",
+    "prometheus_client",
     "require_jsonschema",
+    "require_prometheus_client",
     "require_yaml",
     "yaml",
 ]

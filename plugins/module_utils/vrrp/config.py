@@ -47,6 +47,7 @@ from .config_types import (
     VirtualAddress,
 )
 from .errors import ConfigError, VRRPError
+from .metrics import ListenAddressError, parse_listen
 from .schema import check, json_path, property_defaults, show
 from .schema import main as schema_main
 
@@ -386,8 +387,16 @@ def _build_config(data: Mapping[str, Any]) -> Config:
         _instance(obj, ("instances", index)) for index, obj in enumerate(data.get("instances", []))
     )
     _cross_check_instances(instances)
+    listen = data.get("metrics_listen")
+    if listen is not None:
+        try:
+            parse_listen(listen)
+        except ListenAddressError as exc:
+            raise _fail(("metrics_listen",), str(exc)) from None
     config = Config(
-        instances=instances, sync_groups=tuple(_sync_group(g) for g in data.get("sync_groups", []))
+        instances=instances,
+        sync_groups=tuple(_sync_group(g) for g in data.get("sync_groups", [])),
+        metrics_listen=listen,
     )
     _cross_check_groups(config)
     return config
@@ -607,6 +616,9 @@ def _in_file(file: str, error: ConfigError) -> ConfigFileError:
 
 
 _FRAGMENT_DIRS: Final = (("instances", "instances.d"), ("sync_groups", "sync_groups.d"))
+# The runner's own top-level keys (metrics_listen) in a fragment directory: one
+# JSON object merged into the top of the document, validated with it.
+SETTINGS_FILE: Final = "runner.json"
 _MERGED_PATH: Final = re.compile(r"^(instances|sync_groups)\[(\d+)\]\.?(.*)$")
 
 
@@ -637,8 +649,9 @@ class Source:
         if not self.is_dir:
             return _in_file(self.path, error)
         match = _MERGED_PATH.match(error.path)
-        if match is None:  # pragma: no cover - every merged path starts with a list
-            return _in_file(self.path, error)
+        if match is None:  # a top-level key: runner.json's
+            settings = [file for file, key, _unused in self.entries if key == "settings"]
+            return _in_file(settings[0] if settings else self.path, error)
         files = [file for file, key, _unused in self.entries if key == match.group(1)]
         return ConfigFileError(
             file=files[int(match.group(2))], path=match.group(3), rule=error.rule
@@ -654,7 +667,13 @@ def _assemble(
         return Source(path, False, ((file, key, text),), {} if data is None else data)
     merged: dict[str, list[object]] = {"instances": [], "sync_groups": []}
     for file, key, text, data in entries:
-        merged[str(key)].append(data)
+        if key == "settings":
+            if not isinstance(data, dict) or {"instances", "sync_groups"} & set(data):
+                rule = "holds one JSON object of top-level keys other than the lists"
+                raise ConfigFileError(file=file, path="", rule=rule)
+            merged.update(data)
+        else:
+            merged[str(key)].append(data)
         kept.append((file, key, text))
     return Source(path, True, tuple(kept), merged)
 
@@ -701,6 +720,9 @@ def _dir_texts(root: str) -> Entries:
         raise ConfigFileError(
             file=root, path="", rule="holds neither an instances.d nor a sync_groups.d directory"
         )
+    settings = os.path.join(root, SETTINGS_FILE)
+    if os.path.isfile(settings):
+        entries.append((settings, "settings", _read(settings, budget=MAX_TOTAL_BYTES - total)))
     return entries
 
 
@@ -725,6 +747,8 @@ def build(source: Source, *, validate: Callable[[object], None] | None = check) 
             validate(source.document)
         position = dict.fromkeys(("instances", "sync_groups"), 0)
         for file, key, _unused in source.entries if source.is_dir else ():
+            if key == "settings":
+                continue
             stem = os.path.basename(file)[: -len(".json")]
             name = source.document[key][position[key]]["name"]  # type: ignore[index]
             position[str(key)] += 1

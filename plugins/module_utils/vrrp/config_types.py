@@ -204,6 +204,7 @@ class Config:
 
     instances: tuple[InstanceConfig, ...] = ()
     sync_groups: tuple[SyncGroupConfig, ...] = ()
+    metrics_listen: str | None = None  # "ADDR:PORT" of the Prometheus endpoint, or off
 
     def instance(self, name: str) -> InstanceConfig:
         """The instance called ``name`` (``KeyError`` if there is none)."""
@@ -223,4 +224,5 @@ class Config:
         return {
             "instances": [instance.to_dict() for instance in self.instances],
             "sync_groups": [group.to_dict() for group in self.sync_groups],
+            **({} if self.metrics_listen is None else {"metrics_listen": self.metrics_listen}),
         }

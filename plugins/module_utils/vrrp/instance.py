@@ -252,6 +252,16 @@ class Instance:
             "group": self.group,
         }
 
+    def details(self) -> dict[str, Any]:
+        """What metrics add to :meth:`state_dict`: the family, the tracked objects' values."""
+        return {
+            "family": self.ip_version,
+            "trackers": [
+                {"kind": t.kind.value, "name": t.name, "weight": t.weight, "value": value}
+                for t, value in self.tracking.statuses()
+            ],
+        }
+
     # -- the wire ---------------------------------------------------------------
 
     def wire(self, advert: Advertisement) -> tuple[str, tuple[tuple[str, bytes], ...]]:
@@ -426,6 +436,7 @@ class Instance:
 
     def _record(self, transition: Transition) -> None:
         self.stats[f"became_{transition.new.value.lower()}"] += 1
+        self.stats[f"transition.{transition.old.value}.{transition.new.value}"] += 1
         entry = HistoryEntry(
             transition.old.value,
             transition.new.value,

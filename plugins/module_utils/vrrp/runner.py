@@ -75,8 +75,11 @@ _source_address: Final = functools.lru_cache(maxsize=1024)(ip_address)
 class Runner(HostFollower):
     """The daemon. See the module docstring."""
 
-    def __init__(self, *, config_path: str, state_dir: str, lib_dir: str) -> None:
+    def __init__(
+        self, *, config_path: str, state_dir: str, lib_dir: str, metrics_listen: str | None = None
+    ) -> None:
         self.config_path = config_path
+        self.metrics_listen = metrics_listen  # the flag; else the config's metrics_listen
         self.state_dir = state_dir
         self.lib_dir = lib_dir
         self.config = Config(instances=(), sync_groups=())
@@ -110,6 +113,15 @@ class Runner(HostFollower):
         self._probe_seen: dict[str, str] = {}  # ifname -> last probe result acted on
         self._probe_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[Any]] = set()
+        self._metrics: Any = None  # a metrics.MetricsServer while serving
+
+    async def _follow_metrics(self) -> None:
+        """Serve metrics where the flag or the config says (off: nothing is imported)."""
+        listen = self.metrics_listen or self.config.metrics_listen
+        if listen is not None or self._metrics is not None:
+            from .metrics import follow  # noqa: PLC0415
+
+            self._metrics = await follow(self._metrics, self, listen)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -121,6 +133,7 @@ class Runner(HostFollower):
         self.loop.add_reader(self.watcher.fileno(), self._on_netlink)
         self._apply(self.config, previous=None)
         await self.control.start()
+        await self._follow_metrics()
         for signum, handler in (
             (signal.SIGTERM, self.stop_event.set),
             (signal.SIGINT, self.stop_event.set),
@@ -145,6 +158,8 @@ class Runner(HostFollower):
             self._remove_instance(name)
         await self._close_trackers()
         await self.control.close()
+        if self._metrics is not None:
+            await self._metrics.close()
         await self.hooks.close()
         self.loop.remove_reader(self.watcher.fileno())
         self.watcher.close()
@@ -250,6 +265,8 @@ class Runner(HostFollower):
                 inst.stats[f"drop.{exc.reason}"] += 1
                 continue
             inst.stats["adverts_received"] += 1
+            if advert.priority == 0:
+                inst.stats["priority_zero_received"] += 1
             self.feed(inst, AdvertReceived(advert, _source_address(rx.src)))
 
     # ---------------------------------------------------------------- links
@@ -517,6 +534,7 @@ class Runner(HostFollower):
             log.error("reload refused, still running the previous config: %s", exc)
             raise
         self.counters["reloads"] += 1
+        await self._follow_metrics()
         log.info(
             "reloaded: %s",
             "; ".join(f"{k} {', '.join(v)}" for k, v in report.items() if v) or "no instances",
@@ -650,6 +668,10 @@ class Runner(HostFollower):
             },
         }
 
+    def details(self) -> dict[str, Any]:
+        """Per instance, its address family and tracked objects (for vrrp.metrics)."""
+        return {name: inst.details() for name, inst in self.instances.items()}
+
     def history(self, instance: str | None = None, limit: int = 20) -> dict[str, Any]:
         return {
             inst.name: [h.as_dict() for h in list(inst.history)[-limit:]]
@@ -695,6 +717,16 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(level=getattr(logging, level.upper()), format=fmt, stream=sys.stderr)
 
 
+def _listen_address(text: str) -> str:
+    from .metrics import ListenAddressError, parse_listen  # noqa: PLC0415
+
+    try:
+        parse_listen(text)
+    except ListenAddressError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="vrrp.runner", description=__doc__.split("\n", maxsplit=1)[0]
@@ -707,6 +739,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--lib-dir", default=DEFAULT_LIB_DIR, help="persistent runtime state dir")
     parser.add_argument("--check", action="store_true", help="validate the config and exit")
+    parser.add_argument(
+        "--metrics-listen",
+        metavar="ADDR:PORT",
+        type=_listen_address,
+        help="serve Prometheus metrics there (overrides metrics_listen; [::1]:PORT for IPv6)",
+    )
     parser.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error"]
     )
@@ -726,7 +764,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        runner = Runner(config_path=args.config, state_dir=args.state_dir, lib_dir=args.lib_dir)
+        runner = Runner(
+            config_path=args.config,
+            state_dir=args.state_dir,
+            lib_dir=args.lib_dir,
+            metrics_listen=args.metrics_listen,
+        )
         return loop.run_until_complete(runner.run())
     except ConfigError as exc:
         log.error("%s: %s", args.config, exc)

@@ -124,6 +124,16 @@ CONFIG_SCHEMA: Final[dict[str, Any]] = {
             "items": {"$ref": "#/$defs/sync_group"},
             "default": [],
         },
+        "metrics_listen": {
+            "description": (
+                "Serve Prometheus metrics on http://ADDR:PORT/metrics: IPv4:PORT or "
+                "[IPv6]:PORT, e.g. 127.0.0.1:9650. Absent: no metrics endpoint."
+            ),
+            "type": "string",
+            # "$(?!\\n)": the end of the string for jsonschema's re.search too.
+            "pattern": "^(\\[[0-9A-Fa-f:.]{2,45}\\]|[0-9.]{7,15}):[0-9]{1,5}$(?!\\n)",
+            "x-rule": "a listen address is IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:9650",
+        },
     },
     "$defs": {
         "name": {

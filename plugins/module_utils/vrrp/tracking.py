@@ -143,6 +143,10 @@ class Tracking:
         self.override = priority
         return self.result()
 
+    def statuses(self) -> list[tuple[Tracker, int]]:
+        """Each tracked object with its latest value (1/0: up/down, ok/failing; a file's number)."""
+        return [(tracker, self._values[key]) for key, tracker in self.trackers.items()]
+
     def result(self) -> TrackResult:
         delta = 0
         faults: set[str] = set()
