@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from ipaddress import ip_address
 from typing import Any, Final
 
+from . import faults
 from .errors import VRRPError
 from .fsm import Event, FaultCleared, FaultRaised, PrimaryAddressChanged, Startup, State
 from .instance import Instance, IPInterface
@@ -160,7 +161,7 @@ class HostFollower:
                 self._drop_view(inst.ifname)
                 self._check_primary(inst)
             if inst.ifname == ifname:
-                self.feed(inst, FaultCleared("link") if up else FaultRaised("link"))
+                self.feed(inst, FaultCleared(faults.LINK) if up else FaultRaised(faults.LINK))
             if any(t.interface == ifname for t in inst.cfg.track_interfaces):
                 self._tracked(inst, inst.tracking.set_interface(ifname, up=up))
 
@@ -260,14 +261,14 @@ class HostFollower:
         except VRRPError:
             primary = None
         if primary is None:
-            if "address" not in inst.router.faults:
+            if faults.ADDRESS not in inst.router.faults:
                 log.warning(
                     "%s: no usable IPv%d source address on %s: instance in FAULT",
                     inst.name,
                     inst.ip_version,
                     inst.ifname,
                 )
-            self.feed(inst, FaultRaised("address"))
+            self.feed(inst, FaultRaised(faults.ADDRESS))
             return
         new, old = ip_address(primary), inst.router.params.primary_address
         if new != old:
@@ -275,7 +276,7 @@ class HostFollower:
                 inst.stats["primary_address_changes"] += 1
                 log.warning("%s: advert source is now %s (was %s)", inst.name, new, old)
             self.feed(inst, PrimaryAddressChanged(new))
-        self.feed(inst, FaultCleared("address"))
+        self.feed(inst, FaultCleared(faults.ADDRESS))
 
     # --------------------------------------------- sockets on the interface
 
@@ -288,9 +289,9 @@ class HostFollower:
         """
         ok, renewed = self._listen(inst)
         if renewed or not ok:
-            self.feed(inst, FaultRaised("socket"))
+            self.feed(inst, FaultRaised(faults.SOCKET))
         if ok:
-            self.feed(inst, FaultCleared("socket"))
+            self.feed(inst, FaultCleared(faults.SOCKET))
         return renewed
 
     def _listen(self, inst: Instance) -> tuple[bool, bool]:
@@ -368,19 +369,19 @@ class HostFollower:
     def _start_instance(self, inst: Instance) -> None:
         """Initial faults from the kernel's view, then Startup (RFC 9568 §6.4.1)."""
         ifname = inst.ifname
-        faults: set[str] = set()
+        raised: set[str] = set()
         primary: str | None = None
         state = self.watcher.link(ifname) if self.watcher else None
         if state is None or kernel_index(ifname) is None:
-            faults.update(("link", "address", "socket"))
+            raised.update(faults.NO_INTERFACE)
             log.warning("%s: interface %s does not exist: instance in FAULT", inst.name, ifname)
         else:
             if not (state.up and state.carrier):
-                faults.add("link")
+                raised.add(faults.LINK)
             with contextlib.suppress(VRRPError):
                 primary = self._primary_for(inst)
             if primary is None:
-                faults.add("address")
+                raised.add(faults.ADDRESS)
                 log.warning(
                     "%s: no usable IPv%d source address on %s yet: instance in FAULT",
                     inst.name,
@@ -388,7 +389,7 @@ class HostFollower:
                     ifname,
                 )
             if not self._listen(inst)[0]:
-                faults.add("socket")
+                raised.add(faults.SOCKET)
             # Opened now, not at the first takeover, where it cost a few ms
             # between taking the addresses and telling the link (tried again then).
             with contextlib.suppress(VRRPError):
@@ -404,7 +405,7 @@ class HostFollower:
         self.feed(
             inst,
             Startup(
-                faults=frozenset(faults | result.faults),
+                faults=frozenset(raised | result.faults),
                 primary_address=None if primary is None else ip_address(primary),
                 priority=result.effective_priority,
                 resigning=demoted == 0,

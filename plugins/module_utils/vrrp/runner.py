@@ -29,7 +29,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from ipaddress import ip_address
 from typing import Any, Final
 
-from . import reload_plan, sdnotify
+from . import faults, reload_plan, sdnotify
 from .cli import complain, say
 from .config import Config, load, load_isolated
 from .config_types import Notify
@@ -48,7 +48,7 @@ from .fsm import (
     State,
     Transition,
 )
-from .group import GROUP_FAULT_PREFIX, SyncGroup
+from .group import SyncGroup
 from .hooks import HookRunner, group_state_word
 from .instance import Instance, IPInterface, router_params, trackers_of
 from .linux import addresses, link
@@ -57,6 +57,7 @@ from .linux.sockets import VrrpSocket
 from .linux.watch import LinkWatcher
 from .packet import Advertisement, decode
 from .persist import RuntimeState
+from .priorities import MAX_DEMOTION, MIN_DEMOTION
 from .source import IPAddress
 from .tracking import Tracking, TrackResult
 from .trackio import FileTracker, ScriptTracker
@@ -268,7 +269,7 @@ class Runner(HostFollower):
                 ):
                     continue  # unchanged since every instance was told: nothing to do
                 self._probe_seen[ifname] = result.result
-                reason = f"probe:{method}"
+                reason = faults.probe(method)
                 for inst in list(self.instances.values()):
                     if inst.ifname != ifname:
                         continue
@@ -284,7 +285,9 @@ class Runner(HostFollower):
         for reason in sorted(result.faults - inst.router.faults):
             self.feed(inst, FaultRaised(reason))
         for reason in sorted(
-            r for r in inst.router.faults if r.startswith("track:") and r not in result.faults
+            r
+            for r in inst.router.faults
+            if r.startswith(faults.TRACK_PREFIX) and r not in result.faults
         ):
             self.feed(inst, FaultCleared(reason))
         if result.effective_priority != inst.router.effective_priority:
@@ -455,9 +458,9 @@ class Runner(HostFollower):
             inst.group = group_of.get(name)
             if name not in members:
                 continue  # about to be removed: not started again on the way out
-            mine = f"{GROUP_FAULT_PREFIX}{inst.group}"
+            mine = faults.group(inst.group) if inst.group else None
             for reason in sorted(inst.router.faults):
-                if reason.startswith(GROUP_FAULT_PREFIX) and reason != mine:
+                if reason.startswith(faults.GROUP_PREFIX) and reason != mine:
                     self.feed(inst, FaultCleared(reason))
         now = self.loop.time()
         for group in self.groups.values():
@@ -663,8 +666,10 @@ class Runner(HostFollower):
         self.feed(inst, Resign(active=demotion == 0))
 
     def demote(self, instance: str | None = None, priority: int = 0) -> dict[str, Any]:
-        if not 0 <= priority <= 254:
-            raise ControlError(f"demotion priority must be 0..254, not {priority}")
+        if not MIN_DEMOTION <= priority <= MAX_DEMOTION:
+            raise ControlError(
+                f"demotion priority must be {MIN_DEMOTION}..{MAX_DEMOTION}, not {priority}"
+            )
         done = {}
         for inst in self._select(instance):
             self.runtime.demotions[inst.name] = priority
