@@ -32,7 +32,6 @@ from typing import Any, Final
 from . import faults, reload_plan, sdnotify
 from .cli import complain, say
 from .config import Config, load, load_isolated
-from .config_types import Notify
 from .control import ControlServer
 from .errors import ConfigError, ControlError, NetlinkError, PacketError, VRRPError
 from .follow import UNSPECIFIED, HostFollower
@@ -45,16 +44,16 @@ from .fsm import (
     Reconfigure,
     Resign,
     Shutdown,
-    State,
     Transition,
 )
 from .group import SyncGroup
-from .hooks import HookRunner, group_state_word
+from .hooks import HookRunner
 from .instance import Instance, IPInterface, router_params, trackers_of
 from .linux import addresses, link
 from .linux.announce import Announcer, mac_bytes
 from .linux.sockets import VrrpSocket
 from .linux.watch import LinkWatcher
+from .notifier import Notifier
 from .packet import Advertisement, decode
 from .persist import RuntimeState
 from .priorities import MAX_DEMOTION, MIN_DEMOTION
@@ -83,8 +82,6 @@ class Runner(HostFollower):
         self.config = Config(instances=(), sync_groups=())
         self.instances: dict[str, Instance] = {}
         self.groups: dict[str, SyncGroup] = {}
-        self.group_notify: dict[str, Notify] = {}
-        self._group_words: dict[str, str] = {}  # group -> the state its hooks last saw
         # _virtual_addresses_on(): VIPs per interface, for this set of instances
         self._instances_generation = 0
         self._vips_generation = -1
@@ -103,7 +100,7 @@ class Runner(HostFollower):
         self.stop_event = asyncio.Event()
         self.watcher: LinkWatcher | None = None
         self.runtime = RuntimeState.load(lib_dir)
-        self.hooks = HookRunner()
+        self.notifier = Notifier(instances=self.instances, hooks=HookRunner())
         self.control = ControlServer(os.path.join(state_dir, "control.sock"), self)
         self.probe_methods: dict[str, str] = {}
         self._address_view: dict[tuple[str, int], list[str]] | None = None
@@ -130,7 +127,7 @@ class Runner(HostFollower):
             self.loop.add_signal_handler(signum, handler)
         self._probe_task = asyncio.ensure_future(self._probe_loop())
         watchdog = asyncio.ensure_future(self._watchdog_loop())
-        sdnotify.ready(self._status())
+        sdnotify.ready(self.notifier.status())
         log.info("failover-vrrp %s running %d instance(s)", __version__, len(self.instances))
         await self.stop_event.wait()
         sdnotify.stopping()
@@ -146,7 +143,7 @@ class Runner(HostFollower):
             self._remove_instance(name)
         await self._close_trackers()
         await self.control.close()
-        await self.hooks.close()
+        await self.notifier.hooks.close()
         self.loop.remove_reader(self.watcher.fileno())
         self.watcher.close()
         return 0
@@ -162,10 +159,6 @@ class Runner(HostFollower):
                 await self.reload()
 
         self._spawn(reload())
-
-    def _status(self) -> str:
-        counts = Counter(inst.router.state.value for inst in self.instances.values())
-        return ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "no instances"
 
     async def _watchdog_loop(self) -> None:
         interval = sdnotify.watchdog_interval()
@@ -200,27 +193,9 @@ class Runner(HostFollower):
                 if target.group is not None and isinstance(action, Transition):
                     moved[target.group] = f"{member}: {action.cause}"
         for name, cause in moved.items():
-            self._group_transition(name, cause)
-
-    def _group_transition(self, name: str, cause: str) -> None:
-        """Run a sync group's own hooks once per change of the group's state."""
-        group = self.groups.get(name)
-        if group is None:
-            return
-        word = group_state_word(
-            (router.state.value, router.enabled) for router in group.routers.values()
-        )
-        old = self._group_words.get(name)
-        if word is None or word == old:
-            return
-        self._group_words[name] = word
-        log.info("sync group %s: %s -> %s: %s", name, old or "INIT", word, cause)
-        notify = self.group_notify.get(name)
-        argv = getattr(notify, word.lower(), None) if notify is not None else None
-        if notify is not None and argv:
-            self.hooks.submit_group_transition(
-                name, list(argv), new_state=word, old_state=old, cause=cause, timeout=notify.timeout
-            )
+            group = self.groups.get(name)
+            if group is not None:
+                self.notifier.group_transition(group, cause)
 
     # -------------------------------------------------------------- receive
 
@@ -451,8 +426,7 @@ class Runner(HostFollower):
             g.name: SyncGroup(g.name, {m: self.instances[m].router for m in g.members})
             for g in config.sync_groups
         }
-        self.group_notify = {g.name: g.notify for g in config.sync_groups}
-        self._group_words = {g: w for g, w in self._group_words.items() if g in self.group_notify}
+        self.notifier.set_groups(config.sync_groups)
         members = {cfg.name for cfg in config.instances}
         for name, inst in self.instances.items():
             inst.group = group_of.get(name)
@@ -524,7 +498,7 @@ class Runner(HostFollower):
             "reloaded: %s",
             "; ".join(f"{k} {', '.join(v)}" for k, v in report.items() if v) or "no instances",
         )
-        sdnotify.status(self._status())
+        sdnotify.status(self.notifier.status())
         return report
 
     # ------------------------------------------------------- InstanceIo (kernel)
@@ -598,24 +572,7 @@ class Runner(HostFollower):
             announcer.announce(str(vip.ip))
 
     def transition(self, instance: Instance, transition: Transition) -> None:
-        notify = instance.cfg.notify
-        stopping = transition.new is State.INIT and not instance.router.enabled
-        # keepalived's words: MASTER, BACKUP, FAULT, and STOP for a stopped instance
-        word = "STOP" if stopping else transition.new.value
-        argv = getattr(notify, word.lower(), None)
-        if argv:
-            self.hooks.submit_transition(
-                instance.name,
-                list(argv),
-                new_state=word,
-                old_state=transition.old.value,
-                priority=instance.router.effective_priority,
-                cause=transition.cause,
-                timeout=notify.timeout,
-            )
-        if os.environ.get("NOTIFY_SOCKET"):
-            # O(instances) per transition: a mass takeover made it O(N²).
-            sdnotify.status(self._status())
+        self.notifier.transition(instance, transition)
 
     # ------------------------------------------------------ control requests
 
@@ -646,7 +603,7 @@ class Runner(HostFollower):
                 runner[f"socket.{ifname}.v{version}.{reason}"] = count
         return {
             "runner": runner,
-            "hooks": self.hooks.stats(),
+            "hooks": self.notifier.hooks.stats(),
             "instances": {
                 name: dict(sorted(inst.stats.items()))
                 for name, inst in sorted(self.instances.items())

@@ -86,7 +86,7 @@ def runner(tmp_path: Path) -> Iterator[Runner]:
             lib_dir=str(tmp_path / "lib"),
         )
         runner.loop = FakeLoop()  # type: ignore[assignment]
-        runner.hooks = RecordingHooks()
+        runner.notifier.hooks = RecordingHooks()
         for name in ("send_advert", "add_addresses", "remove_addresses", "announce"):
             setattr(runner, name, lambda *args, **kwargs: None)
         yield runner
@@ -106,7 +106,7 @@ def run_until_master(runner: Runner) -> None:
 
 
 def test_group_hooks_run_once_per_group_state_change(runner: Runner) -> None:
-    hooks: RecordingHooks = runner.hooks  # type: ignore[assignment]
+    hooks: RecordingHooks = runner.notifier.hooks  # type: ignore[assignment]
     runner._apply(load_config(CONFIG), previous=None)
     # No link watcher: both start as on a missing interface (link, address
     # and socket faults), the group is in FAULT.
@@ -141,7 +141,7 @@ def test_group_hooks_run_once_per_group_state_change(runner: Runner) -> None:
 
 
 def test_group_without_hooks_and_kept_across_reload(runner: Runner) -> None:
-    hooks: RecordingHooks = runner.hooks  # type: ignore[assignment]
+    hooks: RecordingHooks = runner.notifier.hooks  # type: ignore[assignment]
     config = load_config(CONFIG)
     runner._apply(config, previous=None)
     for inst in runner.instances.values():
