@@ -32,6 +32,7 @@ from ipaddress import ip_address
 from typing import Any, Final
 
 from . import faults
+from .control_api import override_of, resigns
 from .errors import VRRPError
 from .fsm import Event, FaultCleared, FaultRaised, PrimaryAddressChanged, Startup, State
 from .instance import Instance, IPInterface
@@ -40,6 +41,7 @@ from .linux.announce import Announcer
 from .linux.sockets import VrrpSocket
 from .linux.vmac_socket import VmacSocket
 from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
+from .persist import RuntimeState
 from .source import IPAddress, primary_address
 from .tracking import TrackResult
 
@@ -67,7 +69,7 @@ class HostFollower:
     counters: Counter[str]
     loop: asyncio.AbstractEventLoop
     probe_methods: dict[str, str]
-    runtime: Any
+    runtime: RuntimeState
     _address_view: dict[tuple[str, int], list[str]] | None
     # _virtual_addresses_on(): VIPs per interface, for this set of instances
     _instances_generation: int
@@ -401,14 +403,14 @@ class HostFollower:
                 with contextlib.suppress(VRRPError):
                     self.remove_addresses(inst)
         demoted = self.runtime.demotion_for(inst.name)
-        result = inst.tracking.set_override(None if demoted is None else max(demoted, 1))
+        result = inst.tracking.set_override(override_of(demoted))
         self.feed(
             inst,
             Startup(
                 faults=frozenset(raised | result.faults),
                 primary_address=None if primary is None else ip_address(primary),
                 priority=result.effective_priority,
-                resigning=demoted == 0,
+                resigning=resigns(demoted),
             ),
         )
 

@@ -23,7 +23,6 @@ import logging
 import os
 import signal
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Coroutine, Sequence
 from ipaddress import ip_address
@@ -33,7 +32,8 @@ from . import faults, reload_plan, sdnotify
 from .cli import complain, say
 from .config import Config, load, load_isolated
 from .control import ControlServer
-from .errors import ConfigError, ControlError, NetlinkError, PacketError, VRRPError
+from .control_api import ControlApi
+from .errors import ConfigError, NetlinkError, PacketError, VRRPError
 from .follow import UNSPECIFIED, HostFollower
 from .fsm import (
     AdvertReceived,
@@ -42,7 +42,6 @@ from .fsm import (
     FaultRaised,
     PriorityChanged,
     Reconfigure,
-    Resign,
     Shutdown,
     Transition,
 )
@@ -56,7 +55,6 @@ from .linux.watch import LinkWatcher
 from .notifier import Notifier
 from .packet import Advertisement, decode
 from .persist import RuntimeState
-from .priorities import MAX_DEMOTION, MIN_DEMOTION
 from .source import IPAddress
 from .tracking import Tracking, TrackResult
 from .trackio import FileTracker, ScriptTracker
@@ -95,13 +93,23 @@ class Runner(HostFollower):
         self.scripts: dict[str, ScriptTracker] = {}
         self.files: FileTracker | None = None
         self.counters: Counter[str] = Counter()
-        self.started = time.time()
         self.loop = asyncio.get_event_loop()
         self.stop_event = asyncio.Event()
         self.watcher: LinkWatcher | None = None
-        self.runtime = RuntimeState.load(lib_dir)
         self.notifier = Notifier(instances=self.instances, hooks=HookRunner())
-        self.control = ControlServer(os.path.join(state_dir, "control.sock"), self)
+        self.api = ControlApi(
+            instances=self.instances,
+            runtime=RuntimeState.load(lib_dir),
+            counters=self.counters,
+            socket_drops=self._socket_drops,
+            notifier=self.notifier,
+            now=lambda: self.loop.time(),  # noqa: PLW0108 (tests swap the loop)
+            feed=self.feed,
+            tracked=self._tracked,
+            reload=self.reload,
+        )
+        self.runtime = self.api.runtime
+        self.control = ControlServer(os.path.join(state_dir, "control.sock"), self.api)
         self.probe_methods: dict[str, str] = {}
         self._address_view: dict[tuple[str, int], list[str]] | None = None
         self._attached: dict[str, int] = {}
@@ -503,6 +511,14 @@ class Runner(HostFollower):
 
     # ------------------------------------------------------- InstanceIo (kernel)
 
+    def _socket_drops(self) -> dict[str, int]:
+        """What each VRRP socket dropped before decoding, by reason."""
+        return {
+            f"socket.{ifname}.v{version}.{reason}": count
+            for (ifname, version), sock in self.sockets.items()
+            for reason, count in sock.drops.items()
+        }
+
     def send_advert(self, instance: Instance, advert: Advertisement) -> None:
         sock = self.sockets.get((instance.socket_ifname, instance.ip_version))
         if sock is None:
@@ -573,81 +589,6 @@ class Runner(HostFollower):
 
     def transition(self, instance: Instance, transition: Transition) -> None:
         self.notifier.transition(instance, transition)
-
-    # ------------------------------------------------------ control requests
-
-    def _select(self, instance: str | None) -> list[Instance]:
-        if instance is None:
-            return list(self.instances.values())
-        if instance not in self.instances:
-            raise ControlError(f"no instance named {instance!r}")
-        return [self.instances[instance]]
-
-    def state(self) -> dict[str, Any]:
-        now = self.loop.time()
-        return {
-            "version": __version__,
-            "pid": os.getpid(),
-            "uptime": time.time() - self.started,
-            "runtime_fail_safe": self.runtime.fail_safe,
-            "instances": {
-                name: inst.state_dict(now=now, demoted=self.runtime.demotion_for(name))
-                for name, inst in sorted(self.instances.items())
-            },
-        }
-
-    def stats(self) -> dict[str, Any]:
-        runner = dict(self.counters)
-        for (ifname, version), sock in self.sockets.items():
-            for reason, count in sock.drops.items():
-                runner[f"socket.{ifname}.v{version}.{reason}"] = count
-        return {
-            "runner": runner,
-            "hooks": self.notifier.hooks.stats(),
-            "instances": {
-                name: dict(sorted(inst.stats.items()))
-                for name, inst in sorted(self.instances.items())
-            },
-        }
-
-    def history(self, instance: str | None = None, limit: int = 20) -> dict[str, Any]:
-        return {
-            inst.name: [h.as_dict() for h in list(inst.history)[-limit:]]
-            for inst in self._select(instance)
-        }
-
-    def _override(self, inst: Instance, demotion: int | None) -> None:
-        """Apply a demotion: 1..254 runs at that priority; 0 resigns (see fsm.Resign)."""
-        override = None if demotion is None else max(demotion, 1)
-        self._tracked(inst, inst.tracking.set_override(override))
-        self.feed(inst, Resign(active=demotion == 0))
-
-    def demote(self, instance: str | None = None, priority: int = 0) -> dict[str, Any]:
-        if not MIN_DEMOTION <= priority <= MAX_DEMOTION:
-            raise ControlError(
-                f"demotion priority must be {MIN_DEMOTION}..{MAX_DEMOTION}, not {priority}"
-            )
-        done = {}
-        for inst in self._select(instance):
-            self.runtime.demotions[inst.name] = priority
-            self._override(inst, priority)
-            done[inst.name] = priority
-        self.runtime.save()
-        return {"demoted": done}
-
-    def restore(self, instance: str | None = None) -> dict[str, Any]:
-        done = []
-        for inst in self._select(instance):
-            if self.runtime.restore(inst.name):
-                done.append(inst.name)
-            self._override(inst, None)
-        if instance is None:
-            self.runtime.end_fail_safe()
-        self.runtime.save()
-        return {"restored": done}
-
-    def version(self) -> dict[str, Any]:
-        return {"version": __version__, "pid": os.getpid()}
 
 
 def _setup_logging(level: str) -> None:
