@@ -20,14 +20,11 @@ opened on an interface follows that interface as it is now:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import gc
 import logging
-import socket
 from collections import Counter
-from collections.abc import Sequence
 from ipaddress import ip_address
 from typing import Any, Final
 
@@ -35,11 +32,8 @@ from . import faults
 from .control_api import override_of, resigns
 from .errors import VRRPError
 from .fsm import Event, FaultCleared, FaultRaised, PrimaryAddressChanged, Startup, State
-from .instance import Instance, IPInterface
-from .linux import addresses, link
-from .linux.announce import Announcer
-from .linux.sockets import VrrpSocket
-from .linux.vmac_socket import VmacSocket
+from .hostio import HostIo
+from .instance import Instance
 from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
 from .persist import RuntimeState
 from .source import IPAddress, primary_address
@@ -50,24 +44,14 @@ log = logging.getLogger("failover-vrrp")
 UNSPECIFIED: Final = {4: ip_address("0.0.0.0"), 6: ip_address("::")}  # noqa: S104
 
 
-def kernel_index(ifname: str) -> int | None:
-    """The ifindex ``ifname`` has in the kernel now (None: no such interface)."""
-    try:
-        return socket.if_nametoindex(ifname)
-    except OSError:
-        return None
-
-
 class HostFollower:
     """Link, address and start-up handling of the :class:`~vrrp.runner.Runner`."""
 
     # Provided by the Runner.
     instances: dict[str, Instance]
-    sockets: dict[tuple[str, int], VrrpSocket]
-    announcers: dict[str, Announcer]
+    io: HostIo
     watcher: LinkWatcher | None
     counters: Counter[str]
-    loop: asyncio.AbstractEventLoop
     probe_methods: dict[str, str]
     runtime: RuntimeState
     _address_view: dict[tuple[str, int], list[str]] | None
@@ -82,23 +66,6 @@ class HostFollower:
         raise NotImplementedError
 
     def _tracked(self, inst: Instance, result: TrackResult) -> None:
-        raise NotImplementedError
-
-    def _on_datagrams(self, key: tuple[str, int]) -> None:
-        raise NotImplementedError
-
-    def _announcer(self, instance: Instance) -> Announcer:
-        raise NotImplementedError
-
-    def _close_announcer(self, ifname: str) -> None:
-        raise NotImplementedError
-
-    def announce(self, instance: Instance) -> None:
-        raise NotImplementedError
-
-    def remove_addresses(
-        self, instance: Instance, vips: Sequence[IPInterface] | None = None
-    ) -> None:
         raise NotImplementedError
 
     # ------------------------------------------------------------- events
@@ -241,12 +208,7 @@ class HostFollower:
         view = self._address_view
         if view is not None and (ifname, version) in view:
             return view[(ifname, version)]
-        found = []
-        for addr in addresses.list_addresses(ifname):
-            ip = ip_address(addr.ip)
-            if ip.version != version or not addr.usable:
-                continue  # the kernel refuses to send from a tentative address
-            found.append(str(ip))
+        found = self.io.usable_addresses(ifname, version)
         if view is not None:
             view[(ifname, version)] = found
         return found
@@ -302,41 +264,33 @@ class HostFollower:
         renewed = False
         for name in dict.fromkeys(names):
             was = self._attached.get(name)
-            if was is not None and was != kernel_index(name):
+            if was is not None and was != self.io.kernel_index(name):
                 self._detach(name)
                 renewed = True
-        parent = kernel_index(inst.ifname)
+        parent = self.io.kernel_index(inst.ifname)
         if parent is None:
             return False, renewed
         if inst.ifname not in self.probe_methods:
             with contextlib.suppress(VRRPError, OSError):
-                self.probe_methods[inst.ifname] = link.probe_report(inst.ifname).best or "netlink"
+                self.probe_methods[inst.ifname] = self.io.best_probe(inst.ifname) or "netlink"
         inst.link_probe = self.probe_methods.get(inst.ifname, "netlink")
         version = inst.ip_version
         try:
-            if inst.cfg.vmac and kernel_index(inst.address_ifname) is None:
+            if inst.cfg.vmac and self.io.kernel_index(inst.address_ifname) is None:
                 # Before the socket: a VMAC socket binds to it, and it must be up.
-                addresses.create_vmac(
-                    ifname=inst.ifname,
-                    vmac_ifname=inst.address_ifname,
-                    vrid=inst.cfg.vrid,
-                    version=version,
-                )
+                self.io.create_vmac(inst)
                 log.info("%s: VMAC %s made on %s", inst.name, inst.address_ifname, inst.ifname)
                 renewed = True
-            if (inst.socket_ifname, version) not in self.sockets:
-                self._socket_for(
-                    inst.socket_ifname,
-                    version,
-                    str(UNSPECIFIED[version]),
-                    vmac_vrid=inst.cfg.vrid if inst.socket_ifname != inst.ifname else None,
-                )
+            key = (inst.socket_ifname, version)
+            if not self.io.listening(key):
+                vmac_vrid = inst.cfg.vrid if inst.socket_ifname != inst.ifname else None
+                self.io.listen(key, vmac_vrid=vmac_vrid)
                 renewed = True
         except VRRPError as exc:
             log.error("%s: %s", inst.name, exc)
             return False, renewed
         for name in names:
-            index = kernel_index(name)
+            index = self.io.kernel_index(name)
             if index is None:
                 return False, renewed
             self._attached[name] = index
@@ -344,27 +298,9 @@ class HostFollower:
 
     def _detach(self, ifname: str) -> None:
         """Close what was opened on ``ifname``'s old ifindex."""
-        for key in [k for k in self.sockets if k[0] == ifname]:
-            sock = self.sockets.pop(key)
-            self.loop.remove_reader(sock.fileno())
-            sock.close()
-        self._close_announcer(ifname)
+        self.io.detach(ifname)
         self._attached.pop(ifname, None)
         log.info("%s: gone or made again: its VRRP sockets are renewed", ifname)
-
-    def _socket_for(
-        self, ifname: str, version: int, source: str, *, vmac_vrid: int | None = None
-    ) -> VrrpSocket:
-        key = (ifname, version)
-        sock = self.sockets.get(key)
-        if sock is None:
-            if vmac_vrid is not None:
-                sock = VmacSocket(ifname=ifname, version=version, vrid=vmac_vrid, source=source)
-            else:
-                sock = VrrpSocket(ifname=ifname, version=version, source=source)
-            self.sockets[key] = sock
-            self.loop.add_reader(sock.fileno(), self._on_datagrams, key)
-        return sock
 
     # -------------------------------------------------------------- start-up
 
@@ -374,7 +310,7 @@ class HostFollower:
         raised: set[str] = set()
         primary: str | None = None
         state = self.watcher.link(ifname) if self.watcher else None
-        if state is None or kernel_index(ifname) is None:
+        if state is None or self.io.kernel_index(ifname) is None:
             raised.update(faults.NO_INTERFACE)
             log.warning("%s: interface %s does not exist: instance in FAULT", inst.name, ifname)
         else:
@@ -395,13 +331,13 @@ class HostFollower:
             # Opened now, not at the first takeover, where it cost a few ms
             # between taking the addresses and telling the link (tried again then).
             with contextlib.suppress(VRRPError):
-                self._announcer(inst)
+                self.io.open_announcer(inst)
             if not inst.cfg.owner:
                 # VIPs left by a runner that died (SIGKILL, crash) would make
                 # this Backup answer ARP/ND for them (RFC 9568 §6.4.2, "MUST
                 # NOT"): start without them, as keepalived does.
                 with contextlib.suppress(VRRPError):
-                    self.remove_addresses(inst)
+                    self.io.remove_addresses(inst)
         demoted = self.runtime.demotion_for(inst.name)
         result = inst.tracking.set_override(override_of(demoted))
         self.feed(
@@ -428,7 +364,7 @@ class HostFollower:
             restored = []
             for vip in lost:
                 try:
-                    if addresses.add_address(inst.address_ifname, str(vip)):
+                    if self.io.put_back(inst.address_ifname, str(vip)):
                         restored.append(str(vip))
                 except VRRPError as exc:
                     inst.stats["io_error.restore"] += 1
@@ -443,7 +379,7 @@ class HostFollower:
                 inst.address_ifname,
             )
             try:
-                self.announce(inst)
+                self.io.announce(inst)
             except VRRPError as exc:
                 log.warning("%s: announce after putting back: %s", inst.name, exc)
 

@@ -33,7 +33,7 @@ from .cli import complain, say
 from .config import Config, load, load_isolated
 from .control import ControlServer
 from .control_api import ControlApi
-from .errors import ConfigError, NetlinkError, PacketError, VRRPError
+from .errors import ConfigError, PacketError, VRRPError
 from .follow import UNSPECIFIED, HostFollower
 from .fsm import (
     AdvertReceived,
@@ -47,10 +47,9 @@ from .fsm import (
 )
 from .group import SyncGroup
 from .hooks import HookRunner
+from .hostio import HostIo, KernelIo
 from .instance import Instance, IPInterface, router_params, trackers_of
-from .linux import addresses, link
-from .linux.announce import Announcer, mac_bytes
-from .linux.sockets import VrrpSocket
+from .linux import link
 from .linux.watch import LinkWatcher
 from .notifier import Notifier
 from .packet import Advertisement, decode
@@ -73,7 +72,9 @@ _source_address: Final = functools.lru_cache(maxsize=1024)(ip_address)
 class Runner(HostFollower):
     """The daemon. See the module docstring."""
 
-    def __init__(self, *, config_path: str, state_dir: str, lib_dir: str) -> None:
+    def __init__(
+        self, *, config_path: str, state_dir: str, lib_dir: str, io: HostIo | None = None
+    ) -> None:
         self.config_path = config_path
         self.state_dir = state_dir
         self.lib_dir = lib_dir
@@ -88,12 +89,13 @@ class Runner(HostFollower):
         # (parent, version, vrid) of VMAC instances: their adverts are heard on
         # the VMAC; a copy the parent's socket also gets is no stranger's.
         self.heard_on_vmac: set[tuple[str, int, int]] = set()
-        self.sockets: dict[tuple[str, int], VrrpSocket] = {}
-        self.announcers: dict[str, Announcer] = {}
         self.scripts: dict[str, ScriptTracker] = {}
         self.files: FileTracker | None = None
         self.counters: Counter[str] = Counter()
         self.loop = asyncio.get_event_loop()
+        self.io: HostIo = (
+            KernelIo(loop=self.loop, on_datagrams=self._on_datagrams) if io is None else io
+        )
         self.stop_event = asyncio.Event()
         self.watcher: LinkWatcher | None = None
         self.notifier = Notifier(instances=self.instances, hooks=HookRunner())
@@ -101,7 +103,7 @@ class Runner(HostFollower):
             instances=self.instances,
             runtime=RuntimeState.load(lib_dir),
             counters=self.counters,
-            socket_drops=self._socket_drops,
+            socket_drops=self.io.socket_drops,
             notifier=self.notifier,
             now=lambda: self.loop.time(),  # noqa: PLW0108 (tests swap the loop)
             feed=self.feed,
@@ -208,11 +210,8 @@ class Runner(HostFollower):
     # -------------------------------------------------------------- receive
 
     def _on_datagrams(self, key: tuple[str, int]) -> None:
-        sock = self.sockets.get(key)
-        if sock is None:
-            return
         ifname, version = key
-        for rx in sock.receive():
+        for rx in self.io.receive(key):
             payload = rx.payload
             if len(payload) < 2:
                 self.counters["drop.length"] += 1
@@ -245,18 +244,15 @@ class Runner(HostFollower):
             for ifname, method in list(self.probe_methods.items()):
                 if method == link.NETLINK:
                     continue  # no classic probe works here: events only
-                result = link.probe(ifname, method)
-                if (
-                    result.result == link.UNSUPPORTED
-                    or self._probe_seen.get(ifname) == result.result
-                ):
+                result = self.io.probe(ifname, method)
+                if result == link.UNSUPPORTED or self._probe_seen.get(ifname) == result:
                     continue  # unchanged since every instance was told: nothing to do
-                self._probe_seen[ifname] = result.result
+                self._probe_seen[ifname] = result
                 reason = faults.probe(method)
                 for inst in list(self.instances.values()):
                     if inst.ifname != ifname:
                         continue
-                    down = result.result == link.DOWN
+                    down = result == link.DOWN
                     if down and reason not in inst.router.faults:
                         self.feed(inst, FaultRaised(reason))
                     elif not down and reason in inst.router.faults:
@@ -481,16 +477,11 @@ class Runner(HostFollower):
             del self.by_vrid[key]
             self.heard_on_vmac.discard((inst.ifname, inst.ip_version, inst.cfg.vrid))
         if inst.cfg.vmac:
-            with contextlib.suppress(VRRPError):
-                addresses.delete_vmac(inst.address_ifname)
-        in_use = {(i.socket_ifname, i.ip_version) for i in self.instances.values()}
-        for sock_key in [k for k in self.sockets if k not in in_use]:
-            sock = self.sockets.pop(sock_key)
-            self.loop.remove_reader(sock.fileno())
-            sock.close()
-        in_use_ifnames = {i.address_ifname for i in self.instances.values()}
-        for ifname in [name for name in self.announcers if name not in in_use_ifnames]:
-            self._close_announcer(ifname)
+            self.io.delete_vmac(inst.address_ifname)
+        self.io.release_unused(
+            keys={(i.socket_ifname, i.ip_version) for i in self.instances.values()},
+            ifnames={i.address_ifname for i in self.instances.values()},
+        )
 
     async def reload(self) -> dict[str, Any]:
         """Validate the config on disk as a whole, then apply it (or keep the old one)."""
@@ -511,81 +502,19 @@ class Runner(HostFollower):
 
     # ------------------------------------------------------- InstanceIo (kernel)
 
-    def _socket_drops(self) -> dict[str, int]:
-        """What each VRRP socket dropped before decoding, by reason."""
-        return {
-            f"socket.{ifname}.v{version}.{reason}": count
-            for (ifname, version), sock in self.sockets.items()
-            for reason, count in sock.drops.items()
-        }
-
     def send_advert(self, instance: Instance, advert: Advertisement) -> None:
-        sock = self.sockets.get((instance.socket_ifname, instance.ip_version))
-        if sock is None:
-            instance.stats["send_errors"] += 1
-            return
-        src, messages = instance.wire(advert)
-        ttl = instance.send_ttl
-        for dst, message in messages:
-            try:
-                sock.send(message, dst=dst, source=src, ttl=ttl)
-            except VRRPError as exc:
-                instance.stats["send_errors"] += 1
-                log.debug("%s: %s", instance.name, exc)
+        self.io.send_advert(instance, advert)
 
     def add_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None = None) -> None:
-        for vip in instance.virtual_interfaces if vips is None else vips:
-            addresses.add_address(instance.address_ifname, str(vip))
+        self.io.add_addresses(instance, vips)
 
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None
     ) -> None:
-        if vips is None and instance.cfg.vmac and instance.ip_version == 6:
-            # Leaving Master (all of them): see remove_vmac_addresses. A Master
-            # that stays (a reload in place) must not take its VMAC down.
-            every = [str(vip) for vip in instance.virtual_interfaces]
-            addresses.remove_vmac_addresses(instance.address_ifname, every)
-            return
-        for vip in instance.virtual_interfaces if vips is None else vips:
-            addresses.remove_address(instance.address_ifname, str(vip))
-
-    def _announcer(self, instance: Instance) -> Announcer:
-        """The GARP/NA sender of the instance's address interface, opened once."""
-        ifname = instance.address_ifname
-        announcer = self.announcers.get(ifname)
-        if announcer is None:
-            mac = (
-                mac_bytes(addresses.vmac_address(instance.cfg.vrid, version=instance.ip_version))
-                if instance.cfg.vmac
-                else None
-            )
-            announcer = Announcer(ifname=ifname, mac=mac)
-            self.announcers[ifname] = announcer
-        return announcer
-
-    def _close_announcer(self, ifname: str) -> None:
-        announcer = self.announcers.pop(ifname, None)
-        if announcer is not None:
-            announcer.close()
+        self.io.remove_addresses(instance, vips)
 
     def announce(self, instance: Instance) -> None:
-        try:
-            self._announce_on(self._announcer(instance), instance)
-        except NetlinkError:
-            # The socket is bound to an interface index: an interface deleted and
-            # made again (a VMAC, a re-created link) needs a new one. Once more;
-            # called from a timer, so a second failure is counted, never raised.
-            self._close_announcer(instance.address_ifname)
-            try:
-                self._announce_on(self._announcer(instance), instance)
-            except VRRPError as exc:
-                instance.stats["announce_errors"] += 1
-                log.warning("%s: announce on %s: %s", instance.name, instance.address_ifname, exc)
-
-    @staticmethod
-    def _announce_on(announcer: Announcer, instance: Instance) -> None:
-        for vip in instance.virtual_interfaces:
-            announcer.announce(str(vip.ip))
+        self.io.announce(instance)
 
     def transition(self, instance: Instance, transition: Transition) -> None:
         self.notifier.transition(instance, transition)

@@ -2,7 +2,7 @@
 
 The runner is built as in test_runner_group_notify (no link watcher: every
 instance starts in FAULT on a missing interface; a fake loop; kernel calls
-replaced by no-ops). What is checked is the API's own part: the bound, the
+a fake HostIo). What is checked is the API's own part: the bound, the
 persisted record, and that a demotion reaches the core as events.
 """
 
@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from support.fakehost import FakeHost
 from support.fakeloop import FakeLoop
 from vrrp.config import load_config
 from vrrp.control import COMMANDS
@@ -49,10 +50,9 @@ def runner(tmp_path: Path) -> Iterator[Runner]:
             config_path=str(tmp_path / "config.json"),
             state_dir=str(tmp_path / "run"),
             lib_dir=str(tmp_path / "lib"),
+            io=FakeHost(),
         )
         runner.loop = FakeLoop()  # type: ignore[assignment]
-        for name in ("send_advert", "add_addresses", "remove_addresses", "announce"):
-            setattr(runner, name, lambda *args, **kwargs: None)
         (tmp_path / "lib").mkdir()
         runner._apply(load_config(CONFIG), previous=None)
         yield runner

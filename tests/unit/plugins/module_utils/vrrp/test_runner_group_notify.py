@@ -5,8 +5,8 @@ MASTER, BACKUP or FAULT when all its members are, STOP when the daemon stops
 them; its programs get ``GROUP <name> <STATE> 0`` (a group has no priority).
 
 The runner is built without root: no link watcher (every member starts with
-link, address and socket faults), a fake loop for its timers, and the kernel-facing InstanceIo
-methods replaced by no-ops; the hook runner records what it is given.
+link, address and socket faults), a fake loop for its timers, and a fake
+HostIo (support.fakehost) for the kernel; the hook runner records what it is given.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from support.fakehost import FakeHost
 from support.fakeloop import FakeLoop
 from vrrp.config import load_config
 from vrrp.fsm import FaultCleared, FaultRaised, State, Timer
@@ -84,11 +85,10 @@ def runner(tmp_path: Path) -> Iterator[Runner]:
             config_path=str(tmp_path / "config.json"),
             state_dir=str(tmp_path / "run"),
             lib_dir=str(tmp_path / "lib"),
+            io=FakeHost(),
         )
         runner.loop = FakeLoop()  # type: ignore[assignment]
         runner.notifier.hooks = RecordingHooks()
-        for name in ("send_advert", "add_addresses", "remove_addresses", "announce"):
-            setattr(runner, name, lambda *args, **kwargs: None)
         yield runner
     finally:
         asyncio.set_event_loop(None)
