@@ -29,8 +29,7 @@ from ipaddress import ip_address
 from typing import Any, Final
 
 from . import faults, reload_plan, sdnotify
-from .cli import complain, say
-from .config import Config, load, load_isolated
+from .config import Config, check, load_isolated
 from .control import ControlServer
 from .control_api import ControlApi
 from .errors import ConfigError, PacketError, VRRPError
@@ -544,16 +543,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.check:
-        try:
-            config = load(args.config)
-        except ConfigError as exc:
-            complain(f"{args.config}: {exc}")
-            return 1
-        say(
-            f"{args.config}: valid ({len(config.instances)} instance(s), "
-            f"{len(config.sync_groups)} sync group(s))"
-        )
-        return 0
+        return check(args.config)
     _setup_logging(args.log_level)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
