@@ -30,6 +30,7 @@ from typing import Any, Final
 
 from . import faults, reload_plan, sdnotify
 from .config import Config, check, load_isolated
+from .config_types import InstanceConfig
 from .control import ControlServer
 from .control_api import ControlApi
 from .errors import ConfigError, PacketError, VRRPError
@@ -391,7 +392,7 @@ class Runner(HostFollower):
             self.counters["rollback_errors"] += 1
             log.exception("reload: could not rebuild the previous sync groups")
 
-    def _reconfigure(self, inst: Instance, cfg: Any, *, group: str | None) -> None:
+    def _reconfigure(self, inst: Instance, cfg: InstanceConfig, *, group: str | None) -> None:
         """A new definition of the same virtual router, applied in place (state kept)."""
         old = inst.cfg
         params = router_params(cfg, primary=inst.router.params.primary_address)
@@ -412,7 +413,7 @@ class Runner(HostFollower):
                     result = inst.tracking.set_interface(tracked.interface, up=up)
         self._tracked(inst, result)
 
-    def _restart(self, cfg: Any) -> None:
+    def _restart(self, cfg: InstanceConfig) -> None:
         """Run ``cfg`` again from Initialize (undoing a removal; its group comes after)."""
         inst = self._new_instance(cfg, group=None)
         self._register(inst)
@@ -443,7 +444,7 @@ class Runner(HostFollower):
         for group in self.groups.values():
             self._execute_tagged(group.sync(now))
 
-    def _new_instance(self, cfg: Any, *, group: str | None) -> Instance:
+    def _new_instance(self, cfg: InstanceConfig, *, group: str | None) -> Instance:
         """An instance of ``cfg``, not running yet (nothing in the kernel or the registry)."""
         return Instance(
             cfg=cfg,
