@@ -1,4 +1,4 @@
-"""How the runner follows the host's interfaces and addresses (a mixin of the Runner).
+"""How the runner follows the host's interfaces and addresses (a mixin of the Fleet).
 
 Netlink link and address events become core events, and what the runner
 opened on an interface follows that interface as it is now:
@@ -34,6 +34,7 @@ from .errors import VRRPError
 from .fsm import Event, FaultCleared, FaultRaised, PrimaryAddressChanged, Startup, State
 from .hostio import HostIo
 from .instance import Instance
+from .linux import link
 from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
 from .persist import RuntimeState
 from .source import IPAddress, primary_address
@@ -45,9 +46,9 @@ UNSPECIFIED: Final = {4: ip_address("0.0.0.0"), 6: ip_address("::")}  # noqa: S1
 
 
 class HostFollower:
-    """Link, address and start-up handling of the :class:`~vrrp.runner.Runner`."""
+    """Link, address, probe and start-up handling of the :class:`~vrrp.fleet.Fleet`."""
 
-    # Provided by the Runner.
+    # Provided by the Fleet.
     instances: dict[str, Instance]
     io: HostIo
     watcher: LinkWatcher | None
@@ -61,16 +62,17 @@ class HostFollower:
     _vips_on: dict[str, frozenset[IPAddress]]
     # ifname -> the ifindex the sockets and announcer on it were opened for.
     _attached: dict[str, int]
+    _probe_seen: dict[str, str]  # ifname -> last probe result acted on
 
     def feed(self, inst: Instance, event: Event) -> None:
         raise NotImplementedError
 
-    def _tracked(self, inst: Instance, result: TrackResult) -> None:
+    def tracked(self, inst: Instance, result: TrackResult) -> None:
         raise NotImplementedError
 
     # ------------------------------------------------------------- events
 
-    def _on_netlink(self) -> None:
+    def on_netlink(self) -> None:
         if self.watcher is None:
             return
         try:
@@ -132,7 +134,7 @@ class HostFollower:
             if inst.ifname == ifname:
                 self.feed(inst, FaultCleared(faults.LINK) if up else FaultRaised(faults.LINK))
             if any(t.interface == ifname for t in inst.cfg.track_interfaces):
-                self._tracked(inst, inst.tracking.set_interface(ifname, up=up))
+                self.tracked(inst, inst.tracking.set_interface(ifname, up=up))
 
     def _resync_links(self) -> None:
         if self.watcher is None:
@@ -153,6 +155,27 @@ class HostFollower:
             for inst in list(self.instances.values()):
                 if inst.ifname in ifnames:
                     self._check_primary(inst)
+
+    # --------------------------------------------------- classic link probes
+
+    def probe_links(self) -> None:
+        """Poll the best classic probe: a driver that sends no carrier event is still caught."""
+        for ifname, method in list(self.probe_methods.items()):
+            if method == link.NETLINK:
+                continue  # no classic probe works here: events only
+            result = self.io.probe(ifname, method)
+            if result == link.UNSUPPORTED or self._probe_seen.get(ifname) == result:
+                continue  # unchanged since every instance was told: nothing to do
+            self._probe_seen[ifname] = result
+            reason = faults.probe(method)
+            for inst in list(self.instances.values()):
+                if inst.ifname != ifname:
+                    continue
+                down = result == link.DOWN
+                if down and reason not in inst.router.faults:
+                    self.feed(inst, FaultRaised(reason))
+                elif not down and reason in inst.router.faults:
+                    self.feed(inst, FaultCleared(reason))
 
     # ---------------------------------------------------- the advert source
 

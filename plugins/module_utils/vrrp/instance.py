@@ -57,7 +57,7 @@ HISTORY_LENGTH: Final = 64
 
 
 class InstanceIo(Protocol):
-    """What an instance needs from the kernel (implemented by the runner)."""
+    """What an instance needs from the host (implemented by the fleet: HostIo and Notifier)."""
 
     def send_advert(self, instance: Instance, advert: Advertisement) -> None: ...
 

@@ -2,7 +2,7 @@
 
 Pure: the interface's addresses in, one of them out. The runner asks the
 kernel for the candidates and calls :func:`primary_address` at start and on
-every address change (see ``Runner._primary_for``).
+every address change (see ``HostFollower._primary_for`` in :mod:`.follow`).
 
 - A configured ``unicast_source`` is used as it is.
 - IPv4: the interface's first address that is not a virtual address.

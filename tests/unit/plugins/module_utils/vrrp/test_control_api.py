@@ -51,10 +51,10 @@ def runner(tmp_path: Path) -> Iterator[Runner]:
             state_dir=str(tmp_path / "run"),
             lib_dir=str(tmp_path / "lib"),
             io=FakeHost(),
+            loop=FakeLoop(),  # type: ignore[arg-type]
         )
-        runner.loop = FakeLoop()  # type: ignore[assignment]
         (tmp_path / "lib").mkdir()
-        runner._apply(load_config(CONFIG), previous=None)
+        runner.fleet.apply(load_config(CONFIG), previous=None)
         yield runner
     finally:
         asyncio.set_event_loop(None)

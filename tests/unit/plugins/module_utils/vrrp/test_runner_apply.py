@@ -55,7 +55,7 @@ def runner(tmp_path: Path, kernel: FakeHost, loop: asyncio.AbstractEventLoop) ->
     r.watcher = FakeWatcher()  # type: ignore[assignment]
     yield r
     for name in list(r.instances):
-        r._remove_instance(name)
+        r.fleet.remove_instance(name)
 
 
 def instance(name: str, **fields: Any) -> dict[str, Any]:
@@ -94,7 +94,7 @@ def histories(runner: Runner) -> dict[str, list[Any]]:
 
 
 def masters(runner: Runner, loop: asyncio.AbstractEventLoop, cfg: Config) -> None:
-    runner._apply(cfg, previous=None)
+    runner.fleet.apply(cfg, previous=None)
     run_until(loop, lambda: set(states(runner).values()) == {"MASTER"})
 
 
@@ -105,7 +105,7 @@ def test_in_place_changes_keep_the_master_and_its_addresses(
     inst = runner.instances["a"]
     before = histories(runner)
     vip2 = "192.0.2.200/24"
-    report = runner._apply(
+    report = runner.fleet.apply(
         config(instance("a", priority=210, virtual_addresses=["192.0.2.97/24", vip2])),
         previous=runner.config,
     )
@@ -114,12 +114,12 @@ def test_in_place_changes_keep_the_master_and_its_addresses(
     assert inst.router.state.value == "MASTER" and inst.router.effective_priority == 210
     assert kernel.vips == {("eth0", "192.0.2.97/24"), ("eth0", vip2)}
     assert inst.stats["priority_zero_sent"] == 0
-    report = runner._apply(
+    report = runner.fleet.apply(
         config(instance("a", priority=210, virtual_addresses=["192.0.2.97/24"])),
         previous=runner.config,
     )
     assert kernel.vips == {("eth0", "192.0.2.97/24")}
-    runner._apply(
+    runner.fleet.apply(
         config(instance("a", priority=210, virtual_addresses=["192.0.2.97/25"])),
         previous=runner.config,
     )
@@ -137,7 +137,7 @@ def test_one_group_member_changed_keeps_the_whole_group_master(
     new = config(
         instance("out"), instance("in", priority=190, **inside), groups={"g": ["out", "in"]}
     )
-    report = runner._apply(new, previous=old)
+    report = runner.fleet.apply(new, previous=old)
     assert (report["changed"], report["kept"], report["recreated"]) == (["in"], ["out"], [])
     loop.run_until_complete(asyncio.sleep(0.3))  # several advert intervals
     assert states(runner) == {"out": "MASTER", "in": "MASTER"}
@@ -152,7 +152,7 @@ def test_a_member_leaving_its_group_shuts_down_alone(
     old = config(instance("a"), instance("b"), groups={"g": ["a", "b"]})
     masters(runner, loop, old)
     before = histories(runner)["a"]
-    report = runner._apply(config(instance("a"), groups={"g": ["a"]}), previous=old)
+    report = runner.fleet.apply(config(instance("a"), groups={"g": ["a"]}), previous=old)
     assert (report["removed"], report["changed"]) == (["b"], ["a"])
     loop.run_until_complete(asyncio.sleep(0.2))
     assert states(runner) == {"a": "MASTER"} and histories(runner)["a"] == before
@@ -166,14 +166,14 @@ def test_a_master_joining_a_master_group_moves_nothing(
     masters(runner, loop, old)
     before = histories(runner)
     new = config(instance("a"), instance("b"), instance("c"), groups={"g": ["a", "b", "c"]})
-    report = runner._apply(new, previous=old)
+    report = runner.fleet.apply(new, previous=old)
     assert (report["changed"], report["kept"]) == (["a", "b", "c"], [])
     assert sorted(runner.groups["g"].routers) == ["a", "b", "c"]
     assert runner.instances["c"].group == "g" and runner.instances["c"].router.in_sync_group
     loop.run_until_complete(asyncio.sleep(0.2))
     assert set(states(runner).values()) == {"MASTER"} and histories(runner) == before
     # and leaves again: on its own, still Master
-    runner._apply(old, previous=new)
+    runner.fleet.apply(old, previous=new)
     assert runner.instances["c"].group is None and not runner.instances["c"].router.in_sync_group
     loop.run_until_complete(asyncio.sleep(0.2))
     assert set(states(runner).values()) == {"MASTER"} and histories(runner) == before
@@ -188,7 +188,7 @@ def test_a_member_removed_from_a_faulted_group_goes_without_starting_again(
     assert states(runner) == {"a": "FAULT", "b": "FAULT"}
     b = runner.instances["b"]
     assert b.router.faults == {"group:g"}
-    runner._apply(config(instance("a")), previous=old)
+    runner.fleet.apply(config(instance("a")), previous=old)
     assert [(h.old, h.new) for h in b.history][-2:] == [("MASTER", "FAULT"), ("FAULT", "INIT")]
     assert runner.instances["a"].router.faults == {"link"}  # its own fault stays
 
@@ -217,7 +217,7 @@ def test_a_kernel_failure_while_applying_puts_the_previous_config_back(
         groups={"g": ["a", "b", "c"]},
     )
     with pytest.raises(ConfigError) as refused:
-        runner._apply(new, previous=old)
+        runner.fleet.apply(new, previous=old)
     assert refused.value.path == "instances[2]"
     assert "OSError" in refused.value.rule and "previous configuration" in refused.value.rule
     assert snapshot(runner) == before
@@ -226,7 +226,7 @@ def test_a_kernel_failure_while_applying_puts_the_previous_config_back(
     loop.run_until_complete(asyncio.sleep(0.2))
     assert states(runner) == {"a": "MASTER", "b": "MASTER"}  # the runner runs on
     kernel.fail_on = None
-    report = runner._apply(new, previous=old)  # and the same reload works once it can
+    report = runner.fleet.apply(new, previous=old)  # and the same reload works once it can
     assert report["added"] == ["c"] and report["changed"] == ["a", "b"]
 
 
@@ -246,7 +246,7 @@ def test_a_bad_value_that_passed_validation_changes_nothing(
     monkeypatch.setattr(instance_module, "router_params", router_params)
     new = config(instance("a", vrid=98), instance("c"))  # a re-created, b removed, c added
     with pytest.raises(ConfigError) as refused:
-        runner._apply(new, previous=old)
+        runner.fleet.apply(new, previous=old)
     assert refused.value.path == "instances[1]" and "refuses" in refused.value.rule
     assert snapshot(runner) == before
     assert all(i.stats["priority_zero_sent"] == 0 for i in runner.instances.values())

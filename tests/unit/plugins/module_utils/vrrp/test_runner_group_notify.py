@@ -86,8 +86,8 @@ def runner(tmp_path: Path) -> Iterator[Runner]:
             state_dir=str(tmp_path / "run"),
             lib_dir=str(tmp_path / "lib"),
             io=FakeHost(),
+            loop=FakeLoop(),  # type: ignore[arg-type]
         )
-        runner.loop = FakeLoop()  # type: ignore[assignment]
         runner.notifier.hooks = RecordingHooks()
         yield runner
     finally:
@@ -107,7 +107,7 @@ def run_until_master(runner: Runner) -> None:
 
 def test_group_hooks_run_once_per_group_state_change(runner: Runner) -> None:
     hooks: RecordingHooks = runner.notifier.hooks  # type: ignore[assignment]
-    runner._apply(load_config(CONFIG), previous=None)
+    runner.fleet.apply(load_config(CONFIG), previous=None)
     # No link watcher: both start as on a missing interface (link, address
     # and socket faults), the group is in FAULT.
     assert hooks.group_calls() == [("/bin/grp", "f", "GROUP", "edge", "FAULT", "0")]
@@ -143,16 +143,16 @@ def test_group_hooks_run_once_per_group_state_change(runner: Runner) -> None:
 def test_group_without_hooks_and_kept_across_reload(runner: Runner) -> None:
     hooks: RecordingHooks = runner.notifier.hooks  # type: ignore[assignment]
     config = load_config(CONFIG)
-    runner._apply(config, previous=None)
+    runner.fleet.apply(config, previous=None)
     for inst in runner.instances.values():
         for reason in ("link", "address", "socket"):
             runner.feed(inst, FaultCleared(reason))
     before = len(hooks.group_calls())
     # A reload that changes nothing: no group hook runs again.
-    runner._apply(load_config(CONFIG), previous=config)
+    runner.fleet.apply(load_config(CONFIG), previous=config)
     assert len(hooks.group_calls()) == before
     quiet = {**CONFIG, "sync_groups": [{"name": "edge", "members": ["outside", "inside"]}]}
-    runner._apply(load_config(quiet), previous=config)
+    runner.fleet.apply(load_config(quiet), previous=config)
     run_until_master(runner)
     assert len(hooks.group_calls()) == before
     assert Timer.ADVER in runner.instances["outside"].router.timers
