@@ -30,6 +30,10 @@ class FakeHost:
         self.announced: list[tuple[str, str]] = []
         self.sent: list[tuple[str, Advertisement]] = []
         self.vmacs: set[str] = set()
+        # The classic link probe every interface supports (None: none), and
+        # what it says per interface (default "up").
+        self.probe_method: str | None = None
+        self.link: dict[str, str] = {}
 
     # an instance's own I/O
     def send_advert(self, instance: Instance, advert: Advertisement) -> None:
@@ -102,7 +106,7 @@ class FakeHost:
 
     # classic link probes
     def best_probe(self, ifname: str) -> str | None:
-        return None
+        return self.probe_method
 
     def probe(self, ifname: str, method: str) -> str:
-        return "unsupported"
+        return self.link.get(ifname, "up") if method == self.probe_method else "unsupported"

@@ -26,7 +26,7 @@ from . import faults, reload_plan
 from .config import Config
 from .config_types import InstanceConfig
 from .errors import ConfigError, PacketError
-from .follow import UNSPECIFIED, HostFollower
+from .follow import HostFollower
 from .fsm import (
     AdvertReceived,
     Event,
@@ -43,7 +43,7 @@ from .instance import Instance, IPInterface, router_params, trackers_of
 from .notifier import Notifier
 from .packet import Advertisement, decode
 from .persist import RuntimeState
-from .source import IPAddress
+from .source import UNSPECIFIED, IPAddress
 from .tracking import Tracking, TrackResult
 from .trackio import FileTracker, ScriptTracker
 

@@ -26,7 +26,7 @@ import gc
 import logging
 from collections import Counter
 from ipaddress import ip_address
-from typing import Any, Final
+from typing import Any
 
 from . import faults
 from .control_api import override_of, resigns
@@ -37,12 +37,10 @@ from .instance import Instance
 from .linux import link
 from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
 from .persist import RuntimeState
-from .source import IPAddress, primary_address
+from .source import UNSPECIFIED, IPAddress, primary_address
 from .tracking import TrackResult
 
 log = logging.getLogger("failover-vrrp")
-
-UNSPECIFIED: Final = {4: ip_address("0.0.0.0"), 6: ip_address("::")}  # noqa: S104
 
 
 class HostFollower:

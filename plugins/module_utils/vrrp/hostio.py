@@ -27,6 +27,7 @@ from .linux.announce import Announcer, mac_bytes
 from .linux.sockets import Received, VrrpSocket
 from .linux.vmac_socket import VmacSocket
 from .packet import Advertisement
+from .source import UNSPECIFIED
 
 log = logging.getLogger("failover-vrrp")
 
@@ -87,9 +88,6 @@ class HostIo(Protocol):
     def best_probe(self, ifname: str) -> str | None: ...
 
     def probe(self, ifname: str, method: str) -> str: ...
-
-
-UNSPECIFIED_SOURCE = {4: "0.0.0.0", 6: "::"}  # noqa: S104
 
 
 class KernelIo:
@@ -217,7 +215,7 @@ class KernelIo:
         if key in self.sockets:
             return
         ifname, version = key
-        source = UNSPECIFIED_SOURCE[version]
+        source = str(UNSPECIFIED[version])
         sock: VrrpSocket
         if vmac_vrid is not None:
             sock = VmacSocket(ifname=ifname, version=version, vrid=vmac_vrid, source=source)

@@ -267,3 +267,27 @@ def test_reload_refuses_with_a_clear_message_and_counts_it(
         loop.run_until_complete(runner.reload())
     assert runner.counters["reloads_refused"] == 1 and "reloads" not in runner.counters
     assert list(runner.instances) == ["a"] and runner.config == old
+
+
+def test_a_classic_probe_down_faults_the_instances_on_it_until_up(
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop
+) -> None:
+    kernel.probe_method = "mii"  # a driver that sends no carrier event
+    masters(
+        runner,
+        loop,
+        config(
+            instance("a"), instance("b", interface="eth1", virtual_addresses=["198.51.100.9/24"])
+        ),
+    )
+    a, b = runner.instances["a"], runner.instances["b"]
+    assert a.link_probe == "mii"
+    kernel.link["eth0"] = "down"
+    for _ in range(3):  # one tick acts; the next ones see nothing new
+        runner.fleet.probe_links()
+    assert a.router.faults == {"probe:mii"} and states(runner) == {"a": "FAULT", "b": "MASTER"}
+    assert [(h.old, h.new) for h in a.history][-1] == ("MASTER", "FAULT")
+    kernel.link["eth0"] = "up"
+    runner.fleet.probe_links()
+    assert not a.router.faults and not b.router.faults
+    run_until(loop, lambda: set(states(runner).values()) == {"MASTER"})
