@@ -56,7 +56,7 @@ def build(loop: asyncio.AbstractEventLoop, count: int, lib_dir: str) -> Runner:
             cfg=cfg,
             primary=ip_address("192.0.2.11"),
             loop=loop,
-            io=runner,
+            io=runner.fleet,
             feed=lambda i, e: None,
         )
         inst.stats.update(
@@ -128,19 +128,19 @@ def main() -> int:
     asyncio.set_event_loop(loop)
     with tempfile.TemporaryDirectory() as lib_dir:
         runner = build(loop, args.instances, lib_dir)
-        registry = metrics.registry(runner)
+        registry = metrics.registry(runner.api)
         body = generate_latest(registry)
         result = {
             "instances": args.instances,
             "rounds": args.rounds,
             "read_state_ms": median_ms(
-                lambda: (runner.state(), runner.stats(), runner.details()), args.rounds
+                lambda: (runner.api.state(), runner.api.stats(), runner.api.details()), args.rounds
             ),
             "generate_latest_ms": median_ms(lambda: generate_latest(registry), args.rounds),
             "body_bytes": len(body),
             "samples": sum(1 for line in body.splitlines() if line and not line.startswith(b"#")),
         }
-        server = metrics.MetricsServer(runner, listen="127.0.0.1:0")
+        server = metrics.MetricsServer(runner.api, listen="127.0.0.1:0")
         lag, scrape = loop.run_until_complete(loop_lag_ms(server, args.rounds))
         idle_lag, _unused = loop.run_until_complete(loop_lag_ms(None, args.rounds, scrape / 1000))
         result.update(scrape_ms=scrape, worst_loop_lag_ms=lag, idle_worst_loop_lag_ms=idle_lag)

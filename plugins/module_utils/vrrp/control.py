@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from .errors import ConfigError, ControlError, VRRPError
+from .priorities import MAX_DEMOTION, MIN_DEMOTION
 
 log = logging.getLogger("failover-vrrp.control")
 
@@ -106,10 +107,8 @@ COMMANDS: Final[Mapping[str, Mapping[str, _Arg]]] = {
     "stats": {},
     "history": {"instance": _INSTANCE, "limit": _Arg("int", 1, 10_000)},
     "reload": {},
-    # A demotion is a runtime priority of 1..254, or 0: resign (advertise
-    # priority 0 while still Master until a peer takes over, then stay Backup
-    # at priority 1). 255 is the address owner, not a demotion.
-    "demote": {"instance": _INSTANCE, "priority": _Arg("int", 0, 254)},
+    # A demotion: see vrrp.priorities.
+    "demote": {"instance": _INSTANCE, "priority": _Arg("int", MIN_DEMOTION, MAX_DEMOTION)},
     "restore": {"instance": _INSTANCE},
     "version": {},
 }

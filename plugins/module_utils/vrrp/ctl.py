@@ -27,6 +27,7 @@ from typing import Any, Final, NoReturn, TextIO
 from .cli import say
 from .control import DEFAULT_SOCKET, NoRunnerError, request
 from .errors import ControlError
+from .priorities import MAX_DEMOTION
 from .version import __version__
 
 EXIT_REFUSED: Final = 1
@@ -218,7 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument("--limit", type=int, help="transitions per instance")
         if name == "demote":
             cmd.add_argument(
-                "--priority", type=int, help="0 (default): resign without a gap; 1..254: run at it"
+                "--priority",
+                type=int,
+                help=f"0 (default): resign without a gap; 1..{MAX_DEMOTION}: run at it",
             )
     return parser
 

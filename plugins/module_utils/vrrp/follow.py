@@ -1,4 +1,4 @@
-"""How the runner follows the host's interfaces and addresses (a mixin of the Runner).
+"""How the runner follows the host's interfaces and addresses (a mixin of the Fleet).
 
 Netlink link and address events become core events, and what the runner
 opened on an interface follows that interface as it is now:
@@ -20,53 +20,39 @@ opened on an interface follows that interface as it is now:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import gc
 import logging
-import socket
 from collections import Counter
-from collections.abc import Sequence
 from ipaddress import ip_address
-from typing import Any, Final
+from typing import Any
 
+from . import faults
+from .control_api import override_of, resigns
 from .errors import VRRPError
 from .fsm import Event, FaultCleared, FaultRaised, PrimaryAddressChanged, Startup, State
-from .instance import Instance, IPInterface
-from .linux import addresses, link
-from .linux.announce import Announcer
-from .linux.sockets import VrrpSocket
-from .linux.vmac_socket import VmacSocket
+from .hostio import HostIo
+from .instance import Instance
+from .linux import link
 from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
-from .source import IPAddress, primary_address
+from .persist import RuntimeState
+from .source import UNSPECIFIED, IPAddress, primary_address
 from .tracking import TrackResult
 
 log = logging.getLogger("failover-vrrp")
 
-UNSPECIFIED: Final = {4: ip_address("0.0.0.0"), 6: ip_address("::")}  # noqa: S104
-
-
-def kernel_index(ifname: str) -> int | None:
-    """The ifindex ``ifname`` has in the kernel now (None: no such interface)."""
-    try:
-        return socket.if_nametoindex(ifname)
-    except OSError:
-        return None
-
 
 class HostFollower:
-    """Link, address and start-up handling of the :class:`~vrrp.runner.Runner`."""
+    """Link, address, probe and start-up handling of the :class:`~vrrp.fleet.Fleet`."""
 
-    # Provided by the Runner.
+    # Provided by the Fleet.
     instances: dict[str, Instance]
-    sockets: dict[tuple[str, int], VrrpSocket]
-    announcers: dict[str, Announcer]
+    io: HostIo
     watcher: LinkWatcher | None
     counters: Counter[str]
-    loop: asyncio.AbstractEventLoop
     probe_methods: dict[str, str]
-    runtime: Any
+    runtime: RuntimeState
     _address_view: dict[tuple[str, int], list[str]] | None
     # _virtual_addresses_on(): VIPs per interface, for this set of instances
     _instances_generation: int
@@ -74,33 +60,17 @@ class HostFollower:
     _vips_on: dict[str, frozenset[IPAddress]]
     # ifname -> the ifindex the sockets and announcer on it were opened for.
     _attached: dict[str, int]
+    _probe_seen: dict[str, str]  # ifname -> last probe result acted on
 
     def feed(self, inst: Instance, event: Event) -> None:
         raise NotImplementedError
 
-    def _tracked(self, inst: Instance, result: TrackResult) -> None:
-        raise NotImplementedError
-
-    def _on_datagrams(self, key: tuple[str, int]) -> None:
-        raise NotImplementedError
-
-    def _announcer(self, instance: Instance) -> Announcer:
-        raise NotImplementedError
-
-    def _close_announcer(self, ifname: str) -> None:
-        raise NotImplementedError
-
-    def announce(self, instance: Instance) -> None:
-        raise NotImplementedError
-
-    def remove_addresses(
-        self, instance: Instance, vips: Sequence[IPInterface] | None = None
-    ) -> None:
+    def tracked(self, inst: Instance, result: TrackResult) -> None:
         raise NotImplementedError
 
     # ------------------------------------------------------------- events
 
-    def _on_netlink(self) -> None:
+    def on_netlink(self) -> None:
         if self.watcher is None:
             return
         try:
@@ -160,9 +130,9 @@ class HostFollower:
                 self._drop_view(inst.ifname)
                 self._check_primary(inst)
             if inst.ifname == ifname:
-                self.feed(inst, FaultCleared("link") if up else FaultRaised("link"))
+                self.feed(inst, FaultCleared(faults.LINK) if up else FaultRaised(faults.LINK))
             if any(t.interface == ifname for t in inst.cfg.track_interfaces):
-                self._tracked(inst, inst.tracking.set_interface(ifname, up=up))
+                self.tracked(inst, inst.tracking.set_interface(ifname, up=up))
 
     def _resync_links(self) -> None:
         if self.watcher is None:
@@ -183,6 +153,27 @@ class HostFollower:
             for inst in list(self.instances.values()):
                 if inst.ifname in ifnames:
                     self._check_primary(inst)
+
+    # --------------------------------------------------- classic link probes
+
+    def probe_links(self) -> None:
+        """Poll the best classic probe: a driver that sends no carrier event is still caught."""
+        for ifname, method in list(self.probe_methods.items()):
+            if method == link.NETLINK:
+                continue  # no classic probe works here: events only
+            result = self.io.probe(ifname, method)
+            if result == link.UNSUPPORTED or self._probe_seen.get(ifname) == result:
+                continue  # unchanged since every instance was told: nothing to do
+            self._probe_seen[ifname] = result
+            reason = faults.probe(method)
+            for inst in list(self.instances.values()):
+                if inst.ifname != ifname:
+                    continue
+                down = result == link.DOWN
+                if down and reason not in inst.router.faults:
+                    self.feed(inst, FaultRaised(reason))
+                elif not down and reason in inst.router.faults:
+                    self.feed(inst, FaultCleared(reason))
 
     # ---------------------------------------------------- the advert source
 
@@ -238,12 +229,7 @@ class HostFollower:
         view = self._address_view
         if view is not None and (ifname, version) in view:
             return view[(ifname, version)]
-        found = []
-        for addr in addresses.list_addresses(ifname):
-            ip = ip_address(addr.ip)
-            if ip.version != version or not addr.usable:
-                continue  # the kernel refuses to send from a tentative address
-            found.append(str(ip))
+        found = self.io.usable_addresses(ifname, version)
         if view is not None:
             view[(ifname, version)] = found
         return found
@@ -260,14 +246,14 @@ class HostFollower:
         except VRRPError:
             primary = None
         if primary is None:
-            if "address" not in inst.router.faults:
+            if faults.ADDRESS not in inst.router.faults:
                 log.warning(
                     "%s: no usable IPv%d source address on %s: instance in FAULT",
                     inst.name,
                     inst.ip_version,
                     inst.ifname,
                 )
-            self.feed(inst, FaultRaised("address"))
+            self.feed(inst, FaultRaised(faults.ADDRESS))
             return
         new, old = ip_address(primary), inst.router.params.primary_address
         if new != old:
@@ -275,7 +261,7 @@ class HostFollower:
                 inst.stats["primary_address_changes"] += 1
                 log.warning("%s: advert source is now %s (was %s)", inst.name, new, old)
             self.feed(inst, PrimaryAddressChanged(new))
-        self.feed(inst, FaultCleared("address"))
+        self.feed(inst, FaultCleared(faults.ADDRESS))
 
     # --------------------------------------------- sockets on the interface
 
@@ -288,9 +274,9 @@ class HostFollower:
         """
         ok, renewed = self._listen(inst)
         if renewed or not ok:
-            self.feed(inst, FaultRaised("socket"))
+            self.feed(inst, FaultRaised(faults.SOCKET))
         if ok:
-            self.feed(inst, FaultCleared("socket"))
+            self.feed(inst, FaultCleared(faults.SOCKET))
         return renewed
 
     def _listen(self, inst: Instance) -> tuple[bool, bool]:
@@ -299,41 +285,33 @@ class HostFollower:
         renewed = False
         for name in dict.fromkeys(names):
             was = self._attached.get(name)
-            if was is not None and was != kernel_index(name):
+            if was is not None and was != self.io.kernel_index(name):
                 self._detach(name)
                 renewed = True
-        parent = kernel_index(inst.ifname)
+        parent = self.io.kernel_index(inst.ifname)
         if parent is None:
             return False, renewed
         if inst.ifname not in self.probe_methods:
             with contextlib.suppress(VRRPError, OSError):
-                self.probe_methods[inst.ifname] = link.probe_report(inst.ifname).best or "netlink"
+                self.probe_methods[inst.ifname] = self.io.best_probe(inst.ifname) or "netlink"
         inst.link_probe = self.probe_methods.get(inst.ifname, "netlink")
         version = inst.ip_version
         try:
-            if inst.cfg.vmac and kernel_index(inst.address_ifname) is None:
+            if inst.cfg.vmac and self.io.kernel_index(inst.address_ifname) is None:
                 # Before the socket: a VMAC socket binds to it, and it must be up.
-                addresses.create_vmac(
-                    ifname=inst.ifname,
-                    vmac_ifname=inst.address_ifname,
-                    vrid=inst.cfg.vrid,
-                    version=version,
-                )
+                self.io.create_vmac(inst)
                 log.info("%s: VMAC %s made on %s", inst.name, inst.address_ifname, inst.ifname)
                 renewed = True
-            if (inst.socket_ifname, version) not in self.sockets:
-                self._socket_for(
-                    inst.socket_ifname,
-                    version,
-                    str(UNSPECIFIED[version]),
-                    vmac_vrid=inst.cfg.vrid if inst.socket_ifname != inst.ifname else None,
-                )
+            key = (inst.socket_ifname, version)
+            if not self.io.listening(key):
+                vmac_vrid = inst.cfg.vrid if inst.socket_ifname != inst.ifname else None
+                self.io.listen(key, vmac_vrid=vmac_vrid)
                 renewed = True
         except VRRPError as exc:
             log.error("%s: %s", inst.name, exc)
             return False, renewed
         for name in names:
-            index = kernel_index(name)
+            index = self.io.kernel_index(name)
             if index is None:
                 return False, renewed
             self._attached[name] = index
@@ -341,46 +319,28 @@ class HostFollower:
 
     def _detach(self, ifname: str) -> None:
         """Close what was opened on ``ifname``'s old ifindex."""
-        for key in [k for k in self.sockets if k[0] == ifname]:
-            sock = self.sockets.pop(key)
-            self.loop.remove_reader(sock.fileno())
-            sock.close()
-        self._close_announcer(ifname)
+        self.io.detach(ifname)
         self._attached.pop(ifname, None)
         log.info("%s: gone or made again: its VRRP sockets are renewed", ifname)
-
-    def _socket_for(
-        self, ifname: str, version: int, source: str, *, vmac_vrid: int | None = None
-    ) -> VrrpSocket:
-        key = (ifname, version)
-        sock = self.sockets.get(key)
-        if sock is None:
-            if vmac_vrid is not None:
-                sock = VmacSocket(ifname=ifname, version=version, vrid=vmac_vrid, source=source)
-            else:
-                sock = VrrpSocket(ifname=ifname, version=version, source=source)
-            self.sockets[key] = sock
-            self.loop.add_reader(sock.fileno(), self._on_datagrams, key)
-        return sock
 
     # -------------------------------------------------------------- start-up
 
     def _start_instance(self, inst: Instance) -> None:
         """Initial faults from the kernel's view, then Startup (RFC 9568 §6.4.1)."""
         ifname = inst.ifname
-        faults: set[str] = set()
+        raised: set[str] = set()
         primary: str | None = None
         state = self.watcher.link(ifname) if self.watcher else None
-        if state is None or kernel_index(ifname) is None:
-            faults.update(("link", "address", "socket"))
+        if state is None or self.io.kernel_index(ifname) is None:
+            raised.update(faults.NO_INTERFACE)
             log.warning("%s: interface %s does not exist: instance in FAULT", inst.name, ifname)
         else:
             if not (state.up and state.carrier):
-                faults.add("link")
+                raised.add(faults.LINK)
             with contextlib.suppress(VRRPError):
                 primary = self._primary_for(inst)
             if primary is None:
-                faults.add("address")
+                raised.add(faults.ADDRESS)
                 log.warning(
                     "%s: no usable IPv%d source address on %s yet: instance in FAULT",
                     inst.name,
@@ -388,26 +348,26 @@ class HostFollower:
                     ifname,
                 )
             if not self._listen(inst)[0]:
-                faults.add("socket")
+                raised.add(faults.SOCKET)
             # Opened now, not at the first takeover, where it cost a few ms
             # between taking the addresses and telling the link (tried again then).
             with contextlib.suppress(VRRPError):
-                self._announcer(inst)
+                self.io.open_announcer(inst)
             if not inst.cfg.owner:
                 # VIPs left by a runner that died (SIGKILL, crash) would make
                 # this Backup answer ARP/ND for them (RFC 9568 §6.4.2, "MUST
                 # NOT"): start without them, as keepalived does.
                 with contextlib.suppress(VRRPError):
-                    self.remove_addresses(inst)
+                    self.io.remove_addresses(inst)
         demoted = self.runtime.demotion_for(inst.name)
-        result = inst.tracking.set_override(None if demoted is None else max(demoted, 1))
+        result = inst.tracking.set_override(override_of(demoted))
         self.feed(
             inst,
             Startup(
-                faults=frozenset(faults | result.faults),
+                faults=frozenset(raised | result.faults),
                 primary_address=None if primary is None else ip_address(primary),
                 priority=result.effective_priority,
-                resigning=demoted == 0,
+                resigning=resigns(demoted),
             ),
         )
 
@@ -425,7 +385,7 @@ class HostFollower:
             restored = []
             for vip in lost:
                 try:
-                    if addresses.add_address(inst.address_ifname, str(vip)):
+                    if self.io.put_back(inst.address_ifname, str(vip)):
                         restored.append(str(vip))
                 except VRRPError as exc:
                     inst.stats["io_error.restore"] += 1
@@ -440,7 +400,7 @@ class HostFollower:
                 inst.address_ifname,
             )
             try:
-                self.announce(inst)
+                self.io.announce(inst)
             except VRRPError as exc:
                 log.warning("%s: announce after putting back: %s", inst.name, exc)
 

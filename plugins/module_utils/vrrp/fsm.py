@@ -59,8 +59,6 @@ from typing import Any, Callable, Final
 
 from .errors import StateError, VRRPError
 from .fsm_types import (
-    OWNER_PRIORITY,
-    STOP_PRIORITY,
     TRANSITIONS,
     Action,
     AddAddresses,
@@ -92,6 +90,7 @@ from .fsm_types import (
     Transition,
 )
 from .packet import Advertisement
+from .priorities import OWNER_PRIORITY, STOP_PRIORITY
 
 # The vocabulary lives in fsm_types; importing it from here keeps working.
 __all__ = [

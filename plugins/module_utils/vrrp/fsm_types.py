@@ -14,11 +14,9 @@ from typing import Final, Union
 
 from .errors import VRRPError
 from .packet import Advertisement
+from .priorities import OWNER_PRIORITY
 
 IPAddress = Union[IPv4Address, IPv6Address]
-
-OWNER_PRIORITY: Final = 255
-STOP_PRIORITY: Final = 0
 
 
 class State(str, enum.Enum):

@@ -58,6 +58,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Final, NamedTuple
 
+from . import faults
 from .errors import StateError, VRRPError
 from .fsm import (
     Action,
@@ -73,7 +74,6 @@ from .fsm import (
     VirtualRouter,
 )
 
-GROUP_FAULT_PREFIX: Final = "group:"
 # Each member moves at most a few times per input event; far more rounds than
 # that means two rules feed each other: a bug, not input.
 _ROUNDS_PER_MEMBER: Final = 16
@@ -101,7 +101,7 @@ class SyncGroup:
         if len({id(router) for router in routers.values()}) != len(routers):
             raise VRRPError(f"sync group {name}: one virtual router listed twice")
         self.name = name
-        self.fault_reason = f"{GROUP_FAULT_PREFIX}{name}"
+        self.fault_reason = faults.group(name)
         self.routers: dict[str, VirtualRouter] = dict(routers)
         for router in self.routers.values():
             router.in_sync_group = True

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface
 from typing import Any, Final, Protocol, Union
 
+from .config_types import InstanceConfig
 from .errors import VRRPError
 from .fsm import (
     Action,
@@ -56,7 +57,7 @@ HISTORY_LENGTH: Final = 64
 
 
 class InstanceIo(Protocol):
-    """What an instance needs from the kernel (implemented by the runner)."""
+    """What an instance needs from the host (implemented by the fleet: HostIo and Notifier)."""
 
     def send_advert(self, instance: Instance, advert: Advertisement) -> None: ...
 
@@ -89,7 +90,7 @@ def wall_time(loop_time: float, now: float) -> float:
     return time.time() - (now - loop_time)
 
 
-def trackers_of(cfg: Any) -> list[Tracker]:
+def trackers_of(cfg: InstanceConfig) -> list[Tracker]:
     """The tracked objects of an instance config."""
     trackers = [Tracker(TrackKind.INTERFACE, t.interface, t.weight) for t in cfg.track_interfaces]
     trackers += [Tracker(TrackKind.FILE, t.path, t.weight) for t in cfg.track_files]
@@ -97,7 +98,7 @@ def trackers_of(cfg: Any) -> list[Tracker]:
     return trackers
 
 
-def router_params(cfg: Any, *, primary: IPAddress) -> RouterParams:
+def router_params(cfg: InstanceConfig, *, primary: IPAddress) -> RouterParams:
     """The state machine's parameters for an instance config."""
     auth_type, auth_data = 0, b""
     if cfg.authentication is not None:
@@ -124,7 +125,7 @@ class Instance:
     def __init__(
         self,
         *,
-        cfg: Any,
+        cfg: InstanceConfig,
         primary: IPAddress,
         loop: asyncio.AbstractEventLoop,
         io: InstanceIo,
@@ -158,7 +159,7 @@ class Instance:
         # a Master told to remove one finds its prefix length here.
         self._retired: dict[IPAddress, IPInterface] = {}
 
-    def reconfigure(self, cfg: Any, *, group: str | None) -> None:
+    def reconfigure(self, cfg: InstanceConfig, *, group: str | None) -> None:
         """Run on with a new definition of the same virtual router (a reload in place).
 
         Only what this object owns changes here: the definition, the group

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from .errors import ConfigError, ControlError
+from .priorities import MAX_DEMOTION, MIN_DEMOTION
 
 log = logging.getLogger("failover-vrrp.persist")
 
@@ -67,8 +68,15 @@ def _demotions_of(document: Any) -> dict[str, int]:
     for name, priority in demotions.items():
         if not name:
             raise ConfigError("demotions", "instance names must not be empty")
-        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 254:
-            raise ConfigError(f"demotions.{name}", "priority must be an integer from 0 to 254")
+        if (
+            isinstance(priority, bool)
+            or not isinstance(priority, int)
+            or not MIN_DEMOTION <= priority <= MAX_DEMOTION
+        ):
+            raise ConfigError(
+                f"demotions.{name}",
+                f"priority must be an integer from {MIN_DEMOTION} to {MAX_DEMOTION}",
+            )
     return dict(demotions)
 
 

@@ -2,7 +2,7 @@
 
 Pure: the interface's addresses in, one of them out. The runner asks the
 kernel for the candidates and calls :func:`primary_address` at start and on
-every address change (see ``Runner._primary_for``).
+every address change (see ``HostFollower._primary_for`` in :mod:`.follow`).
 
 - A configured ``unicast_source`` is used as it is.
 - IPv4: the interface's first address that is not a virtual address.
@@ -26,9 +26,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from ipaddress import IPv4Address, IPv6Address, ip_address
-from typing import Union
+from typing import Final, Union
 
 IPAddress = Union[IPv4Address, IPv6Address]
+# The source of an instance that has none yet, and the address its socket binds to.
+UNSPECIFIED: Final = {4: ip_address("0.0.0.0"), 6: ip_address("::")}  # noqa: S104
 
 # The runner asks at every address change, for every instance on the
 # interface, over all its addresses (VIPs included: hundreds on a big host):

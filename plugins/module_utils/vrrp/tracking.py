@@ -29,11 +29,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from . import faults
 from .errors import VRRPError
+from .priorities import MAX_BACKUP_PRIORITY, MIN_PRIORITY, OWNER_PRIORITY
 
-OWNER_PRIORITY: Final = 255
-MIN_PRIORITY: Final = 1
-MAX_BACKUP_PRIORITY: Final = 254
 MAX_WEIGHT: Final = 253
 
 
@@ -65,7 +64,7 @@ class Tracker:
 
     @property
     def fault_reason(self) -> str:
-        return f"track:{self.kind.value}:{self.name}"
+        return faults.track(self.kind.value, self.name)
 
 
 @dataclass(frozen=True)

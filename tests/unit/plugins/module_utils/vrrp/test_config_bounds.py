@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vrrp import config
+from vrrp import config, config_files
 from vrrp.config import ConfigFileError, load
 
 
@@ -66,7 +66,7 @@ def test_an_oversize_config_file_is_refused_unread(tmp_path: Path) -> None:
 def test_an_oversize_fragment_directory_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(config, "MAX_TOTAL_BYTES", 300)
+    monkeypatch.setattr(config_files, "MAX_TOTAL_BYTES", 300)
     directory = tmp_path / "instances.d"
     directory.mkdir()
     for n in range(1, 5):

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from test_config_errors import CODE_CASES, SCHEMA_CASES
 
-from vrrp import config
+from vrrp import config_isolated
 from vrrp._deps import MissingLibraryError
 from vrrp.config import Config, ConfigFileError, load, load_isolated
 from vrrp.errors import ConfigError
@@ -108,7 +108,7 @@ def answer_of(data: Any) -> dict[str, Any]:
     """
     text = yaml.safe_dump(data, sort_keys=False)
     request = {"path": "c.yml", "is_dir": False, "files": [["c.yml", None, text]]}
-    return config._source_check(request)
+    return config_isolated._source_check(request)
 
 
 @pytest.mark.parametrize(("data", "path", "rule"), SCHEMA_CASES)
@@ -168,7 +168,7 @@ def test_checker_that_fails_refuses_the_config(
 ) -> None:
     path = place(tmp_path, FILES["yaml-valid"])
     code = "import sys; sys.stderr.write('boom\\n'); sys.exit(3)"
-    monkeypatch.setattr(config, "_child_argv", lambda: [sys.executable, "-c", code])
+    monkeypatch.setattr(config_isolated, "_child_argv", lambda: [sys.executable, "-c", code])
     with pytest.raises(ConfigFileError) as info:
         asyncio.run(load_isolated(path))
     assert str(info.value) == (
@@ -178,8 +178,10 @@ def test_checker_that_fails_refuses_the_config(
 
 def test_checker_that_hangs_is_killed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = place(tmp_path, FILES["yaml-valid"])
-    monkeypatch.setattr(config, "_child_argv", lambda: [shutil.which("sleep") or "sleep", "30"])
-    monkeypatch.setattr(config, "CHECK_TIMEOUT", 0.2)
+    monkeypatch.setattr(
+        config_isolated, "_child_argv", lambda: [shutil.which("sleep") or "sleep", "30"]
+    )
+    monkeypatch.setattr(config_isolated, "CHECK_TIMEOUT", 0.2)
     with pytest.raises(ConfigFileError) as info:
         asyncio.run(load_isolated(path))
     assert info.value.rule == "cannot be validated: the checker process did not answer within 0.2 s"
@@ -187,7 +189,7 @@ def test_checker_that_hangs_is_killed(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_checker_that_cannot_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = place(tmp_path, FILES["yaml-valid"])
-    monkeypatch.setattr(config, "_child_argv", lambda: [str(tmp_path / "no-such-python")])
+    monkeypatch.setattr(config_isolated, "_child_argv", lambda: [str(tmp_path / "no-such-python")])
     with pytest.raises(ConfigFileError) as info:
         asyncio.run(load_isolated(path))
     assert info.value.rule.startswith("cannot be validated: cannot start ")
@@ -197,9 +199,9 @@ def test_child_without_jsonschema_is_missing_library(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = place(tmp_path, FILES["fragments-valid"])
-    argv = config._child_argv()
+    argv = config_isolated._child_argv()
     argv[-1] = "import sys; sys.modules['jsonschema'] = None; " + argv[-1]
-    monkeypatch.setattr(config, "_child_argv", lambda: argv)
+    monkeypatch.setattr(config_isolated, "_child_argv", lambda: argv)
     with pytest.raises(MissingLibraryError) as info:
         asyncio.run(load_isolated(path))
     assert info.value.library == "jsonschema"

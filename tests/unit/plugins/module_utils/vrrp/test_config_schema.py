@@ -180,12 +180,13 @@ def test_schema_main_prints_json(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_config_main_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     assert config.main(["check", str(FIXTURES / "full.yml")]) == 0
-    assert capsys.readouterr().out.endswith("valid, 3 instance(s), 1 sync group(s)\n")
+    # The one --check format: the runner's (see test_check_output.py).
+    assert capsys.readouterr().out.endswith("valid (3 instance(s), 1 sync group(s))\n")
     bad = tmp_path / "bad.yml"
     bad.write_text("instances: [{name: a}]\n")
     assert config.main(["check", str(bad)]) == 1
     assert capsys.readouterr().err == (
-        f"error: {bad}: instances[0]: the required key 'interface' is missing\n"
+        f"{bad}: instances[0]: the required key 'interface' is missing\n"
     )
     assert config.main([]) == 2
     assert "usage" in capsys.readouterr().err

@@ -26,7 +26,6 @@ pytest.importorskip("prometheus_client")
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from test_runner_apply import (  # noqa: F401 - fixtures
-    Kernel,
     config,
     instance,
     kernel,
@@ -35,6 +34,7 @@ from test_runner_apply import (  # noqa: F401 - fixtures
     runner,
 )
 
+from support.fakehost import FakeHost
 from vrrp import metrics
 from vrrp.errors import ConfigError
 from vrrp.metrics import MetricsServer, follow
@@ -63,7 +63,7 @@ def labels_of(samples: dict[tuple[tuple[str, str], ...], float], name: str) -> d
 
 def test_the_collector_reads_the_runner_and_keeps_labels_across_a_reload(
     runner: Runner,  # noqa: F811 - the fixture
-    kernel: Kernel,  # noqa: F811
+    kernel: FakeHost,  # noqa: F811
     loop: asyncio.AbstractEventLoop,  # noqa: F811
 ) -> None:
     track = [{"interface": "eth0", "weight": -10}]
@@ -71,7 +71,7 @@ def test_the_collector_reads_the_runner_and_keeps_labels_across_a_reload(
         instance("a"), instance("b", interface="eth1", vrid=7, priority=150, track_interfaces=track)
     )
     masters(runner, loop, cfg)
-    before = scrape(runner)
+    before = scrape(runner.api)
     b_eth0 = tuple(
         sorted(
             {
@@ -104,7 +104,7 @@ def test_the_collector_reads_the_runner_and_keeps_labels_across_a_reload(
         == 1
     )
     assert sum(before["vrrp_instance_state"].values()) == 2  # one state per instance
-    state, stats = runner.state(), runner.stats()
+    state, stats = runner.api.state(), runner.api.stats()
     for name in ("a", "b"):
         labels = tuple(sorted(labels_of(before["vrrp_priority"], name).items()))
         assert (
@@ -122,14 +122,14 @@ def test_the_collector_reads_the_runner_and_keeps_labels_across_a_reload(
     assert before["vrrp_runner_info"] == {(("version", state["version"]),): 1}
     assert before["vrrp_reloads_total"] == {(("result", "ok"),): 0, (("result", "refused"),): 0}
     # A reload that changes b in place: the same series, values moved on.
-    runner._apply(
+    runner.fleet.apply(
         config(
             instance("a"),
             instance("b", interface="eth1", vrid=7, priority=160, track_interfaces=track),
         ),
         previous=runner.config,
     )
-    after = scrape(runner)
+    after = scrape(runner.api)
     assert {k: set(v) for k, v in after.items() if k != "vrrp_runner_drops_total"} == {
         k: set(v) for k, v in before.items() if k != "vrrp_runner_drops_total"
     }
@@ -509,7 +509,7 @@ def free_port() -> int:
 
 def test_a_reload_starts_moves_and_stops_the_endpoint(
     runner: Runner,  # noqa: F811 - the fixture
-    kernel: Kernel,  # noqa: F811
+    kernel: FakeHost,  # noqa: F811
     loop: asyncio.AbstractEventLoop,  # noqa: F811
 ) -> None:
     path = Path(runner.config_path)

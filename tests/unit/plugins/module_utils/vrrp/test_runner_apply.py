@@ -1,15 +1,14 @@
 """The runner's reload over a fake kernel: in place, groups, all or nothing.
 
-The kernel calls the runner makes (link state, addresses, VRRP sockets,
-GARP senders, link probes) are replaced by fakes that record what was asked;
-the event loop and the timers are real. No root, no namespaces.
+The kernel the runner asks (addresses, VRRP sockets, GARP senders, link
+probes) is a fake HostIo (support.fakehost) that records what was asked; the
+link state comes from a fake watcher; the event loop and the timers are
+real. No root, no namespaces.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,46 +16,13 @@ from typing import Any
 
 import pytest
 
-from vrrp import follow as follow_module
+from support.fakehost import FakeHost
 from vrrp import instance as instance_module
 from vrrp import runner as runner_module
 from vrrp.config import Config, load_config
-from vrrp.errors import ConfigError, NetlinkError, VRRPError
+from vrrp.errors import ConfigError, VRRPError
 from vrrp.fsm import FaultRaised
-from vrrp.linux import addresses as addresses_module
-from vrrp.linux import link as link_module
 from vrrp.runner import Runner
-
-
-class FakeSocket:
-    def __init__(self, **kw: Any) -> None:
-        self._r, self._w = os.pipe()
-        self.drops: dict[str, int] = {}
-        self.sent: list[tuple[str, bytes]] = []
-
-    def fileno(self) -> int:
-        return self._r
-
-    def receive(self) -> list[Any]:
-        return []
-
-    def send(self, message: bytes, *, dst: str, source: str, ttl: int | None = None) -> None:
-        self.sent.append((dst, message))
-
-    def close(self) -> None:
-        os.close(self._r)
-        os.close(self._w)
-
-
-class FakeAnnouncer:
-    def __init__(self, **kw: Any) -> None:
-        self.announced: list[str] = []
-
-    def announce(self, ip: str) -> None:
-        self.announced.append(ip)
-
-    def close(self) -> None:
-        pass
 
 
 class FakeWatcher:
@@ -64,53 +30,9 @@ class FakeWatcher:
         return SimpleNamespace(up=True, carrier=True)
 
 
-class Kernel:
-    """The addresses of the fake host, and a switch to make a call fail."""
-
-    def __init__(self) -> None:
-        self.vips: set[tuple[str, str]] = set()
-        # An interface whose address dump fails (NetlinkError: the instance
-        # starts in FAULT) and on which no socket can be opened (EMFILE: not a
-        # VRRPError, so the reload cannot go on).
-        self.fail_on: str | None = None
-
-    def list_addresses(self, ifname: str, **kw: Any) -> list[Any]:
-        if ifname == self.fail_on:
-            raise NetlinkError(f"dump addresses of {ifname}: No buffer space available")
-        primary = "192.0.2.11" if ifname == "eth0" else "198.51.100.11"
-        return [SimpleNamespace(ip=primary, usable=True)] + [
-            SimpleNamespace(ip=vip.split("/")[0], usable=True)
-            for dev, vip in self.vips
-            if dev == ifname
-        ]
-
-    def add_address(self, ifname: str, address: str) -> bool:
-        self.vips.add((ifname, address))
-        return True
-
-    def remove_address(self, ifname: str, address: str) -> bool:
-        self.vips.discard((ifname, address))
-        return True
-
-
 @pytest.fixture
-def kernel(monkeypatch: pytest.MonkeyPatch) -> Kernel:
-    fake = Kernel()
-    monkeypatch.setattr(addresses_module, "list_addresses", fake.list_addresses)
-    monkeypatch.setattr(addresses_module, "add_address", fake.add_address)
-    monkeypatch.setattr(addresses_module, "remove_address", fake.remove_address)
-    monkeypatch.setattr(link_module, "probe_report", lambda ifname: SimpleNamespace(best=None))
-
-    def open_socket(**kw: Any) -> FakeSocket:
-        if kw.get("ifname") == fake.fail_on:
-            raise OSError(errno.EMFILE, "Too many open files")
-        return FakeSocket(**kw)
-
-    monkeypatch.setattr(follow_module, "VrrpSocket", open_socket)
-    monkeypatch.setattr(runner_module, "Announcer", FakeAnnouncer)
-    # The fake host's interfaces, whatever this machine has.
-    monkeypatch.setattr(follow_module, "kernel_index", {"eth0": 2, "eth1": 3}.get)
-    return fake
+def kernel() -> FakeHost:
+    return FakeHost()
 
 
 @pytest.fixture
@@ -123,16 +45,17 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 @pytest.fixture
-def runner(tmp_path: Path, kernel: Kernel, loop: asyncio.AbstractEventLoop) -> Iterator[Runner]:
+def runner(tmp_path: Path, kernel: FakeHost, loop: asyncio.AbstractEventLoop) -> Iterator[Runner]:
     r = Runner(
         config_path=str(tmp_path / "config.json"),
         state_dir=str(tmp_path / "run"),
         lib_dir=str(tmp_path / "lib"),
+        io=kernel,
     )
     r.watcher = FakeWatcher()  # type: ignore[assignment]
     yield r
     for name in list(r.instances):
-        r._remove_instance(name)
+        r.fleet.remove_instance(name)
 
 
 def instance(name: str, **fields: Any) -> dict[str, Any]:
@@ -171,18 +94,18 @@ def histories(runner: Runner) -> dict[str, list[Any]]:
 
 
 def masters(runner: Runner, loop: asyncio.AbstractEventLoop, cfg: Config) -> None:
-    runner._apply(cfg, previous=None)
+    runner.fleet.apply(cfg, previous=None)
     run_until(loop, lambda: set(states(runner).values()) == {"MASTER"})
 
 
 def test_in_place_changes_keep_the_master_and_its_addresses(
-    runner: Runner, kernel: Kernel, loop: asyncio.AbstractEventLoop
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop
 ) -> None:
     masters(runner, loop, config(instance("a")))
     inst = runner.instances["a"]
     before = histories(runner)
     vip2 = "192.0.2.200/24"
-    report = runner._apply(
+    report = runner.fleet.apply(
         config(instance("a", priority=210, virtual_addresses=["192.0.2.97/24", vip2])),
         previous=runner.config,
     )
@@ -191,12 +114,12 @@ def test_in_place_changes_keep_the_master_and_its_addresses(
     assert inst.router.state.value == "MASTER" and inst.router.effective_priority == 210
     assert kernel.vips == {("eth0", "192.0.2.97/24"), ("eth0", vip2)}
     assert inst.stats["priority_zero_sent"] == 0
-    report = runner._apply(
+    report = runner.fleet.apply(
         config(instance("a", priority=210, virtual_addresses=["192.0.2.97/24"])),
         previous=runner.config,
     )
     assert kernel.vips == {("eth0", "192.0.2.97/24")}
-    runner._apply(
+    runner.fleet.apply(
         config(instance("a", priority=210, virtual_addresses=["192.0.2.97/25"])),
         previous=runner.config,
     )
@@ -205,7 +128,7 @@ def test_in_place_changes_keep_the_master_and_its_addresses(
 
 
 def test_one_group_member_changed_keeps_the_whole_group_master(
-    runner: Runner, kernel: Kernel, loop: asyncio.AbstractEventLoop
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop
 ) -> None:
     inside = {"interface": "eth1", "virtual_addresses": ["198.51.100.100/24"]}
     old = config(instance("out"), instance("in", **inside), groups={"g": ["out", "in"]})
@@ -214,7 +137,7 @@ def test_one_group_member_changed_keeps_the_whole_group_master(
     new = config(
         instance("out"), instance("in", priority=190, **inside), groups={"g": ["out", "in"]}
     )
-    report = runner._apply(new, previous=old)
+    report = runner.fleet.apply(new, previous=old)
     assert (report["changed"], report["kept"], report["recreated"]) == (["in"], ["out"], [])
     loop.run_until_complete(asyncio.sleep(0.3))  # several advert intervals
     assert states(runner) == {"out": "MASTER", "in": "MASTER"}
@@ -224,12 +147,12 @@ def test_one_group_member_changed_keeps_the_whole_group_master(
 
 
 def test_a_member_leaving_its_group_shuts_down_alone(
-    runner: Runner, kernel: Kernel, loop: asyncio.AbstractEventLoop
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop
 ) -> None:
     old = config(instance("a"), instance("b"), groups={"g": ["a", "b"]})
     masters(runner, loop, old)
     before = histories(runner)["a"]
-    report = runner._apply(config(instance("a"), groups={"g": ["a"]}), previous=old)
+    report = runner.fleet.apply(config(instance("a"), groups={"g": ["a"]}), previous=old)
     assert (report["removed"], report["changed"]) == (["b"], ["a"])
     loop.run_until_complete(asyncio.sleep(0.2))
     assert states(runner) == {"a": "MASTER"} and histories(runner)["a"] == before
@@ -237,27 +160,27 @@ def test_a_member_leaving_its_group_shuts_down_alone(
 
 
 def test_a_master_joining_a_master_group_moves_nothing(
-    runner: Runner, kernel: Kernel, loop: asyncio.AbstractEventLoop
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop
 ) -> None:
     old = config(instance("a"), instance("b"), instance("c"), groups={"g": ["a", "b"]})
     masters(runner, loop, old)
     before = histories(runner)
     new = config(instance("a"), instance("b"), instance("c"), groups={"g": ["a", "b", "c"]})
-    report = runner._apply(new, previous=old)
+    report = runner.fleet.apply(new, previous=old)
     assert (report["changed"], report["kept"]) == (["a", "b", "c"], [])
     assert sorted(runner.groups["g"].routers) == ["a", "b", "c"]
     assert runner.instances["c"].group == "g" and runner.instances["c"].router.in_sync_group
     loop.run_until_complete(asyncio.sleep(0.2))
     assert set(states(runner).values()) == {"MASTER"} and histories(runner) == before
     # and leaves again: on its own, still Master
-    runner._apply(old, previous=new)
+    runner.fleet.apply(old, previous=new)
     assert runner.instances["c"].group is None and not runner.instances["c"].router.in_sync_group
     loop.run_until_complete(asyncio.sleep(0.2))
     assert set(states(runner).values()) == {"MASTER"} and histories(runner) == before
 
 
 def test_a_member_removed_from_a_faulted_group_goes_without_starting_again(
-    runner: Runner, kernel: Kernel, loop: asyncio.AbstractEventLoop
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop
 ) -> None:
     old = config(instance("a"), instance("b"), groups={"g": ["a", "b"]})
     masters(runner, loop, old)
@@ -265,7 +188,7 @@ def test_a_member_removed_from_a_faulted_group_goes_without_starting_again(
     assert states(runner) == {"a": "FAULT", "b": "FAULT"}
     b = runner.instances["b"]
     assert b.router.faults == {"group:g"}
-    runner._apply(config(instance("a")), previous=old)
+    runner.fleet.apply(config(instance("a")), previous=old)
     assert [(h.old, h.new) for h in b.history][-2:] == [("MASTER", "FAULT"), ("FAULT", "INIT")]
     assert runner.instances["a"].router.faults == {"link"}  # its own fault stays
 
@@ -281,7 +204,7 @@ def snapshot(runner: Runner) -> dict[str, Any]:
 
 
 def test_a_kernel_failure_while_applying_puts_the_previous_config_back(
-    runner: Runner, kernel: Kernel, loop: asyncio.AbstractEventLoop
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop
 ) -> None:
     old = config(instance("a"), instance("b"), groups={"g": ["a", "b"]})
     masters(runner, loop, old)
@@ -294,7 +217,7 @@ def test_a_kernel_failure_while_applying_puts_the_previous_config_back(
         groups={"g": ["a", "b", "c"]},
     )
     with pytest.raises(ConfigError) as refused:
-        runner._apply(new, previous=old)
+        runner.fleet.apply(new, previous=old)
     assert refused.value.path == "instances[2]"
     assert "OSError" in refused.value.rule and "previous configuration" in refused.value.rule
     assert snapshot(runner) == before
@@ -303,12 +226,12 @@ def test_a_kernel_failure_while_applying_puts_the_previous_config_back(
     loop.run_until_complete(asyncio.sleep(0.2))
     assert states(runner) == {"a": "MASTER", "b": "MASTER"}  # the runner runs on
     kernel.fail_on = None
-    report = runner._apply(new, previous=old)  # and the same reload works once it can
+    report = runner.fleet.apply(new, previous=old)  # and the same reload works once it can
     assert report["added"] == ["c"] and report["changed"] == ["a", "b"]
 
 
 def test_a_bad_value_that_passed_validation_changes_nothing(
-    runner: Runner, kernel: Kernel, loop: asyncio.AbstractEventLoop, monkeypatch: Any
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop, monkeypatch: Any
 ) -> None:
     old = config(instance("a"), instance("b"))
     masters(runner, loop, old)
@@ -323,14 +246,14 @@ def test_a_bad_value_that_passed_validation_changes_nothing(
     monkeypatch.setattr(instance_module, "router_params", router_params)
     new = config(instance("a", vrid=98), instance("c"))  # a re-created, b removed, c added
     with pytest.raises(ConfigError) as refused:
-        runner._apply(new, previous=old)
+        runner.fleet.apply(new, previous=old)
     assert refused.value.path == "instances[1]" and "refuses" in refused.value.rule
     assert snapshot(runner) == before
     assert all(i.stats["priority_zero_sent"] == 0 for i in runner.instances.values())
 
 
 def test_reload_refuses_with_a_clear_message_and_counts_it(
-    runner: Runner, kernel: Kernel, loop: asyncio.AbstractEventLoop, monkeypatch: Any
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop, monkeypatch: Any
 ) -> None:
     old = config(instance("a"))
     masters(runner, loop, old)
@@ -344,3 +267,27 @@ def test_reload_refuses_with_a_clear_message_and_counts_it(
         loop.run_until_complete(runner.reload())
     assert runner.counters["reloads_refused"] == 1 and "reloads" not in runner.counters
     assert list(runner.instances) == ["a"] and runner.config == old
+
+
+def test_a_classic_probe_down_faults_the_instances_on_it_until_up(
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop
+) -> None:
+    kernel.probe_method = "mii"  # a driver that sends no carrier event
+    masters(
+        runner,
+        loop,
+        config(
+            instance("a"), instance("b", interface="eth1", virtual_addresses=["198.51.100.9/24"])
+        ),
+    )
+    a, b = runner.instances["a"], runner.instances["b"]
+    assert a.link_probe == "mii"
+    kernel.link["eth0"] = "down"
+    for _ in range(3):  # one tick acts; the next ones see nothing new
+        runner.fleet.probe_links()
+    assert a.router.faults == {"probe:mii"} and states(runner) == {"a": "FAULT", "b": "MASTER"}
+    assert [(h.old, h.new) for h in a.history][-1] == ("MASTER", "FAULT")
+    kernel.link["eth0"] = "up"
+    runner.fleet.probe_links()
+    assert not a.router.faults and not b.router.faults
+    run_until(loop, lambda: set(states(runner).values()) == {"MASTER"})

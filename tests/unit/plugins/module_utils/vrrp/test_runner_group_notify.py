@@ -5,8 +5,8 @@ MASTER, BACKUP or FAULT when all its members are, STOP when the daemon stops
 them; its programs get ``GROUP <name> <STATE> 0`` (a group has no priority).
 
 The runner is built without root: no link watcher (every member starts with
-link, address and socket faults), a fake loop for its timers, and the kernel-facing InstanceIo
-methods replaced by no-ops; the hook runner records what it is given.
+link, address and socket faults), a fake loop for its timers, and a fake
+HostIo (support.fakehost) for the kernel; the hook runner records what it is given.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from support.fakehost import FakeHost
 from support.fakeloop import FakeLoop
 from vrrp.config import load_config
 from vrrp.fsm import FaultCleared, FaultRaised, State, Timer
@@ -84,11 +85,10 @@ def runner(tmp_path: Path) -> Iterator[Runner]:
             config_path=str(tmp_path / "config.json"),
             state_dir=str(tmp_path / "run"),
             lib_dir=str(tmp_path / "lib"),
+            io=FakeHost(),
+            loop=FakeLoop(),  # type: ignore[arg-type]
         )
-        runner.loop = FakeLoop()  # type: ignore[assignment]
-        runner.hooks = RecordingHooks()
-        for name in ("send_advert", "add_addresses", "remove_addresses", "announce"):
-            setattr(runner, name, lambda *args, **kwargs: None)
+        runner.notifier.hooks = RecordingHooks()
         yield runner
     finally:
         asyncio.set_event_loop(None)
@@ -106,8 +106,8 @@ def run_until_master(runner: Runner) -> None:
 
 
 def test_group_hooks_run_once_per_group_state_change(runner: Runner) -> None:
-    hooks: RecordingHooks = runner.hooks  # type: ignore[assignment]
-    runner._apply(load_config(CONFIG), previous=None)
+    hooks: RecordingHooks = runner.notifier.hooks  # type: ignore[assignment]
+    runner.fleet.apply(load_config(CONFIG), previous=None)
     # No link watcher: both start as on a missing interface (link, address
     # and socket faults), the group is in FAULT.
     assert hooks.group_calls() == [("/bin/grp", "f", "GROUP", "edge", "FAULT", "0")]
@@ -141,18 +141,18 @@ def test_group_hooks_run_once_per_group_state_change(runner: Runner) -> None:
 
 
 def test_group_without_hooks_and_kept_across_reload(runner: Runner) -> None:
-    hooks: RecordingHooks = runner.hooks  # type: ignore[assignment]
+    hooks: RecordingHooks = runner.notifier.hooks  # type: ignore[assignment]
     config = load_config(CONFIG)
-    runner._apply(config, previous=None)
+    runner.fleet.apply(config, previous=None)
     for inst in runner.instances.values():
         for reason in ("link", "address", "socket"):
             runner.feed(inst, FaultCleared(reason))
     before = len(hooks.group_calls())
     # A reload that changes nothing: no group hook runs again.
-    runner._apply(load_config(CONFIG), previous=config)
+    runner.fleet.apply(load_config(CONFIG), previous=config)
     assert len(hooks.group_calls()) == before
     quiet = {**CONFIG, "sync_groups": [{"name": "edge", "members": ["outside", "inside"]}]}
-    runner._apply(load_config(quiet), previous=config)
+    runner.fleet.apply(load_config(quiet), previous=config)
     run_until_master(runner)
     assert len(hooks.group_calls()) == before
     assert Timer.ADVER in runner.instances["outside"].router.timers

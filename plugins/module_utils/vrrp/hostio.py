@@ -1,0 +1,263 @@
+"""The host's kernel as the daemon sees it: one protocol, one real implementation.
+
+:class:`HostIo` is everything the daemon asks of the kernel for its
+instances: the pool of VRRP sockets (one per interface and IP version, read
+by the event loop), the GARP/NA announcers (one per address interface), the
+virtual addresses and VMAC interfaces, interface indexes, the usable
+addresses of an interface and the classic link probes. :class:`KernelIo`
+does it with :mod:`.linux`; unit tests drive the daemon over a fake.
+Nothing here decides: which socket an instance needs, when to renew it and
+what a failure means for the state machine are the caller's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from ipaddress import ip_address
+from typing import Protocol
+
+from .errors import NetlinkError, VRRPError
+from .instance import Instance, IPInterface
+from .linux import addresses, link
+from .linux.announce import Announcer, mac_bytes
+from .linux.sockets import Received, VrrpSocket
+from .linux.vmac_socket import VmacSocket
+from .packet import Advertisement
+from .source import UNSPECIFIED
+
+log = logging.getLogger("failover-vrrp")
+
+SocketKey = tuple[str, int]  # (interface, IP version)
+
+
+def kernel_index(ifname: str) -> int | None:
+    """The ifindex ``ifname`` has in the kernel now (None: no such interface)."""
+    try:
+        return socket.if_nametoindex(ifname)
+    except OSError:
+        return None
+
+
+class HostIo(Protocol):
+    """What the daemon needs from the host's kernel (see the module docstring)."""
+
+    # ---- an instance's own I/O (the kernel half of instance.InstanceIo)
+    def send_advert(self, instance: Instance, advert: Advertisement) -> None: ...
+
+    def add_addresses(
+        self, instance: Instance, vips: Sequence[IPInterface] | None = None
+    ) -> None: ...
+
+    def remove_addresses(
+        self, instance: Instance, vips: Sequence[IPInterface] | None = None
+    ) -> None: ...
+
+    def announce(self, instance: Instance) -> None: ...
+
+    def open_announcer(self, instance: Instance) -> None: ...
+
+    # ---- interfaces and their addresses
+    def kernel_index(self, ifname: str) -> int | None: ...
+
+    def usable_addresses(self, ifname: str, version: int) -> list[str]: ...
+
+    def put_back(self, ifname: str, address: str) -> bool: ...
+
+    def create_vmac(self, instance: Instance) -> None: ...
+
+    def delete_vmac(self, ifname: str) -> None: ...
+
+    # ---- the socket pool
+    def listening(self, key: SocketKey) -> bool: ...
+
+    def listen(self, key: SocketKey, *, vmac_vrid: int | None) -> None: ...
+
+    def receive(self, key: SocketKey) -> Iterable[Received]: ...
+
+    def detach(self, ifname: str) -> None: ...
+
+    def release_unused(self, *, keys: set[SocketKey], ifnames: set[str]) -> None: ...
+
+    def socket_drops(self) -> dict[str, int]: ...
+
+    # ---- classic link probes
+    def best_probe(self, ifname: str) -> str | None: ...
+
+    def probe(self, ifname: str, method: str) -> str: ...
+
+
+class KernelIo:
+    """:class:`HostIo` on Linux; its sockets are read by ``loop``, calling ``on_datagrams``."""
+
+    def __init__(
+        self,
+        *,
+        loop: asyncio.AbstractEventLoop,
+        on_datagrams: Callable[[SocketKey], None],
+    ) -> None:
+        self.loop = loop
+        self._on_datagrams = on_datagrams
+        self.sockets: dict[SocketKey, VrrpSocket] = {}
+        self.announcers: dict[str, Announcer] = {}
+
+    # ------------------------------------------------------ an instance's I/O
+
+    def send_advert(self, instance: Instance, advert: Advertisement) -> None:
+        sock = self.sockets.get((instance.socket_ifname, instance.ip_version))
+        if sock is None:
+            instance.stats["send_errors"] += 1
+            return
+        src, messages = instance.wire(advert)
+        ttl = instance.send_ttl
+        for dst, message in messages:
+            try:
+                sock.send(message, dst=dst, source=src, ttl=ttl)
+            except VRRPError as exc:
+                instance.stats["send_errors"] += 1
+                log.debug("%s: %s", instance.name, exc)
+
+    def add_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None = None) -> None:
+        for vip in instance.virtual_interfaces if vips is None else vips:
+            addresses.add_address(instance.address_ifname, str(vip))
+
+    def remove_addresses(
+        self, instance: Instance, vips: Sequence[IPInterface] | None = None
+    ) -> None:
+        if vips is None and instance.cfg.vmac and instance.ip_version == 6:
+            # Leaving Master (all of them): see remove_vmac_addresses. A Master
+            # that stays (a reload in place) must not take its VMAC down.
+            every = [str(vip) for vip in instance.virtual_interfaces]
+            addresses.remove_vmac_addresses(instance.address_ifname, every)
+            return
+        for vip in instance.virtual_interfaces if vips is None else vips:
+            addresses.remove_address(instance.address_ifname, str(vip))
+
+    def _announcer(self, instance: Instance) -> Announcer:
+        """The GARP/NA sender of the instance's address interface, opened once."""
+        ifname = instance.address_ifname
+        announcer = self.announcers.get(ifname)
+        if announcer is None:
+            mac = (
+                mac_bytes(addresses.vmac_address(instance.cfg.vrid, version=instance.ip_version))
+                if instance.cfg.vmac
+                else None
+            )
+            announcer = Announcer(ifname=ifname, mac=mac)
+            self.announcers[ifname] = announcer
+        return announcer
+
+    def open_announcer(self, instance: Instance) -> None:
+        self._announcer(instance)
+
+    def _close_announcer(self, ifname: str) -> None:
+        announcer = self.announcers.pop(ifname, None)
+        if announcer is not None:
+            announcer.close()
+
+    def announce(self, instance: Instance) -> None:
+        try:
+            self._announce_on(self._announcer(instance), instance)
+        except NetlinkError:
+            # The socket is bound to an interface index: an interface deleted and
+            # made again (a VMAC, a re-created link) needs a new one. Once more;
+            # called from a timer, so a second failure is counted, never raised.
+            self._close_announcer(instance.address_ifname)
+            try:
+                self._announce_on(self._announcer(instance), instance)
+            except VRRPError as exc:
+                instance.stats["announce_errors"] += 1
+                log.warning("%s: announce on %s: %s", instance.name, instance.address_ifname, exc)
+
+    @staticmethod
+    def _announce_on(announcer: Announcer, instance: Instance) -> None:
+        for vip in instance.virtual_interfaces:
+            announcer.announce(str(vip.ip))
+
+    # ------------------------------------------------ interfaces, addresses
+
+    def kernel_index(self, ifname: str) -> int | None:
+        return kernel_index(ifname)
+
+    def usable_addresses(self, ifname: str, version: int) -> list[str]:
+        found = []
+        for addr in addresses.list_addresses(ifname):
+            ip = ip_address(addr.ip)
+            if ip.version != version or not addr.usable:
+                continue  # the kernel refuses to send from a tentative address
+            found.append(str(ip))
+        return found
+
+    def put_back(self, ifname: str, address: str) -> bool:
+        return addresses.add_address(ifname, address)
+
+    def create_vmac(self, instance: Instance) -> None:
+        addresses.create_vmac(
+            ifname=instance.ifname,
+            vmac_ifname=instance.address_ifname,
+            vrid=instance.cfg.vrid,
+            version=instance.ip_version,
+        )
+
+    def delete_vmac(self, ifname: str) -> None:
+        with contextlib.suppress(VRRPError):
+            addresses.delete_vmac(ifname)
+
+    # ------------------------------------------------------- the socket pool
+
+    def listening(self, key: SocketKey) -> bool:
+        return key in self.sockets
+
+    def listen(self, key: SocketKey, *, vmac_vrid: int | None) -> None:
+        if key in self.sockets:
+            return
+        ifname, version = key
+        source = str(UNSPECIFIED[version])
+        sock: VrrpSocket
+        if vmac_vrid is not None:
+            sock = VmacSocket(ifname=ifname, version=version, vrid=vmac_vrid, source=source)
+        else:
+            sock = VrrpSocket(ifname=ifname, version=version, source=source)
+        self.sockets[key] = sock
+        self.loop.add_reader(sock.fileno(), self._on_datagrams, key)
+
+    def receive(self, key: SocketKey) -> Iterable[Received]:
+        sock = self.sockets.get(key)
+        return () if sock is None else sock.receive()
+
+    def _close_socket(self, key: SocketKey) -> None:
+        sock = self.sockets.pop(key)
+        self.loop.remove_reader(sock.fileno())
+        sock.close()
+
+    def detach(self, ifname: str) -> None:
+        """Close what was opened on ``ifname``'s old ifindex."""
+        for key in [k for k in self.sockets if k[0] == ifname]:
+            self._close_socket(key)
+        self._close_announcer(ifname)
+
+    def release_unused(self, *, keys: set[SocketKey], ifnames: set[str]) -> None:
+        """Close the sockets not in ``keys`` and the announcers not on ``ifnames``."""
+        for key in [k for k in self.sockets if k not in keys]:
+            self._close_socket(key)
+        for ifname in [name for name in self.announcers if name not in ifnames]:
+            self._close_announcer(ifname)
+
+    def socket_drops(self) -> dict[str, int]:
+        """What each VRRP socket dropped before decoding, by reason."""
+        return {
+            f"socket.{ifname}.v{version}.{reason}": count
+            for (ifname, version), sock in self.sockets.items()
+            for reason, count in sock.drops.items()
+        }
+
+    # -------------------------------------------------------------- probes
+
+    def best_probe(self, ifname: str) -> str | None:
+        return link.probe_report(ifname).best
+
+    def probe(self, ifname: str, method: str) -> str:
+        return link.probe(ifname, method).result

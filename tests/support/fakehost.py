@@ -1,0 +1,112 @@
+"""A fake :class:`vrrp.hostio.HostIo`: the daemon's kernel, in memory.
+
+It records what the daemon asked (virtual addresses, open sockets,
+announcements, adverts sent) and can be told to fail: ``fail_on`` names an
+interface whose address dump fails (a NetlinkError: the instance starts in
+FAULT) and on which no socket can be opened (EMFILE: an OSError, not a
+VRRPError). ``interfaces`` maps the names that exist to their ifindex.
+"""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterable, Sequence
+
+from vrrp.errors import NetlinkError
+from vrrp.hostio import SocketKey
+from vrrp.instance import Instance, IPInterface
+from vrrp.linux.sockets import Received
+from vrrp.packet import Advertisement
+
+PRIMARIES = {"eth0": "192.0.2.11", "eth1": "198.51.100.11"}
+
+
+class FakeHost:
+    def __init__(self, interfaces: dict[str, int] | None = None) -> None:
+        self.interfaces = {"eth0": 2, "eth1": 3} if interfaces is None else interfaces
+        self.vips: set[tuple[str, str]] = set()
+        self.fail_on: str | None = None
+        self.sockets: set[SocketKey] = set()
+        self.announced: list[tuple[str, str]] = []
+        self.sent: list[tuple[str, Advertisement]] = []
+        self.vmacs: set[str] = set()
+        # The classic link probe every interface supports (None: none), and
+        # what it says per interface (default "up").
+        self.probe_method: str | None = None
+        self.link: dict[str, str] = {}
+
+    # an instance's own I/O
+    def send_advert(self, instance: Instance, advert: Advertisement) -> None:
+        if (instance.socket_ifname, instance.ip_version) not in self.sockets:
+            instance.stats["send_errors"] += 1
+            return
+        self.sent.append((instance.name, advert))
+
+    def add_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None = None) -> None:
+        for vip in instance.virtual_interfaces if vips is None else vips:
+            self.vips.add((instance.address_ifname, str(vip)))
+
+    def remove_addresses(
+        self, instance: Instance, vips: Sequence[IPInterface] | None = None
+    ) -> None:
+        for vip in instance.virtual_interfaces if vips is None else vips:
+            self.vips.discard((instance.address_ifname, str(vip)))
+
+    def announce(self, instance: Instance) -> None:
+        self.announced += [
+            (instance.address_ifname, str(v.ip)) for v in instance.virtual_interfaces
+        ]
+
+    def open_announcer(self, instance: Instance) -> None:
+        pass
+
+    # interfaces and their addresses
+    def kernel_index(self, ifname: str) -> int | None:
+        return self.interfaces.get(ifname)
+
+    def usable_addresses(self, ifname: str, version: int) -> list[str]:
+        if ifname == self.fail_on:
+            raise NetlinkError(f"dump addresses of {ifname}: No buffer space available")
+        if version != 4:
+            return []
+        found = [PRIMARIES[ifname]] if ifname in PRIMARIES else []
+        return found + [vip.split("/")[0] for dev, vip in self.vips if dev == ifname]
+
+    def put_back(self, ifname: str, address: str) -> bool:
+        added = (ifname, address) not in self.vips
+        self.vips.add((ifname, address))
+        return added
+
+    def create_vmac(self, instance: Instance) -> None:
+        self.vmacs.add(instance.address_ifname)
+
+    def delete_vmac(self, ifname: str) -> None:
+        self.vmacs.discard(ifname)
+
+    # the socket pool
+    def listening(self, key: SocketKey) -> bool:
+        return key in self.sockets
+
+    def listen(self, key: SocketKey, *, vmac_vrid: int | None) -> None:
+        if key[0] == self.fail_on:
+            raise OSError(errno.EMFILE, "Too many open files")
+        self.sockets.add(key)
+
+    def receive(self, key: SocketKey) -> Iterable[Received]:
+        return ()
+
+    def detach(self, ifname: str) -> None:
+        self.sockets = {k for k in self.sockets if k[0] != ifname}
+
+    def release_unused(self, *, keys: set[SocketKey], ifnames: set[str]) -> None:
+        self.sockets &= keys
+
+    def socket_drops(self) -> dict[str, int]:
+        return {}
+
+    # classic link probes
+    def best_probe(self, ifname: str) -> str | None:
+        return self.probe_method
+
+    def probe(self, ifname: str, method: str) -> str:
+        return self.link.get(ifname, "up") if method == self.probe_method else "unsupported"
