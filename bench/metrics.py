@@ -78,7 +78,7 @@ def build(loop: asyncio.AbstractEventLoop, count: int, lib_dir: str) -> Runner:
 
 def median_ms(fn: object, rounds: int) -> float:
     times = []
-    for _ in range(rounds):
+    for _round in range(rounds):
         start = time.perf_counter_ns()
         fn()  # type: ignore[operator]
         times.append((time.perf_counter_ns() - start) / 1e6)
@@ -107,7 +107,7 @@ async def loop_lag_ms(
     task = asyncio.ensure_future(ticker())
     await asyncio.sleep(0.01)
     times = []
-    for _ in range(rounds):
+    for _round in range(rounds):
         start = time.perf_counter_ns()
         if server is None:
             await asyncio.sleep(idle)

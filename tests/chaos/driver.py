@@ -63,9 +63,9 @@ def _settle(world: World, health: Health, step: Step, timeout: float) -> StepRes
     time.sleep(MIN_WAIT_S)
     started = time.monotonic()
     found: list[str] = []
-    for _ in range(STABLE_POLLS):  # hold twice in a row, not once by luck mid-takeover
+    for _round in range(STABLE_POLLS):  # hold twice in a row, not once by luck mid-takeover
         left = max(0.5, timeout - (time.monotonic() - started))
-        _, found = settle(world, timeout=left, split_brain_ok=step.split_brain_ok)
+        _elapsed, found = settle(world, timeout=left, split_brain_ok=step.split_brain_ok)
         if found:
             break
     found += health.check()

@@ -74,7 +74,7 @@ def link_down(world: World, rng: random.Random) -> Iterator[Step]:
 
 def fast_flaps(world: World, rng: random.Random) -> Iterator[Step]:
     router = rng.choice(ROUTERS)
-    for _ in range(20):
+    for _round in range(20):
         world.lab.set_link(world.routers[router], up=False)
         world.lab.set_link(world.routers[router], up=True)
     yield Step(f"20 flaps of {router} eth0")
@@ -208,7 +208,7 @@ def iface_recreated(world: World, rng: random.Random) -> Iterator[Step]:
 
 
 def vmac_deleted(world: World, rng: random.Random) -> Iterator[Step]:
-    spec = next(s for s in SPECS if s.vmac)
+    (spec,) = [s for s in SPECS if s.vmac]
     router = _master_or_any(world, rng, spec.name)
     world.lab.run(world.routers[router], ["ip", "link", "del", spec.vip_device])
     yield Step(f"{router}'s VMAC {spec.vip_device} deleted by hand")

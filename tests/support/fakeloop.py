@@ -49,7 +49,7 @@ class FakeLoop:
 
     def run(self, until: float) -> None:
         while self._queue and self._queue[0][0] <= until:
-            when, _, handle = heapq.heappop(self._queue)
+            when, _seq, handle = heapq.heappop(self._queue)
             self.now = max(self.now, when)
             if not handle.cancelled():
                 handle.callback(*handle.args)

@@ -134,7 +134,7 @@ def group_state_word(members: Iterable[tuple[str, bool]]) -> str | None:
     is stopped (Initialize, disabled); None while the members differ or are
     on their way (Initialize after a fault cleared): no group hook then.
     """
-    states = {(state, enabled) for state, enabled in members}
+    states = set(members)
     if len(states) != 1:
         return None
     ((state, enabled),) = states

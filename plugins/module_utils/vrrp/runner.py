@@ -78,8 +78,7 @@ class Runner:
         instances: dict[str, Instance] = {}
         self.notifier = Notifier(instances=instances, hooks=HookRunner())
         if io is None:
-            # The fleet is made next: its method is looked up when a datagram comes.
-            io = KernelIo(loop=self.loop, on_datagrams=lambda key: self.fleet.on_datagrams(key))  # noqa: PLW0108
+            io = KernelIo(loop=self.loop, on_datagrams=self._on_datagrams)
         self.io = io
         self.fleet = Fleet(
             loop=self.loop,
@@ -114,6 +113,10 @@ class Runner:
             from .metrics import follow  # noqa: PLC0415
 
             self._metrics = await follow(self._metrics, self.api, listen)
+
+    def _on_datagrams(self, key: tuple[str, int]) -> None:
+        # The fleet is made after the host I/O that calls this.
+        self.fleet.on_datagrams(key)
 
     # The running set, as the fleet holds it.
     @property

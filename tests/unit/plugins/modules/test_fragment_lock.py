@@ -147,7 +147,7 @@ def test_writers_in_separate_processes_claiming_one_vrid_exactly_one_wins(
     for proc in procs:
         proc.start()
     go.set()
-    outcomes = dict(out.get(timeout=120) for _ in names)
+    outcomes = dict(out.get(timeout=120) for _round in names)
     for proc in procs:
         proc.join(timeout=30)
     winners = [name for name, outcome in outcomes.items() if outcome == "ok"]

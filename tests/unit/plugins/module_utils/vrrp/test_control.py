@@ -417,7 +417,7 @@ def test_the_65th_client_is_refused_by_default(sock_path: str, handler: FakeHand
     # Audit (issue 9): the defaults themselves, not only the mechanism.
     assert (MAX_LINE, READ_TIMEOUT) == (64 * 1024, 30.0)
     with ServerThread(sock_path, handler):
-        clients = [Client(sock_path) for _ in range(64)]
+        clients = [Client(sock_path) for _round in range(64)]
         try:
             for c in clients:
                 assert c.ask({"cmd": "version"})["ok"] is True

@@ -328,7 +328,7 @@ def test_hook_with_a_nul_is_an_error_and_leaks_nothing(tmp_path: Path) -> None:
     async def go() -> tuple[HookRunner, int, int]:
         hooks = HookRunner()
         before = open_descriptors()
-        for _ in range(5):
+        for _round in range(5):
             assert hooks.submit("web", ["/bin/true", "a\x00b"])
             await settle(hooks)
         after = open_descriptors()

@@ -99,14 +99,14 @@ def test_cli_exit_1_names_file_and_line(tmp_path: Path, capsys: pytest.CaptureFi
     code, out, err = run([str(conf)], capsys)
     assert (code, out) == (1, "")
     assert err == [f"{conf}:3: '}}' without an open block"]
-    code, _, err = run([str(tmp_path / "absent.conf")], capsys)
+    code, _out, err = run([str(tmp_path / "absent.conf")], capsys)
     assert code == 1 and err[0].startswith(f"{tmp_path / 'absent.conf'}:0: cannot read")
 
 
 def test_include_loop_and_depth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "a.conf").write_text("include b.conf\n")
     (tmp_path / "b.conf").write_text("include a.conf\n")
-    code, _, err = run([str(tmp_path / "a.conf")], capsys)
+    code, _out, err = run([str(tmp_path / "a.conf")], capsys)
     assert code == 1
     assert err == [
         f"{tmp_path / 'b.conf'}:1: {tmp_path / 'a.conf'}: included again while it is being "
@@ -265,7 +265,7 @@ def test_special_files_are_refused_not_read(
 ) -> None:
     os.mkfifo(tmp_path / "pipe.inc")  # open() would block on it forever
     (tmp_path / "main.conf").write_text("! main\ninclude *.inc\n")
-    code, _, err = run([str(tmp_path / "main.conf")], capsys)
+    code, _out, err = run([str(tmp_path / "main.conf")], capsys)
     assert code == 1
     assert err == [f"{tmp_path / 'main.conf'}:2: {tmp_path / 'pipe.inc'}: not a regular file"]
 
@@ -276,7 +276,7 @@ def test_include_glob_matches_are_bounded(
     for index in range(300):
         (tmp_path / f"{index:03}.inc").write_text("")
     (tmp_path / "main.conf").write_text("include *.inc\n")
-    code, _, err = run([str(tmp_path / "main.conf")], capsys)
+    code, _out, err = run([str(tmp_path / "main.conf")], capsys)
     assert code == 1 and "more than 256 files" in err[0]
 
 

@@ -25,14 +25,7 @@ from hypothesis import strategies as st
 pytest.importorskip("prometheus_client")
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from test_runner_apply import (  # noqa: F401 - fixtures
-    config,
-    instance,
-    kernel,
-    loop,
-    masters,
-    runner,
-)
+from test_runner_apply import config, instance, masters
 
 from support.fakehost import FakeHost
 from vrrp import metrics
@@ -62,9 +55,9 @@ def labels_of(samples: dict[tuple[tuple[str, str], ...], float], name: str) -> d
 
 
 def test_the_collector_reads_the_runner_and_keeps_labels_across_a_reload(
-    runner: Runner,  # noqa: F811 - the fixture
-    kernel: FakeHost,  # noqa: F811
-    loop: asyncio.AbstractEventLoop,  # noqa: F811
+    runner: Runner,
+    kernel: FakeHost,
+    loop: asyncio.AbstractEventLoop,
 ) -> None:
     track = [{"interface": "eth0", "weight": -10}]
     cfg = config(
@@ -351,11 +344,11 @@ def test_anything_but_get_metrics_is_refused(request_: bytes, status: bytes) -> 
 def test_a_silent_client_is_cut_off_and_others_are_served_meanwhile() -> None:
     async def test(server: MetricsServer, port: int) -> None:
         clock = asyncio.get_running_loop()
-        silent = [await asyncio.open_connection("127.0.0.1", port) for _ in range(3)]
+        silent = [await asyncio.open_connection("127.0.0.1", port) for _round in range(3)]
         slow_reader, slow_writer = await asyncio.open_connection("127.0.0.1", port)
         slow_writer.write(b"GET /metrics HTTP/1.1\r\n")  # and never the end of the head
         started = clock.time()
-        for _ in range(5):  # served while the others hang
+        for _round in range(5):  # served while the others hang
             head, _body = await exchange(port, GET)
             assert head.startswith(b"HTTP/1.1 200")
         assert clock.time() - started < server.read_timeout
@@ -371,13 +364,13 @@ def test_a_silent_client_is_cut_off_and_others_are_served_meanwhile() -> None:
 
 def test_too_many_clients_are_turned_away_at_once() -> None:
     async def test(server: MetricsServer, port: int) -> None:
-        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+        held = [await asyncio.open_connection("127.0.0.1", port) for _round in range(2)]
         await asyncio.sleep(0.1)  # accepted
         head, _body = await exchange(port, GET)
         assert head.startswith(b"HTTP/1.1 503")
         for _reader, writer in held:
             writer.close()
-        for _ in range(200):  # their tasks end; then a scrape is served again
+        for _round in range(200):  # their tasks end; then a scrape is served again
             if not server._clients:
                 break
             await asyncio.sleep(0.05)
@@ -508,9 +501,9 @@ def free_port() -> int:
 
 
 def test_a_reload_starts_moves_and_stops_the_endpoint(
-    runner: Runner,  # noqa: F811 - the fixture
-    kernel: FakeHost,  # noqa: F811
-    loop: asyncio.AbstractEventLoop,  # noqa: F811
+    runner: Runner,
+    kernel: FakeHost,
+    loop: asyncio.AbstractEventLoop,
 ) -> None:
     path = Path(runner.config_path)
     base = {"instances": [instance("a")]}

@@ -79,6 +79,6 @@ def test_the_steady_case_is_served_from_the_cache() -> None:
     # A few peers sending the same advert: decoded once, then the same tuple.
     adverts = list(hostile(4, 3))
     first = [decode(m, src=SRC4, dst=VRRP_MCAST_V4, ttl=255).addresses for m in adverts]
-    for _ in range(3):
+    for _round in range(3):
         again = [decode(m, src=SRC4, dst=VRRP_MCAST_V4, ttl=255).addresses for m in adverts]
         assert all(a is b for a, b in zip(first, again))

@@ -9,9 +9,6 @@ real. No root, no namespaces.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -23,39 +20,6 @@ from vrrp.config import Config, load_config
 from vrrp.errors import ConfigError, VRRPError
 from vrrp.fsm import FaultRaised
 from vrrp.runner import Runner
-
-
-class FakeWatcher:
-    def link(self, ifname: str) -> Any:
-        return SimpleNamespace(up=True, carrier=True)
-
-
-@pytest.fixture
-def kernel() -> FakeHost:
-    return FakeHost()
-
-
-@pytest.fixture
-def loop() -> Iterator[asyncio.AbstractEventLoop]:
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    yield loop
-    loop.close()
-    asyncio.set_event_loop(None)
-
-
-@pytest.fixture
-def runner(tmp_path: Path, kernel: FakeHost, loop: asyncio.AbstractEventLoop) -> Iterator[Runner]:
-    r = Runner(
-        config_path=str(tmp_path / "config.json"),
-        state_dir=str(tmp_path / "run"),
-        lib_dir=str(tmp_path / "lib"),
-        io=kernel,
-    )
-    r.watcher = FakeWatcher()  # type: ignore[assignment]
-    yield r
-    for name in list(r.instances):
-        r.fleet.remove_instance(name)
 
 
 def instance(name: str, **fields: Any) -> dict[str, Any]:
@@ -283,7 +247,7 @@ def test_a_classic_probe_down_faults_the_instances_on_it_until_up(
     a, b = runner.instances["a"], runner.instances["b"]
     assert a.link_probe == "mii"
     kernel.link["eth0"] = "down"
-    for _ in range(3):  # one tick acts; the next ones see nothing new
+    for _round in range(3):  # one tick acts; the next ones see nothing new
         runner.fleet.probe_links()
     assert a.router.faults == {"probe:mii"} and states(runner) == {"a": "FAULT", "b": "MASTER"}
     assert [(h.old, h.new) for h in a.history][-1] == ("MASTER", "FAULT")

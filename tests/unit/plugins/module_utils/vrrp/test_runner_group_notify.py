@@ -97,7 +97,7 @@ def runner(tmp_path: Path) -> Iterator[Runner]:
 
 def run_until_master(runner: Runner) -> None:
     fake: FakeLoop = runner.loop  # type: ignore[assignment]
-    for _ in range(20):
+    for _round in range(20):
         if all(i.router.state is State.MASTER for i in runner.instances.values()):
             return
         deadlines = [when for i in runner.instances.values() for when in i.router.timers.values()]

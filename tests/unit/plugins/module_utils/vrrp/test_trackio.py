@@ -109,7 +109,7 @@ def test_a_non_regular_file_is_logged_once(
     seen: list[tuple[str, int]] = []
     tracker = FileTracker(paths={str(fifo)}, report=lambda p, v: seen.append((p, v)))
     with caplog.at_level(logging.WARNING, logger="failover-vrrp"):
-        for _ in range(3):
+        for _round in range(3):
             tracker.poll()
     assert seen == [(str(fifo), 0)]
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
