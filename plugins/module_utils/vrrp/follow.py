@@ -425,7 +425,7 @@ class HostFollower:
             restored = []
             for vip in lost:
                 try:
-                    if addresses.add_address(inst.address_ifname, str(vip)):
+                    if addresses.add_vip(inst.address_ifname, str(vip), vmac=inst.cfg.vmac):
                         restored.append(str(vip))
                 except VRRPError as exc:
                     inst.stats["io_error.restore"] += 1

@@ -560,7 +560,7 @@ class Runner(HostFollower):
 
     def add_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None = None) -> None:
         for vip in instance.virtual_interfaces if vips is None else vips:
-            addresses.add_address(instance.address_ifname, str(vip))
+            addresses.add_vip(instance.address_ifname, str(vip), vmac=instance.cfg.vmac)
 
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None

@@ -84,7 +84,7 @@ class Kernel:
             if dev == ifname
         ]
 
-    def add_address(self, ifname: str, address: str) -> bool:
+    def add_address(self, ifname: str, address: str, *, route_metric: int | None = None) -> bool:
         self.vips.add((ifname, address))
         return True
 
