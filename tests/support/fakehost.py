@@ -72,7 +72,7 @@ class FakeHost:
         found = [PRIMARIES[ifname]] if ifname in PRIMARIES else []
         return found + [vip.split("/")[0] for dev, vip in self.vips if dev == ifname]
 
-    def put_back(self, ifname: str, address: str) -> bool:
+    def put_back(self, ifname: str, address: str, *, vmac: bool) -> bool:
         added = (ifname, address) not in self.vips
         self.vips.add((ifname, address))
         return added

@@ -385,7 +385,7 @@ class HostFollower:
             restored = []
             for vip in lost:
                 try:
-                    if self.io.put_back(inst.address_ifname, str(vip)):
+                    if self.io.put_back(inst.address_ifname, str(vip), vmac=inst.cfg.vmac):
                         restored.append(str(vip))
                 except VRRPError as exc:
                     inst.stats["io_error.restore"] += 1

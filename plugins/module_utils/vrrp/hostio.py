@@ -65,7 +65,7 @@ class HostIo(Protocol):
 
     def usable_addresses(self, ifname: str, version: int) -> list[str]: ...
 
-    def put_back(self, ifname: str, address: str) -> bool: ...
+    def put_back(self, ifname: str, address: str, *, vmac: bool) -> bool: ...
 
     def create_vmac(self, instance: Instance) -> None: ...
 
@@ -122,7 +122,7 @@ class KernelIo:
 
     def add_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None = None) -> None:
         for vip in instance.virtual_interfaces if vips is None else vips:
-            addresses.add_address(instance.address_ifname, str(vip))
+            addresses.add_vip(instance.address_ifname, str(vip), vmac=instance.cfg.vmac)
 
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None
@@ -191,8 +191,8 @@ class KernelIo:
             found.append(str(ip))
         return found
 
-    def put_back(self, ifname: str, address: str) -> bool:
-        return addresses.add_address(ifname, address)
+    def put_back(self, ifname: str, address: str, *, vmac: bool) -> bool:
+        return addresses.add_vip(ifname, address, vmac=vmac)
 
     def create_vmac(self, instance: Instance) -> None:
         addresses.create_vmac(

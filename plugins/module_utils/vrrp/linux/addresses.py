@@ -34,9 +34,9 @@ MACVLAN_MODE_PRIVATE: Final = 1
 # ARP for the parent's addresses (arp_ignore) and must receive while it has no
 # address (rp_filter 0); the parent must not answer ARP for the VIP.
 # arp_announce 2 on the parent goes beyond keepalived 2.2.7: traffic from a
-# VIP leaves by the parent (its prefix route comes first), and the parent's
-# ARP request would name the VIP as sender with the parent's own MAC, which
-# makes every host that hears it bind the VIP to the physical MAC.
+# VIP leaves by the parent (its prefix route wins, see VMAC_ROUTE_METRIC), and
+# the parent's ARP request would name the VIP as sender with the parent's own
+# MAC, which makes every host that hears it bind the VIP to the physical MAC.
 VMAC_SYSCTLS: Final = {
     "arp_ignore": "1",
     "accept_local": "1",
@@ -44,6 +44,16 @@ VMAC_SYSCTLS: Final = {
     "promote_secondaries": "1",
 }
 PARENT_SYSCTLS: Final = {"arp_ignore": "1", "arp_filter": "1", "arp_announce": "2"}
+# The metric of the prefix route the kernel makes for a VIP on a VMAC
+# (``192.0.2.155/24`` routes 192.0.2.0/24 through ``vrrp.55``): the largest, so
+# any other route to that subnet, the parent's own, always wins. With equal
+# metrics the route made first won, and the parent's is made again whenever
+# its primary address changes or it comes back up: then the subnet was routed
+# through the VMAC, and arp_filter made the parent ignore every ARP request for
+# the host's own addresses. A unicast peer that had to resolve us again could
+# not reach us, and both stayed Master (issue 8). A VIP outside the parent's
+# subnets keeps its route through the VMAC.
+VMAC_ROUTE_METRIC: Final = 0xFFFFFFFF
 # Only the Master may use the virtual MAC as a source (RFC 9568 §7.3), so the
 # VMAC carries no IPv6 address of its own: no link-local (addr_gen_mode 1), so
 # no solicited-node group and no MLD report from a Backup; no autoconfiguration
@@ -93,13 +103,17 @@ def _parse_interface(address: str) -> IPInterface:
         raise NetlinkError(f"not an IP address: {address!r}") from exc
 
 
-def _addr_msg(ifindex: int, iface: IPInterface, *, nodad: bool) -> Any:
+def _addr_msg(
+    ifindex: int, iface: IPInterface, *, nodad: bool, route_metric: int | None = None
+) -> Any:
     msg = netlink.new_addr_msg()
     msg["family"] = socket.AF_INET if iface.version == 4 else socket.AF_INET6
     msg["prefixlen"] = iface.network.prefixlen
     msg["index"] = ifindex
     msg["scope"] = RT_SCOPE_LINK if iface.ip.is_link_local else RT_SCOPE_UNIVERSE
     attrs: list[tuple[str, Any]] = [("IFA_LOCAL", str(iface.ip)), ("IFA_ADDRESS", str(iface.ip))]
+    if route_metric is not None:
+        attrs.append(("IFA_RT_PRIORITY", route_metric))
     if iface.version == 6 and nodad:
         # A VIP must answer at once; DAD would hold it tentative for a second.
         msg["flags"] = IFA_F_NODAD
@@ -107,16 +121,18 @@ def _addr_msg(ifindex: int, iface: IPInterface, *, nodad: bool) -> Any:
     return msg
 
 
-def add_address(ifname: str, address: str) -> bool:
+def add_address(ifname: str, address: str, *, route_metric: int | None = None) -> bool:
     """Add ``address`` (``"192.0.2.1/24"``; no length means /32 or /128).
 
+    ``route_metric`` is the metric of the prefix route the kernel makes for it
+    (None: the kernel's default; a VMAC's VIPs get :data:`VMAC_ROUTE_METRIC`).
     Returns True when the address was added, False when it was already there.
     """
     iface = _parse_interface(address)
     ifindex = _ifname_to_index(ifname)
     with netlink.Rtnl() as rtnl:
         code = rtnl.request(
-            _addr_msg(ifindex, iface, nodad=True),
+            _addr_msg(ifindex, iface, nodad=True, route_metric=route_metric),
             msg_type=netlink.RTM_NEWADDR,
             flags=netlink.NLM_F_CREATE | netlink.NLM_F_EXCL,
         )
@@ -125,6 +141,12 @@ def add_address(ifname: str, address: str) -> bool:
     if code:
         raise NetlinkError(f"add {iface} on {ifname}: {os.strerror(code)}")
     return True
+
+
+def add_vip(ifname: str, address: str, *, vmac: bool) -> bool:
+    """Add an instance's virtual address; on a VMAC its prefix route always loses
+    to the parent's (:data:`VMAC_ROUTE_METRIC`). As :func:`add_address`."""
+    return add_address(ifname, address, route_metric=VMAC_ROUTE_METRIC if vmac else None)
 
 
 def remove_address(ifname: str, address: str) -> bool:
