@@ -202,6 +202,23 @@ def _encode(response: Mapping[str, Any]) -> bytes:
 # ------------------------------------------------------------------- server
 
 
+async def close_server(
+    server: asyncio.AbstractServer, clients: dict[asyncio.Task[Any], asyncio.StreamWriter]
+) -> None:
+    """Stop accepting and end every client connection (``clients``: task -> writer,
+    each task removing itself when it ends)."""
+    server.close()
+    while clients:
+        # Abort and cancel until they are gone: before Python 3.12,
+        # wait_for() swallows a cancellation that races with its inner
+        # future finishing, so one cancel() is not always enough.
+        for task, writer in list(clients.items()):
+            writer.transport.abort()
+            task.cancel()
+        await asyncio.wait(list(clients), timeout=0.1)
+    await server.wait_closed()
+
+
 class ControlServer:
     """Serve :class:`ControlHandler` on a UNIX stream socket at ``path``."""
 
@@ -294,16 +311,7 @@ class ControlServer:
         server, self._server = self._server, None
         if server is None:
             return
-        server.close()
-        while self._clients:
-            # Abort and cancel until they are gone: before Python 3.12,
-            # wait_for() swallows a cancellation that races with its inner
-            # future finishing, so one cancel() is not always enough.
-            for task, writer in list(self._clients.items()):
-                writer.transport.abort()
-                task.cancel()
-            await asyncio.wait(list(self._clients), timeout=0.1)
-        await server.wait_closed()
+        await close_server(server, self._clients)
         self._unlink()
 
     # ------------------------------------------------------------- a client

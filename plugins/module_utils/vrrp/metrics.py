@@ -39,6 +39,7 @@ from ipaddress import IPv6Address, ip_address
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from . import _deps
+from .control import close_server
 from .errors import VRRPError
 
 if TYPE_CHECKING:
@@ -374,13 +375,7 @@ class MetricsServer:
         server, self._server = self._server, None
         if server is None:
             return
-        server.close()
-        while self._clients:
-            for task, writer in list(self._clients.items()):
-                writer.transport.abort()
-                task.cancel()
-            await asyncio.wait(list(self._clients), timeout=0.1)
-        await server.wait_closed()
+        await close_server(server, self._clients)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
