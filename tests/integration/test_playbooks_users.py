@@ -33,7 +33,10 @@ INSTANCE: dict[str, Any] = {
     "interface": "eth0",
     "vrid": 51,
     "priority": "{{ lab_priority | int }}",
-    "preempt": False,
+    # Preempt on: with it off the first election goes to whichever runner
+    # starts first (r2 can start 0.2 s before r1 on a loaded machine), and
+    # these tests are about the user, --limit and the inventory, not that.
+    "preempt": True,
     "virtual_addresses": ["192.0.2.100/24"],
 }
 VARS: dict[str, Any] = {
