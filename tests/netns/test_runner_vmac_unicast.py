@@ -80,7 +80,7 @@ def test_vmac_master_answers_arp_after_its_parent_is_renumbered(lab: Lab) -> Non
     lab.wait_for(lambda: lab.has_address(r2, "192.0.2.12"), what="192.0.2.12 back")
     lab.run(host, ["ip", "neigh", "flush", "dev", "eth0"], check=True)
     # a few tries: one lost echo on a busy box is no finding, none answered is
-    assert any(ping(lab, host, r2.v4, timeout=1) for _ in range(3)), (
+    assert any(ping(lab, host, r2.v4, timeout=1) for _round in range(3)), (
         "the VMAC Master's host no longer answers ARP for its own address on the parent:\n"
         + lab.run(r2, ["ip", "-4", "route"]).stdout
     )
