@@ -21,7 +21,7 @@ from ipaddress import ip_address
 from typing import Protocol
 
 from .errors import NetlinkError, VRRPError
-from .instance import Instance, IPInterface
+from .instance import Instance, InstanceKernelIo, IPInterface
 from .linux import addresses, link
 from .linux.announce import Announcer, mac_bytes
 from .linux.sockets import Received, VrrpSocket
@@ -42,21 +42,9 @@ def kernel_index(ifname: str) -> int | None:
         return None
 
 
-class HostIo(Protocol):
-    """What the daemon needs from the host's kernel (see the module docstring)."""
-
-    # ---- an instance's own I/O (the kernel half of instance.InstanceIo)
-    def send_advert(self, instance: Instance, advert: Advertisement) -> None: ...
-
-    def add_addresses(
-        self, instance: Instance, vips: Sequence[IPInterface] | None = None
-    ) -> None: ...
-
-    def remove_addresses(
-        self, instance: Instance, vips: Sequence[IPInterface] | None = None
-    ) -> None: ...
-
-    def announce(self, instance: Instance) -> None: ...
+class HostIo(InstanceKernelIo, Protocol):
+    """What the daemon needs from the host's kernel (see the module docstring):
+    an instance's own I/O (:class:`~.instance.InstanceKernelIo`) and the rest."""
 
     def open_announcer(self, instance: Instance) -> None: ...
 

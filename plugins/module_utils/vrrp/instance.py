@@ -56,8 +56,8 @@ IPInterface = Union[IPv4Interface, IPv6Interface]
 HISTORY_LENGTH: Final = 64
 
 
-class InstanceIo(Protocol):
-    """What an instance needs from the host (implemented by the fleet: HostIo and Notifier)."""
+class InstanceKernelIo(Protocol):
+    """The kernel half of :class:`InstanceIo` (what hostio.HostIo provides)."""
 
     def send_advert(self, instance: Instance, advert: Advertisement) -> None: ...
 
@@ -70,6 +70,10 @@ class InstanceIo(Protocol):
     ) -> None: ...
 
     def announce(self, instance: Instance) -> None: ...
+
+
+class InstanceIo(InstanceKernelIo, Protocol):
+    """What an instance needs from the host (implemented by the fleet: HostIo and Notifier)."""
 
     def transition(self, instance: Instance, transition: Transition) -> None: ...
 
