@@ -1,0 +1,220 @@
+"""The election planner: who will be MASTER of each virtual router, and why.
+
+Runs on the controller over the declared inventory (no host contacted):
+:func:`make_plan` groups the hosts' instances into virtual routers
+(:mod:`.plan_model`), runs their own state machines on a simulated LAN
+(:mod:`.plan_sim`), once as declared and once per single failure, and
+explains each outcome in words; :mod:`.plan_findings` adds what is wrong
+across peers. The prediction is what the simulation elected: nothing here
+re-decides an election, it only says which condition the winner met.
+
+The result, per virtual router (``vrids``): ``vrid``, ``interface``,
+``family``, ``members``, ``predicted_master`` (None: no Master, or a tie
+that only the unknown primary addresses decide), ``decided_by`` (``owner``,
+``priority``, ``address``, ``undecided``, ``current_master``, ``preempt_off``,
+``sync_group``, ``none``, ``several``), ``reason`` (words),
+``current_master`` and ``would_transition`` (with live state), ``what_if``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .fsm import State
+from .plan_findings import Finding, config_findings, outcome_findings
+from .plan_model import Declared, HostInput, Member, RouterKey, components, declare
+from .plan_sim import Failure, Outcome, failures, simulate
+from .priorities import OWNER_PRIORITY
+
+__all__ = ["Explained", "HostInput", "explain", "make_plan"]
+
+
+@dataclass(frozen=True)
+class Explained:
+    """An outcome in words: the Master (None when none or undecided) and why."""
+
+    master: str | None
+    decided_by: str
+    reason: str
+
+
+def explain(  # noqa: PLR0911 (one return per way an election is decided)
+    members: Sequence[Member], outcome: Outcome, *, previous: str | None = None
+) -> Explained:
+    """Why ``outcome`` elected its Master. ``previous``: the Master before (the
+    live one, or the one before a failure), which a tie or preempt off keeps."""
+    by_host = {m.host: m for m in members}
+    if not outcome.masters:
+        up = [h for h, s in outcome.states.items() if s is not State.INIT]
+        why = "every member is down or in FAULT" if up else "every member is down"
+        return Explained(None, "none", f"no MASTER: {why}")
+    if len(outcome.masters) > 1:
+        hosts = " and ".join(outcome.masters)
+        return Explained(
+            None, "several", f"{hosts} are all MASTER: they do not accept each other's adverts"
+        )
+    master = outcome.masters[0]
+    priority = outcome.priorities[master]
+    eligible = {
+        h: outcome.priorities[h]
+        for h, s in outcome.states.items()
+        if s in (State.MASTER, State.BACKUP)
+    }
+    higher = sorted(h for h, p in eligible.items() if p > priority)
+    tied = sorted(h for h, p in eligible.items() if p == priority and h != master)
+    if priority == OWNER_PRIORITY and not tied:
+        return Explained(master, "owner", f"{master} owns the addresses (priority 255)")
+    if higher:
+        if master == previous and not any(by_host[h].cfg.preempt for h in higher):
+            return Explained(
+                master,
+                "preempt_off",
+                f"preempt off keeps the current master {master} (priority {priority}) "
+                f"although {', '.join(higher)} has priority {eligible[higher[0]]}",
+            )
+        group = by_host[master].group
+        return Explained(
+            master,
+            "sync_group",
+            f"sync group {group} on {master} keeps its members together"
+            if group
+            else f"{master} is MASTER at priority {priority}",
+        )
+    if not tied:
+        rest = sorted(eligible.values(), reverse=True)
+        after = f" (next: {rest[1]})" if len(rest) > 1 else " (the only member up)"
+        return Explained(master, "priority", f"{master} has the higher priority {priority}{after}")
+    if master == previous:
+        return Explained(
+            master,
+            "current_master",
+            f"equal priority {priority} with {', '.join(tied)}: the current master {master} stays",
+        )
+    contenders = [by_host[h] for h in (master, *tied)]
+    if any(m.source is None for m in contenders):
+        return Explained(
+            None,
+            "undecided",
+            f"tie at priority {priority} between {', '.join(sorted([master, *tied]))}: "
+            "the higher primary address wins, unknown without gathered facts",
+        )
+    return Explained(
+        master,
+        "address",
+        f"tie at priority {priority} broken by primary address: {master} has the highest "
+        f"({by_host[master].source})",
+    )
+
+
+def _member_dict(member: Member) -> dict[str, Any]:
+    return {
+        "host": member.host,
+        "instance": member.cfg.name,
+        "priority": member.cfg.priority,
+        "effective_priority": member.effective_priority,
+        "owner": member.cfg.owner,
+        "preempt": member.cfg.preempt,
+        "preempt_delay": member.cfg.preempt_delay,
+        "address": None if member.source is None else str(member.source),
+        "sync_group": member.group,
+        "live_state": member.live_state,
+    }
+
+
+def _current(members: Sequence[Member]) -> tuple[str, ...] | None:
+    """The hosts MASTER now, None when no live state is known."""
+    if all(m.live_state is None for m in members):
+        return None
+    return tuple(sorted(m.host for m in members if m.live_state == State.MASTER.value))
+
+
+def _plan_component(
+    declared: Declared, keys: Sequence[RouterKey]
+) -> tuple[list[dict[str, Any]], list[Finding]]:
+    currents = {k: _current(declared.routers[k]) for k in keys}
+    live = sorted({h for c in currents.values() for h in (c or ())})
+    base = simulate(declared, keys, current=live)
+    what_ifs: dict[Failure, dict[RouterKey, Outcome]] = {}
+    members_all = [m for k in keys for m in declared.routers[k]]
+    for failure in failures(members_all):
+        what_ifs[failure] = simulate(declared, keys, current=live, failure=failure)
+    vrids: list[dict[str, Any]] = []
+    found: list[Finding] = []
+    for key in keys:
+        members = declared.routers[key]
+        current = currents[key]
+        previous = current[0] if current and len(current) == 1 else None
+        verdict = explain(members, base[key], previous=previous)
+        hosts = {m.host for m in members}
+        rows = []
+        after: dict[Failure, Explained] = {}
+        for failure, outcomes in what_ifs.items():
+            if failure.host not in hosts:
+                continue
+            if failure.kind not in ("host_down", "host_demoted") and not any(
+                any(t.kind.value == failure.kind and t.name == failure.name for t in m.trackers)
+                for m in members_all
+                if m.host == failure.host
+            ):
+                continue
+            outcome = outcomes[key]
+            then = explain(
+                members,
+                outcome,
+                previous=base[key].masters[0] if len(base[key].masters) == 1 else None,
+            )
+            after[failure] = then
+            rows.append(
+                {
+                    "failure": failure.words(),
+                    "kind": failure.kind,
+                    "host": failure.host,
+                    "object": failure.name or None,
+                    "master": then.master,
+                    "reason": then.reason,
+                    "changes_master": then.master != verdict.master,
+                }
+            )
+        item: dict[str, Any] = {
+            "vrid": key.vrid,
+            "interface": key.interface,
+            "family": key.family,
+            "members": [_member_dict(m) for m in members],
+            "predicted_master": verdict.master,
+            "decided_by": verdict.decided_by,
+            "reason": verdict.reason,
+            "settled": base[key].settled,
+            "what_if": rows,
+        }
+        if current is not None:
+            item["current_master"] = previous if previous else (list(current) or None)
+            item["would_transition"] = tuple(base[key].masters) != current
+        vrids.append(item)
+        found.extend(outcome_findings(key, members, base[key], verdict, after))
+    return vrids, found
+
+
+def make_plan(hosts: Sequence[HostInput]) -> dict[str, Any]:
+    """The plan of ``hosts``: ``vrids`` (one per virtual router, sorted by interface,
+    family and VRID), ``findings`` (errors first) and ``hosts`` (the hosts planned)."""
+    declared = declare(hosts)
+    found: list[Finding] = [
+        Finding("error", "invalid_config", None, (host,), f"{host}: {why}")
+        for host, why in sorted(declared.invalid.items())
+    ]
+    vrids: list[dict[str, Any]] = []
+    for key, members in declared.routers.items():
+        found.extend(config_findings(key, members))
+    for keys in components(declared):
+        rows, more = _plan_component(declared, keys)
+        vrids.extend(rows)
+        found.extend(more)
+    vrids.sort(key=lambda v: (v["interface"], v["family"], v["vrid"]))
+    found.sort(key=lambda f: (f.severity != "error", f.vrid or 0, f.kind, f.hosts))
+    return {
+        "hosts": [h.name for h in hosts],
+        "vrids": vrids,
+        "findings": [f.to_dict() for f in found],
+    }
