@@ -9,8 +9,9 @@ across peers. The prediction is what the simulation elected: nothing here
 re-decides an election, it only says which condition the winner met.
 
 The result, per virtual router (``vrids``): ``vrid``, ``interface``,
-``family``, ``members``, ``predicted_master`` (None: no Master, or a tie
-that only the unknown primary addresses decide), ``decided_by`` (``owner``,
+``family``, ``members``, ``predicted_master`` (None: no Master, several,
+or a tie that only the unknown primary addresses decide), ``masters`` (the
+hosts MASTER at the end of the simulation), ``decided_by`` (``owner``,
 ``priority``, ``address``, ``undecided``, ``current_master``, ``preempt_off``,
 ``sync_group``, ``none``, ``several``), ``reason`` (words),
 ``current_master`` and ``would_transition`` (with live state), ``what_if``.
@@ -86,7 +87,9 @@ def explain(  # noqa: PLR0911 (one return per way an election is decided)
         rest = sorted(eligible.values(), reverse=True)
         after = f" (next: {rest[1]})" if len(rest) > 1 else " (the only member up)"
         return Explained(master, "priority", f"{master} has the higher priority {priority}{after}")
-    if master == previous:
+    if master == previous and priority < OWNER_PRIORITY:
+        # A Backup preempts only a lower priority (RFC 9568 §6.4.2); owners
+        # all take Mastership at start and the higher address keeps it.
         return Explained(
             master,
             "current_master",
@@ -147,18 +150,10 @@ def _plan_component(
         current = currents[key]
         previous = current[0] if current and len(current) == 1 else None
         verdict = explain(members, base[key], previous=previous)
-        hosts = {m.host for m in members}
         rows = []
         after: dict[Failure, Explained] = {}
+        # Every failure of the component: a sync group carries one across VRIDs.
         for failure, outcomes in what_ifs.items():
-            if failure.host not in hosts:
-                continue
-            if failure.kind not in ("host_down", "host_demoted") and not any(
-                any(t.kind.value == failure.kind and t.name == failure.name for t in m.trackers)
-                for m in members_all
-                if m.host == failure.host
-            ):
-                continue
             outcome = outcomes[key]
             then = explain(
                 members,
@@ -173,6 +168,8 @@ def _plan_component(
                     "host": failure.host,
                     "object": failure.name or None,
                     "master": then.master,
+                    "masters": list(outcome.masters),
+                    "decided_by": then.decided_by,
                     "reason": then.reason,
                     "changes_master": then.master != verdict.master,
                 }
@@ -183,6 +180,7 @@ def _plan_component(
             "family": key.family,
             "members": [_member_dict(m) for m in members],
             "predicted_master": verdict.master,
+            "masters": list(base[key].masters),
             "decided_by": verdict.decided_by,
             "reason": verdict.reason,
             "settled": base[key].settled,

@@ -270,6 +270,8 @@ def outcome_findings(
             for t in m.trackers
             if t.kind.value == failure.kind and t.name == failure.name
         ]
+        if not weights:
+            continue  # another VRID's tracker (a sync group): judged there
         out.append(
             _finding(
                 key,
