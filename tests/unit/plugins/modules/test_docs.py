@@ -16,6 +16,7 @@ from ansible_collections.failover.vrrp.plugins.modules import (
     vrrp_instance,
     vrrp_link_probe,
     vrrp_maintenance,
+    vrrp_plan,
     vrrp_scan,
     vrrp_state,
     vrrp_sync_group,
@@ -30,6 +31,7 @@ MODULES = {
     "vrrp_state": vrrp_state,
     "vrrp_maintenance": vrrp_maintenance,
     "vrrp_scan": vrrp_scan,
+    "vrrp_plan": vrrp_plan,
 }
 ANSIBLE_DOC = Path(sys.executable).with_name("ansible-doc")
 
@@ -109,6 +111,7 @@ def test_module_defaults_groups_hold_modules_that_take_their_options() -> None:
     runtime = yaml.safe_load((Path(__file__).resolve().parents[4] / "meta/runtime.yml").read_text())
     needs = {"runner": {"control_socket"}, "config": {"config_dir", "control_socket", "reload"}}
     assert set(runtime["action_groups"]) == set(needs)
+    # vrrp_plan runs on the controller and takes neither option: in no group.
     for group, modules in runtime["action_groups"].items():
         for name in modules:
             assert needs[group] <= set(argument_spec(MODULES[name])), (group, name)

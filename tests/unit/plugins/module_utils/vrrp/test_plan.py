@@ -60,9 +60,13 @@ def fleets(draw: st.DrawFn) -> dict[str, Any]:
                 "preempt_delay": draw(st.sampled_from((0, 0, 2))),
             }
             for kind, tracker in draw(st.lists(st.sampled_from(TRACKERS), max_size=2)):
-                same = [t for t in inst.get(kind, []) if t == tracker or
-                        t.get("interface", t.get("name", t.get("path"))) ==
-                        tracker.get("interface", tracker.get("name", tracker.get("path")))]
+                same = [
+                    t
+                    for t in inst.get(kind, [])
+                    if t == tracker
+                    or t.get("interface", t.get("name", t.get("path")))
+                    == tracker.get("interface", tracker.get("name", tracker.get("path")))
+                ]
                 if not same:
                     inst.setdefault(kind, []).append(tracker)
             instances.append(inst)
