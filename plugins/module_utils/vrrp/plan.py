@@ -133,16 +133,39 @@ def _current(members: Sequence[Member]) -> tuple[str, ...] | None:
     return tuple(sorted(m.host for m in members if m.live_state == State.MASTER.value))
 
 
+_UNKNOWN_ADDRESSES = Explained(
+    None,
+    "undecided",
+    "the MASTER depends on primary addresses unknown without gathered facts "
+    "(a tie on priority, here or in a sync group)",
+)
+
+
+def _outcomes(
+    declared: Declared,
+    keys: Sequence[RouterKey],
+    live: Sequence[str],
+    failure: Failure | None,
+) -> tuple[dict[RouterKey, Outcome], set[RouterKey]]:
+    """Where each router ends, and the routers whose end depends on unknown
+    addresses (it differs when the stand-in addresses go the other way)."""
+    ends = simulate(declared, keys, current=live, failure=failure)
+    if all(m.source is not None for k in keys for m in declared.routers[k]):
+        return ends, set()
+    other = simulate(declared, keys, current=live, failure=failure, reverse=True)
+    return ends, {k for k in keys if ends[k].masters != other[k].masters}
+
+
 def _plan_component(
     declared: Declared, keys: Sequence[RouterKey]
 ) -> tuple[list[dict[str, Any]], list[Finding]]:
     currents = {k: _current(declared.routers[k]) for k in keys}
     live = sorted({h for c in currents.values() for h in (c or ())})
-    base = simulate(declared, keys, current=live)
-    what_ifs: dict[Failure, dict[RouterKey, Outcome]] = {}
+    base, base_unknown = _outcomes(declared, keys, live, None)
+    what_ifs: dict[Failure, tuple[dict[RouterKey, Outcome], set[RouterKey]]] = {}
     members_all = [m for k in keys for m in declared.routers[k]]
     for failure in failures(members_all):
-        what_ifs[failure] = simulate(declared, keys, current=live, failure=failure)
+        what_ifs[failure] = _outcomes(declared, keys, live, failure)
     vrids: list[dict[str, Any]] = []
     found: list[Finding] = []
     for key in keys:
@@ -150,16 +173,20 @@ def _plan_component(
         current = currents[key]
         previous = current[0] if current and len(current) == 1 else None
         verdict = explain(members, base[key], previous=previous)
+        if key in base_unknown and verdict.decided_by != "undecided":
+            verdict = _UNKNOWN_ADDRESSES
         rows = []
         after: dict[Failure, Explained] = {}
         # Every failure of the component: a sync group carries one across VRIDs.
-        for failure, outcomes in what_ifs.items():
+        for failure, (outcomes, unknown) in what_ifs.items():
             outcome = outcomes[key]
             then = explain(
                 members,
                 outcome,
                 previous=base[key].masters[0] if len(base[key].masters) == 1 else None,
             )
+            if key in unknown and then.decided_by != "undecided":
+                then = _UNKNOWN_ADDRESSES
             after[failure] = then
             rows.append(
                 {

@@ -88,12 +88,12 @@ def failures(members: Sequence[Member]) -> list[Failure]:
 class _Run:
     """One simulated run of a component (virtual routers bound by sync groups)."""
 
-    def __init__(self, declared: Declared, keys: Sequence[RouterKey]) -> None:
+    def __init__(self, declared: Declared, keys: Sequence[RouterKey], *, reverse: bool) -> None:
         self.lan = SimLAN(latency=_LATENCY)
         self.keys = list(keys)
         self.members: list[Member] = [m for k in keys for m in declared.routers[k]]
         known = all(m.source is not None for m in self.members)
-        hosts = sorted({m.host for m in self.members})
+        hosts = sorted({m.host for m in self.members}, reverse=reverse)
         self.node_of: dict[tuple[str, str], tuple[str, str]] = {}  # (host, inst) → (node, member)
         self.nodes_of: dict[str, list[str]] = {host: [] for host in hosts}
         self.tracking: dict[tuple[str, str], Tracking] = {}
@@ -208,10 +208,16 @@ def simulate(
     *,
     current: Sequence[str] = (),
     failure: Failure | None = None,
+    reverse: bool = False,
 ) -> dict[RouterKey, Outcome]:
     """Run one component: start (``current``: the hosts MASTER now start first),
-    settle, then apply ``failure`` and settle again; where each router ends."""
-    run = _Run(declared, keys)
+    settle, then apply ``failure`` and settle again; where each router ends.
+
+    ``reverse``: the stand-in addresses of members whose address is unknown
+    go the other way (host names descending): an outcome that differs then
+    depends on addresses nobody knows yet.
+    """
+    run = _Run(declared, keys, reverse=reverse)
     hosts = list(run.nodes_of)
     first = [h for h in hosts if h in current]
     settled = True
