@@ -12,6 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import without_none
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_config import config_spec
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.plan_model import HostInput
 
 ARGUMENT_SPEC: dict[str, Any] = {
@@ -43,6 +46,21 @@ def _fact_addresses(facts: Mapping[str, Any]) -> dict[str, dict[int, str]]:
     return out
 
 
+def _as_the_role_applies(
+    name: str, instances: list[Any], groups: list[Any]
+) -> tuple[list[Any], list[Any]]:
+    """The items as vrrp_config takes them (the role's path): its argument spec converts
+    types (a templated ``"150"`` is the priority 150) and refuses unknown keys."""
+    spec = {"config": config_spec()["config"]}
+    checked = ArgumentSpecValidator(spec).validate(
+        {"config": {"instances": instances, "sync_groups": groups}}
+    )
+    if checked.error_messages:
+        raise ValueError(f"{name}: {'; '.join(checked.error_messages)}")
+    config = without_none(checked.validated_parameters["config"])
+    return list(config.get("instances") or []), list(config.get("sync_groups") or [])
+
+
 def host_input(name: str, hostvars: Mapping[str, Any], params: Mapping[str, Any]) -> HostInput:
     """The planner's view of one host: its declared items, addresses and live state."""
     instances = hostvars.get(params["instances_var"]) or []
@@ -50,6 +68,7 @@ def host_input(name: str, hostvars: Mapping[str, Any], params: Mapping[str, Any]
     for var, value in ((params["instances_var"], instances), (params["sync_groups_var"], groups)):
         if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
             raise ValueError(f"{name}: {var} must be a list, not {type(value).__name__}")
+    instances, groups = _as_the_role_applies(name, list(instances), list(groups))
     facts = hostvars.get("ansible_facts") or {}
     live = None
     vrrp = facts.get("vrrp") if params["live"] else None

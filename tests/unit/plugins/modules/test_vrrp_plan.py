@@ -104,6 +104,21 @@ def test_errors_fail_the_task_and_fail_on_selects() -> None:
     assert result["msg"].startswith("the plan has findings: error several_masters")
 
 
+def test_items_are_taken_as_the_role_applies_them() -> None:
+    """Templated values arrive as strings; vrrp_config's spec converts them, so does the plan."""
+    hostvars = {
+        "r1": {"vrrp_instances": [inst("150", preempt="false")]},
+        "r2": {"vrrp_instances": [inst("100", preempt="false")]},
+    }
+    result = action({}).run(task_vars=task_vars(hostvars))
+    assert result["findings"] == []
+    (vr,) = result["vrids"]
+    assert [m["priority"] for m in vr["members"]] == [150, 100]
+    assert [m["preempt"] for m in vr["members"]] == [False, False]
+    with pytest.raises(AnsibleActionFail, match=r"r1: .*prio"):
+        action({}).run(task_vars=task_vars({"r1": {"vrrp_instances": [inst(1, prio=3)]}}))
+
+
 def test_bad_input_fails_with_a_clear_message() -> None:
     with pytest.raises(AnsibleActionFail, match="not inventory hosts: nope"):
         action({"hosts": ["nope"]}).run(task_vars=task_vars({"r1": {}}))
