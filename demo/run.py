@@ -6,9 +6,11 @@ From a bare machine (root):
    run) booted twice with ``systemd-nspawn --boot`` (systemd as PID 1) in two
    network namespaces on a bridge, plus a controller namespace that reaches
    them over SSH (``tests/integration/hosts.py``);
-2. runs ``playbooks/ha_pair.yml``: the ``failover.vrrp.vrrp`` role installs the
-   runner under systemd on both hosts and declares one virtual router, then the
-   play waits for exactly one MASTER;
+2. runs ``playbooks/ha_pair.yml``: first the election plan
+   (``failover.vrrp.vrrp_plan``, on the controller, before any host is
+   changed: the predicted MASTER and why), then the ``failover.vrrp.vrrp``
+   role installs the runner under systemd on both hosts and declares one
+   virtual router, and the play waits for exactly one MASTER;
 3. prints the fleet table (``playbooks/vrrp_facts.yml``);
 4. starts a steady flow of UDP datagrams to the VIP, answered by whichever host
    is MASTER (``tests/integration/probeflow.py``), and SIGKILLs the MASTER's
@@ -104,6 +106,8 @@ def playbook(lab: HostLab, name: str, **extra: Any) -> tuple[str, float]:
                 note(f"  {elapsed:5.1f} s  {m.group(1).lower():<7} {m.group('name')}")
             elif m := _MSG_RE.match(line):
                 note(f"           {m.group('msg')}")
+            elif (m := _ROW_RE.match(line)) and m.group("row").startswith(("VRID ", "finding: ")):
+                note(f"           {m.group('row')}")  # the election plan
     output = "\n".join(lines)
     seconds = time.monotonic() - started
     if proc.returncode != 0:

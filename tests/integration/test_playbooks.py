@@ -195,3 +195,95 @@ def test_rolling_maintenance_demotes_and_restores_each_host_in_turn(pair: HostLa
     assert sorted(final.values()) == ["BACKUP", "MASTER"], final
     for node in pair.hosts.values():
         assert pair.runner_state(node)["instances"]["web"]["demoted"] is None
+
+
+PLAN_PLAYBOOK = Path(__file__).resolve().parent / "playbooks" / "plan.yml"
+TRACK_FILE = "/run/lab-plan-track"
+
+
+def wait_states(lab: HostLab, wanted: dict[str, str], *, within: float = 30.0) -> dict[str, str]:
+    """Poll until web's states are ``wanted`` (a generous bound, not a timing)."""
+    deadline = time.monotonic() + within
+    while True:
+        now = states(lab)
+        if now == wanted or time.monotonic() > deadline:
+            return now
+        time.sleep(0.3)
+
+
+def test_the_plan_predicts_the_election_and_what_a_failure_does(pair: HostLab) -> None:
+    """Last in this file: it leaves r2 MASTER.
+
+    The plan that ha_pair.yml printed before provisioning named r1, which was
+    elected. With a weight-0 tracked file on web, the plan's what-if for that
+    file failing on r1 names the MASTER that the pair then elects. A --check run
+    of a priority change reports would_transition and changes nothing.
+    """
+    first = ha_pair(pair)
+    assert first.returncode == 0, first.output[-4000:]
+    assert "VRID 51 on eth0 (IPv4): r1 (r1 has the higher priority 150 (next: 100))" in (
+        first.output
+    ), first.output[-6000:]
+    assert states(pair)["r1"] == "MASTER"
+    for host in pair.hosts.values():
+        assert pair.ssh(host, ["sh", "-c", f"echo 0 > {TRACK_FILE}"]).returncode == 0
+    tracked = [
+        {**PAIR_VARS["vrrp_instances"][0], "track_files": [{"path": TRACK_FILE, "weight": 0}]}
+    ]
+    run = play(pair, "ha_pair.yml", "tracked file added", vrrp_instances=tracked)
+    assert run.returncode == 0, run.output[-4000:]
+    assert "MASTER now: r1, stays" in run.output, run.output[-6000:]
+
+    out = pair.workdir / "plan.json"
+    started = time.monotonic()
+    run = pair.playbook(
+        PLAN_PLAYBOOK, extra_vars={**PAIR_VARS, "vrrp_instances": tracked, "plan_out": str(out)}
+    )
+    TIMINGS["playbook plan.yml (setup, vrrp_state, vrrp_plan)"] = time.monotonic() - started
+    assert run.returncode == 0, run.output[-4000:]
+    plan = json.loads(out.read_text())
+    assert plan["changed"] is False
+    (vr,) = plan["vrids"]
+    assert (vr["predicted_master"], vr["current_master"]) == ("r1", "r1"), vr
+    assert [m["address"] for m in vr["members"]] == ["192.0.2.11", "192.0.2.12"], vr
+    (what_if,) = [w for w in vr["what_if"] if w["kind"] == "file" and w["host"] == "r1"]
+    assert what_if["master"] == "r2", what_if
+
+    started = time.monotonic()
+    assert pair.ssh(pair.hosts["r1"], ["sh", "-c", f"echo 1 > {TRACK_FILE}"]).returncode == 0
+    after = wait_states(pair, {"r1": "FAULT", what_if["master"]: "MASTER"})
+    TIMINGS["tracked file failed -> what_if master"] = time.monotonic() - started
+    assert after == {"r1": "FAULT", "r2": "MASTER"}, after
+    assert pair.ssh(pair.hosts["r1"], ["sh", "-c", f"echo 0 > {TRACK_FILE}"]).returncode == 0
+    # Preempt off: r1 comes back as BACKUP.
+    assert wait_states(pair, {"r1": "BACKUP", "r2": "MASTER"}) == {"r1": "BACKUP", "r2": "MASTER"}
+
+    # r2 is MASTER now; raising r1 (preempt on) would move Mastership back.
+    before = {
+        h: pair.on(node, "cat", "/etc/failover-vrrp/instances.d/web.json")
+        for h, node in pair.hosts.items()
+    }
+    raised = [
+        {
+            **tracked[0],
+            "priority": "{{ 200 if inventory_hostname == 'r1' else 100 }}",
+            "preempt": True,
+        }
+    ]
+    check = pair.playbook(
+        playbook_fqcn("ha_pair.yml"),
+        extra_vars={**PAIR_VARS, "vrrp_instances": raised},
+        args=["--check"],
+    )
+    TIMINGS["playbook ha_pair.yml --check, priority change"] = check.seconds
+    assert check.returncode == 0, check.output[-4000:]
+    assert (
+        "VRID 51 on eth0 (IPv4): r1 (r1 has the higher priority 200 (next: 100)); "
+        "MASTER now: r2, would move" in check.output
+    ), check.output[-6000:]
+    after_check = {
+        h: pair.on(node, "cat", "/etc/failover-vrrp/instances.d/web.json")
+        for h, node in pair.hosts.items()
+    }
+    assert after_check == before
+    assert states(pair) == {"r1": "BACKUP", "r2": "MASTER"}
