@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, seed, settings
 from hypothesis import strategies as st
 
@@ -156,11 +157,7 @@ GROUP_TIE: dict[str, Any] = {
 }
 
 
-@seed(9568)
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(fleet=fleets(), seed_value=st.integers(0, 2**16))
-@example(fleet=GROUP_TIE, seed_value=0)
-def test_prediction_is_what_a_simulated_run_elects(fleet: dict[str, Any], seed_value: int) -> None:
+def predictions_match_a_simulated_run(fleet: dict[str, Any], seed_value: int) -> None:
     plan = make_plan(host_inputs(fleet))
     assert not [f for f in plan["findings"] if f["kind"] == "invalid_config"]
     run = independent(fleet, seed_value=seed_value, failure=None)
@@ -172,3 +169,20 @@ def test_prediction_is_what_a_simulated_run_elects(fleet: dict[str, Any], seed_v
         for row in vr["what_if"]:
             after = independent(fleet, seed_value=seed_value, failure=row)
             check(row, after.masters(key), row["failure"])
+
+
+@seed(9568)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fleet=fleets(), seed_value=st.integers(0, 2**16))
+@example(fleet=GROUP_TIE, seed_value=0)
+def test_prediction_is_what_a_simulated_run_elects(fleet: dict[str, Any], seed_value: int) -> None:
+    predictions_match_a_simulated_run(fleet, seed_value)
+
+
+@pytest.mark.slow
+@settings(max_examples=1_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(fleet=fleets(), seed_value=st.integers(0, 2**16))
+def test_prediction_is_what_a_simulated_run_elects_many(
+    fleet: dict[str, Any], seed_value: int
+) -> None:
+    predictions_match_a_simulated_run(fleet, seed_value)
