@@ -92,7 +92,6 @@ def config_findings(key: RouterKey, members: Sequence[Member]) -> list[Finding]:
     if by:
         sets = list(by)
         disjoint = all(a.isdisjoint(b) for i, a in enumerate(sets) for b in sets[i + 1 :])
-        text = lambda s: ", ".join(sorted(map(str, s)))  # noqa: E731
         if disjoint:
             out.append(
                 _finding(
@@ -100,7 +99,7 @@ def config_findings(key: RouterKey, members: Sequence[Member]) -> list[Finding]:
                     ERROR,
                     "vrid_collision",
                     hosts,
-                    f"one VRID used for different address sets ({_show(by, text)}): two "
+                    f"one VRID used for different address sets ({_show(by, _addresses)}): two "
                     "virtual routers collide on the segment; give one another VRID",
                 )
             )
@@ -111,7 +110,7 @@ def config_findings(key: RouterKey, members: Sequence[Member]) -> list[Finding]:
                     ERROR,
                     "vip_mismatch",
                     hosts,
-                    f"virtual addresses differ ({_show(by, text)}): a failover moves "
+                    f"virtual addresses differ ({_show(by, _addresses)}): a failover moves "
                     "another set of addresses",
                 )
             )
@@ -179,6 +178,10 @@ def config_findings(key: RouterKey, members: Sequence[Member]) -> list[Finding]:
         )
     out.extend(_unicast(key, members))
     return out
+
+
+def _addresses(addresses: frozenset[Any]) -> str:
+    return ", ".join(sorted(map(str, addresses)))
 
 
 def _auth_words(auth: tuple[str, str] | None) -> str:

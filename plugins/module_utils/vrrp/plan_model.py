@@ -113,7 +113,7 @@ def _source(host: HostInput, cfg: InstanceConfig) -> IPAddress | None:
     if not text:
         return None
     try:
-        address = ip_address(str(text).split("%")[0])
+        address = ip_address(str(text).split("%", maxsplit=1)[0])
     except ValueError:
         raise PlanInputError(
             f"host {host.name}: {text!r} is not an address ({cfg.interface}, IPv{cfg.family})"
