@@ -108,7 +108,8 @@ vrids:
     - C(decided_by) is one of C(owner), C(priority), C(address), C(undecided),
       C(current_master), C(preempt_off), C(sync_group), C(none), C(several); C(reason) says
       it in words.
-    - C(current_master) and C(would_transition) are there when live facts were gathered.
+    - C(current_master) (the one live MASTER, null when none or several), C(current_masters)
+      and C(would_transition) are there when live facts were gathered.
     - C(what_if) lists each single failure (C(kind) C(interface), C(script) or C(file) for
       a tracked object on C(host), C(host_down), C(host_demoted)) with the C(master) it
       leads to, C(decided_by), C(reason) and C(changes_master).

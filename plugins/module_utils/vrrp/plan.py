@@ -14,7 +14,8 @@ or a tie that only the unknown primary addresses decide), ``masters`` (the
 hosts MASTER at the end of the simulation), ``decided_by`` (``owner``,
 ``priority``, ``address``, ``undecided``, ``current_master``, ``preempt_off``,
 ``sync_group``, ``none``, ``several``), ``reason`` (words),
-``current_master`` and ``would_transition`` (with live state), ``what_if``.
+``current_master`` (None unless exactly one), ``current_masters`` and
+``would_transition`` (with live state), ``what_if``.
 """
 
 from __future__ import annotations
@@ -157,14 +158,14 @@ def _outcomes(
 
 
 def _plan_component(
-    declared: Declared, keys: Sequence[RouterKey]
+    declared: Declared, keys: Sequence[RouterKey], *, what_if: bool
 ) -> tuple[list[dict[str, Any]], list[Finding]]:
     currents = {k: _current(declared.routers[k]) for k in keys}
     live = sorted({h for c in currents.values() for h in (c or ())})
     base, base_unknown = _outcomes(declared, keys, live, None)
     what_ifs: dict[Failure, tuple[dict[RouterKey, Outcome], set[RouterKey]]] = {}
     members_all = [m for k in keys for m in declared.routers[k]]
-    for failure in failures(members_all):
+    for failure in failures(members_all) if what_if else ():
         what_ifs[failure] = _outcomes(declared, keys, live, failure)
     vrids: list[dict[str, Any]] = []
     found: list[Finding] = []
@@ -214,16 +215,23 @@ def _plan_component(
             "what_if": rows,
         }
         if current is not None:
-            item["current_master"] = previous if previous else (list(current) or None)
+            item["current_master"] = previous
+            item["current_masters"] = list(current)
             item["would_transition"] = tuple(base[key].masters) != current
         vrids.append(item)
         found.extend(outcome_findings(key, members, base[key], verdict, after))
     return vrids, found
 
 
-def make_plan(hosts: Sequence[HostInput]) -> dict[str, Any]:
+def make_plan(hosts: Sequence[HostInput], *, what_if: bool = True) -> dict[str, Any]:
     """The plan of ``hosts``: ``vrids`` (one per virtual router, sorted by interface,
-    family and VRID), ``findings`` (errors first) and ``hosts`` (the hosts planned)."""
+    family and VRID), ``findings`` (errors first) and ``hosts`` (the hosts planned).
+
+    ``what_if=False`` skips the single failures (``what_if`` lists are empty, and
+    the findings drawn from them are not made): the predictions alone, faster.
+    Without live state every host starts at once, so ``predicted_master`` is
+    the first MASTER of a fresh VRID.
+    """
     declared = declare(hosts)
     found: list[Finding] = [
         Finding("error", "invalid_config", None, (host,), f"{host}: {why}")
@@ -233,7 +241,7 @@ def make_plan(hosts: Sequence[HostInput]) -> dict[str, Any]:
     for key, members in declared.routers.items():
         found.extend(config_findings(key, members))
     for keys in components(declared):
-        rows, more = _plan_component(declared, keys)
+        rows, more = _plan_component(declared, keys, what_if=what_if)
         vrids.extend(rows)
         found.extend(more)
     vrids.sort(key=lambda v: (v["interface"], v["family"], v["vrid"]))

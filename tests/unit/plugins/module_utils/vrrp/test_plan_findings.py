@@ -218,3 +218,25 @@ def test_a_host_listed_twice_is_refused() -> None:
 def test_a_bad_address_is_refused_naming_the_host() -> None:
     with pytest.raises(PlanInputError, match="host r1: 'nope'"):
         make_plan([host("r1", inst(), address="nope")])
+
+
+def test_without_what_ifs_the_predictions_stay() -> None:
+    a = inst(150, track_interfaces=[{"interface": "eth1", "weight": -20}])
+    full = make_plan([host("r1", a), host("r2", inst(100))])
+    lean = make_plan([host("r1", a), host("r2", inst(100))], what_if=False)
+    assert lean["vrids"][0]["what_if"] == []
+    assert lean["findings"] == []
+    keep = ("predicted_master", "decided_by", "reason", "members")
+    assert {k: lean["vrids"][0][k] for k in keep} == {k: full["vrids"][0][k] for k in keep}
+
+
+def test_two_live_masters_are_named() -> None:
+    plan = make_plan(
+        [
+            host("r1", inst(150), live=live("MASTER")),
+            host("r2", inst(100), live=live("MASTER")),
+        ]
+    )
+    (vr,) = plan["vrids"]
+    assert (vr["current_master"], vr["current_masters"]) == (None, ["r1", "r2"])
+    assert (vr["predicted_master"], vr["would_transition"]) == ("r1", True)
