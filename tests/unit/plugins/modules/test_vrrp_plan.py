@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
 import modules_harness  # noqa: F401  (the collection importable)
 import pytest
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils import _internal
 from ansible.playbook.play_context import PlayContext
 from ansible_collections.failover.vrrp.plugins.action.vrrp_plan import ActionModule
 from ansible_collections.failover.vrrp.plugins.modules import vrrp_plan
+
+# Importing controller code (the action plugin, ansible.playbook) marks this
+# process as the controller for good (ansible._internal sets is_controller),
+# and module-side warnings then go to the display instead of the result: the
+# other module tests of the session would lose theirs. Module side by default,
+# controller side only while these tests run.
+_internal.is_controller = False
+
+
+@pytest.fixture(autouse=True)
+def controller_side() -> Iterator[None]:
+    _internal.is_controller = True
+    try:
+        yield
+    finally:
+        _internal.is_controller = False
 
 
 def inst(priority: int, **kw: Any) -> dict[str, Any]:
