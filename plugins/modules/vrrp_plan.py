@@ -106,7 +106,8 @@ vrids:
       when a tie is only decided by unknown addresses; C(masters) lists the hosts MASTER in
       the simulation.
     - C(decided_by) is one of C(owner), C(priority), C(address), C(undecided),
-      C(current_master), C(preempt_off), C(sync_group), C(none), C(several); C(reason) says
+      C(current_master), C(preempt_off), C(sync_group), C(none), C(several), C(unstable) (the
+      election does not settle: sync groups that pull against each other); C(reason) says
       it in words.
     - C(current_master) (the one live MASTER, null when none or several), C(current_masters)
       and C(would_transition) are there when live facts were gathered.
@@ -143,7 +144,8 @@ findings:
     - Kinds are C(vip_mismatch), C(vrid_collision), C(interval_mismatch),
       C(version_mismatch), C(auth_mismatch), C(checksum_form_mismatch),
       C(unicast_asymmetric), C(two_owners), C(no_master_possible), C(several_masters),
-      C(tracker_never_changes_winner), C(tracker_tie), C(preempt_off_keeps_master) and
+      C(tracker_never_changes_winner), C(tracker_tie), C(preempt_off_keeps_master),
+      C(unstable_election) and
       C(invalid_config) (a host's declaration the runner would refuse).
   returned: always
   type: list

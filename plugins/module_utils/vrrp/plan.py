@@ -13,7 +13,7 @@ The result, per virtual router (``vrids``): ``vrid``, ``interface``,
 or a tie that only the unknown primary addresses decide), ``masters`` (the
 hosts MASTER at the end of the simulation), ``decided_by`` (``owner``,
 ``priority``, ``address``, ``undecided``, ``current_master``, ``preempt_off``,
-``sync_group``, ``none``, ``several``), ``reason`` (words),
+``sync_group``, ``none``, ``several``, ``unstable``), ``reason`` (words),
 ``current_master`` (None unless exactly one), ``current_masters`` and
 ``would_transition`` (with live state), ``what_if``.
 """
@@ -48,6 +48,14 @@ def explain(  # noqa: PLR0911 (one return per way an election is decided)
     """Why ``outcome`` elected its Master. ``previous``: the Master before (the
     live one, or the one before a failure), which a tie or preempt off keeps."""
     by_host = {m.host: m for m in members}
+    if not outcome.settled:
+        groups = sorted({f"{m.host}:{m.group}" for m in members if m.group})
+        why = f" (sync groups {', '.join(groups)} pull against each other)" if groups else ""
+        return Explained(
+            None,
+            "unstable",
+            f"the election does not settle{why}: which host ends MASTER depends on timing",
+        )
     if not outcome.masters:
         up = [h for h, s in outcome.states.items() if s is not State.INIT]
         why = "every member is down or in FAULT" if up else "every member is down"

@@ -231,6 +231,8 @@ def outcome_findings(
     hosts = [m.host for m in members]
     if verdict.decided_by == "none":
         out.append(_finding(key, ERROR, "no_master_possible", hosts, verdict.reason))
+    if verdict.decided_by == "unstable":
+        out.append(_finding(key, ERROR, "unstable_election", hosts, verdict.reason))
     if verdict.decided_by == "several":
         out.append(_finding(key, ERROR, "several_masters", hosts, verdict.reason))
     if verdict.decided_by == "preempt_off":

@@ -240,3 +240,34 @@ def test_two_live_masters_are_named() -> None:
     (vr,) = plan["vrids"]
     assert (vr["current_master"], vr["current_masters"]) == (None, ["r1", "r2"])
     assert (vr["predicted_master"], vr["would_transition"]) == ("r1", True)
+
+
+def test_crossed_sync_groups_do_not_settle() -> None:
+    """Found by the slow property test: each host's group is better for one VRID
+    (r1 by priority on 11, r2 by address on 10): on an exact clock they flap in
+    lockstep forever, and with real timing the winner is left to chance."""
+
+    def pair_of(vr11: int) -> list[dict[str, Any]]:
+        a = inst(50, name="a", vrid=10, version=2, advert_interval=2)
+        b = inst(
+            vr11,
+            name="b",
+            vrid=11,
+            version=2,
+            advert_interval=2,
+            virtual_addresses=["192.0.2.101/24"],
+        )
+        return [a, b]
+
+    groups = [{"name": "g", "members": ["a", "b"]}]
+    plan = make_plan(
+        [
+            HostInput("r1", pair_of(200), groups, addresses={"eth0": {4: "192.0.2.1"}}),
+            HostInput("r2", pair_of(50), groups, addresses={"eth0": {4: "192.0.2.2"}}),
+        ],
+        what_if=False,
+    )
+    assert [vr["decided_by"] for vr in plan["vrids"]] == ["unstable", "unstable"]
+    found = kinds(plan)["unstable_election"]
+    assert found["severity"] == "error"
+    assert "sync groups r1:g, r2:g pull against each other" in found["message"]
