@@ -25,7 +25,7 @@ SANITY_PY   := 3.11
 
 # shellcheck: ansible-test's shellcheck sanity test skips itself without it.
 APT_PACKAGES := keepalived tshark iproute2 iputils-ping ethtool tcpdump shellcheck python3-venv \
-                debootstrap systemd-container openssh-client
+                debootstrap systemd-container openssh-client nftables
 
 .PHONY: help test deps venv lint typecheck unit netns coverage sanity sanity-tree \
         changelog-lint ansible-lint integration bench demo clean chaos chaos-short py39

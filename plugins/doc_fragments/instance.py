@@ -60,8 +60,12 @@ options:
     type: float
   accept:
     description:
-      - Accept mode (RFC 9568 section 6.1), answer packets sent to the virtual addresses
-        (default V(false)).
+      - Accept mode (RFC 9568 sections 6.1 and 6.4.3), a MASTER that does not own the addresses
+        (priority below 255) accepts packets sent to the virtual addresses (default V(true), as
+        keepalived's default without C(vrrp_strict)).
+      - V(false) drops them with nftables (the runner's own table C(inet failover_vrrp)) while
+        this router is MASTER, but for IPv6 neighbour discovery; ARP is not IP and is answered.
+        The host needs the C(nft) program (Debian package C(nftables)).
     type: bool
   unicast_source:
     description:
@@ -71,6 +75,13 @@ options:
         addresses, its global address sharing the longest prefix with the first of them, the
         address the peers know this router by.
       - IPv6 peers named by link-local and by global addresses together need this option.
+    type: str
+  multicast_source:
+    description:
+      - The source address of multicast advertisements (keepalived's C(mcast_src_ip)), one the
+        interface holds; for IPv6 a link-local address (RFC 9568 section 5.1.2.1).
+      - While the interface does not hold it, the instance is in FAULT (reason C(address)).
+      - Not with O(unicast_peers) (use O(unicast_source)) nor with O(unicast_source).
     type: str
   unicast_peers:
     description: Send advertisements to these peers instead of the multicast group.

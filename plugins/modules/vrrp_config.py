@@ -108,11 +108,16 @@ options:
             description: Seconds to wait before preempting a lower priority master (default 0).
             type: float
           accept:
-            description: Accept mode (RFC 9568 section 6.1), answer packets sent to the virtual addresses
-              (default V(false)).
+            description: Accept mode (RFC 9568 sections 6.1 and 6.4.3), a non-owner MASTER accepts packets
+              sent to the virtual addresses (default V(true), as keepalived); V(false) drops them with
+              nftables (table C(inet failover_vrrp), the host needs C(nft)) but for neighbour discovery.
             type: bool
           unicast_source:
             description: The source address of unicast advertisements.
+            type: str
+          multicast_source:
+            description: The source address of multicast advertisements (keepalived's C(mcast_src_ip)), one
+              the interface holds (IPv6 link-local); not held, the instance is in FAULT. Not with unicast peers.
             type: str
           unicast_peers:
             description: Send advertisements to these peers instead of the multicast group.

@@ -111,7 +111,7 @@ instance:
     virtual_addresses: [192.0.2.10/24]
     preempt: true
     preempt_delay: 0
-    accept: false
+    accept: true
     unicast_peers: []
     vmac: false
     track_interfaces: []

@@ -38,10 +38,12 @@ SUITE: Final = "bookworm"
 # systemd + dbus: a booting init. python3 + python3-apt: what Ansible's modules
 # need on a Debian target (apt would otherwise try to install python3-apt, and
 # the lab has no route to a mirror). procps: /bin/kill for the unit's ExecReload.
+# nftables: nft, which the runner needs for accept: false (the role installs it).
 PACKAGES: Final = (
     "dbus",
     "iproute2",
     "iputils-ping",
+    "nftables",
     "openssh-server",
     "procps",
     "python3",

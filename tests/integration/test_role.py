@@ -311,3 +311,40 @@ def test_exclusive_removes_leftovers_and_a_changed_engine_restarts(pair: HostLab
     wait_roles(pair)
     again = provision(pair, "after the repair")
     assert again.returncode == 0 and again.changed() == 0, again.output[-6000:]
+
+
+def test_accept_off_is_enforced_from_inside_the_hardened_unit(pair: HostLab) -> None:
+    """accept: false on a non-owner: the sandboxed runner writes its nftables table (nft,
+    installed by the role) while MASTER; the VIP does not answer, and the table goes with it."""
+    assert first_run(pair).returncode == 0
+    r1 = pair.hosts["r1"]
+    strict = {
+        "name": "strict",
+        "interface": "eth0",
+        "vrid": 53,
+        "priority": 100,
+        "accept": False,
+        "advert_interval": 0.2,
+        "virtual_addresses": ["192.0.2.103/24"],
+    }
+    target = "/etc/failover-vrrp/instances.d/strict.json"
+    table = ["nft", "-j", "list", "table", "inet", "failover_vrrp"]
+    started = time.monotonic()
+    pair.on(r1, "sh", "-c", f"umask 077 && echo '{json.dumps(strict)}' > {target}")
+    pair.on(r1, "failover-vrrp-ctl", "reload")
+    pair.lab.wait_for(
+        lambda: pair.runner_state(r1)["instances"]["strict"]["state"] == "MASTER",
+        timeout=15,
+        interval=0.2,
+        what="strict MASTER on r1",
+    )
+    assert "192.0.2.103" in pair.on(r1, *table)
+    controller = pair.controller
+    dropped = pair.lab.run(controller, ["ping", "-c", "1", "-W", "1", "192.0.2.103"])  # type: ignore[arg-type]
+    assert dropped.returncode != 0, "a non-owner MASTER with accept off answered"
+    pair.on(r1, "rm", target)
+    pair.on(r1, "failover-vrrp-ctl", "reload")
+    pair.lab.wait_for(
+        lambda: pair.ssh(r1, table).returncode != 0, timeout=10, interval=0.2, what="table gone"
+    )
+    TIMINGS["accept off: instance added, enforced, removed"] = time.monotonic() - started

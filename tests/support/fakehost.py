@@ -34,6 +34,7 @@ class FakeHost:
         # what it says per interface (default "up").
         self.probe_method: str | None = None
         self.link: dict[str, str] = {}
+        self.accept_filter_syncs = 0
 
     # an instance's own I/O
     def send_advert(self, instance: Instance, advert: Advertisement) -> None:
@@ -110,3 +111,14 @@ class FakeHost:
 
     def probe(self, ifname: str, method: str) -> str:
         return self.link.get(ifname, "up") if method == self.probe_method else "unsupported"
+
+    # accept mode: the fleet and the runner call these; the table itself is
+    # the kernel's (tests/netns/test_runner_accept.py)
+    def reset_accept_filter(self) -> None:
+        self.accept_filter_syncs = 0
+
+    def sync_accept_filter(self) -> None:
+        self.accept_filter_syncs += 1
+
+    def verify_accept_filter(self) -> bool:
+        return True

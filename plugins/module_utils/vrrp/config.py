@@ -46,7 +46,8 @@ from .config_types import (
     TrackScript,
     VirtualAddress,
 )
-from .errors import VRRPError
+from .errors import ConfigError, VRRPError
+from .linux.accept_filter import nft_program
 from .schema import main as schema_main
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "VirtualAddress",
     "build",
     "check",
+    "check_host",
     "check_isolated",
     "load",
     "load_config",
@@ -104,6 +106,24 @@ def load(path: Pathlike) -> Config:
     return build(read(path))
 
 
+def check_host(config: Config) -> None:
+    """What ``config`` needs of this host beyond its own validity (the runner's host).
+
+    Accept mode off on a non-owner is enforced with nftables (RFC 9568
+    §6.4.3): without the nft program that instance cannot run as declared.
+    Not part of :func:`load`: the controller (the planner) loads configs
+    for hosts it is not.
+    """
+    needs = [i for i, inst in enumerate(config.instances) if inst.drops_for_vips]
+    if needs and nft_program() is None:
+        raise ConfigError(
+            f"instances[{needs[0]}].accept",
+            "accept: false on a non-owner (priority below 255) is enforced with nftables, "
+            "and the nft program is not installed (Debian package nftables): install it, "
+            "or set accept: true",
+        )
+
+
 def check(path: str) -> int:
     """The one ``--check``: load ``path``, say whether it is valid; the exit status.
 
@@ -111,7 +131,12 @@ def check(path: str) -> int:
     the error on stderr, naming the file (and line) once.
     """
     try:
-        config = load(path)
+        source = read(path)
+        config = build(source)
+        try:
+            check_host(config)
+        except ConfigError as exc:
+            raise source.locate(exc) from None
     except VRRPError as exc:
         complain(str(exc) if isinstance(exc, ConfigFileError) else f"{path}: {exc}")
         return 1

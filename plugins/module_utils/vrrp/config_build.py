@@ -166,6 +166,24 @@ def _unicast(
     return source, tuple(peers)
 
 
+def _multicast_source(obj: Mapping[str, Any], family: int, at: Path) -> Address | None:
+    if "multicast_source" not in obj:
+        return None
+    here = (*at, "multicast_source")
+    source = _address(obj["multicast_source"], here)
+    if source.version != family:
+        raise _fail(
+            here, f"IPv{source.version} address {show(str(source))} for an IPv{family} instance"
+        )
+    if source.version == 6 and not source.is_link_local:
+        raise _fail(
+            here,
+            "IPv6 multicast adverts leave from a link-local address (RFC 9568 §5.1.2.1); "
+            f"got {show(str(source))}",
+        )
+    return source
+
+
 def _tracking(
     obj: Mapping[str, Any], at: Path
 ) -> tuple[tuple[TrackInterface, ...], tuple[TrackFile, ...], tuple[TrackScript, ...]]:
@@ -265,6 +283,7 @@ def _instance(obj: Mapping[str, Any], at: Path) -> InstanceConfig:
         else Authentication(type=auth.get("type", "pass"), password=auth["password"]),
         checksum_form=checksum_form,
         unicast_ttl=int(values["unicast_ttl"]),
+        multicast_source=_multicast_source(obj, family, at),
         description=values["description"],
     )
 
@@ -354,6 +373,7 @@ def _build_config(data: Mapping[str, Any]) -> Config:
         instances=instances,
         sync_groups=tuple(_sync_group(g) for g in data.get("sync_groups", [])),
         metrics_listen=listen,
+        startup_delay=float(data.get("startup_delay", 0)),
     )
     _cross_check_groups(config)
     return config

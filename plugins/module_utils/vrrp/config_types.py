@@ -134,6 +134,7 @@ class InstanceConfig:
     authentication: Authentication | None
     checksum_form: str | None
     unicast_ttl: int = 255  # TTL / hop limit of unicast adverts (keepalived's unicast_ttl)
+    multicast_source: Address | None = None  # keepalived's mcast_src_ip: held by the interface
     description: str = field(default="", compare=False)
 
     @property
@@ -145,6 +146,11 @@ class InstanceConfig:
     def owner(self) -> bool:
         """Priority 255: this router owns the virtual addresses (RFC 9568 §6.1)."""
         return self.priority == 255
+
+    @property
+    def drops_for_vips(self) -> bool:
+        """As Master, packets to the VIPs are dropped (RFC 9568 §6.4.3): accept off, no owner."""
+        return not self.accept and not self.owner
 
     def to_dict(self) -> dict[str, Any]:
         """Canonical JSON-able form, defaults filled in, in schema key order.
@@ -164,6 +170,7 @@ class InstanceConfig:
             "preempt_delay": canonical_seconds(self.preempt_delay),
             "accept": self.accept,
             "unicast_source": plain(self.unicast_source),
+            "multicast_source": plain(self.multicast_source),
             "unicast_peers": plain(self.unicast_peers),
             "unicast_ttl": self.unicast_ttl if self.unicast_peers else None,
             "vmac": self.vmac,
@@ -205,6 +212,7 @@ class Config:
     instances: tuple[InstanceConfig, ...] = ()
     sync_groups: tuple[SyncGroupConfig, ...] = ()
     metrics_listen: str | None = None  # "ADDR:PORT" of the Prometheus endpoint, or off
+    startup_delay: float = 0.0  # seconds before the virtual routers start (read at start)
 
     def instance(self, name: str) -> InstanceConfig:
         """The instance called ``name`` (``KeyError`` if there is none)."""
@@ -225,4 +233,5 @@ class Config:
             "instances": [instance.to_dict() for instance in self.instances],
             "sync_groups": [group.to_dict() for group in self.sync_groups],
             **({} if self.metrics_listen is None else {"metrics_listen": self.metrics_listen}),
+            **({"startup_delay": plain(self.startup_delay)} if self.startup_delay else {}),
         }

@@ -43,6 +43,14 @@ from .tracking import TrackResult
 log = logging.getLogger("failover-vrrp")
 
 
+def _no_source(inst: Instance) -> str:
+    """Why ``inst`` has no advert source, for the log."""
+    chosen = inst.cfg.multicast_source
+    if chosen is not None:
+        return f"multicast_source {chosen} is not a usable address of {inst.ifname}"
+    return f"no usable IPv{inst.ip_version} source address on {inst.ifname}"
+
+
 class HostFollower:
     """Link, address, probe and start-up handling of the :class:`~vrrp.fleet.Fleet`."""
 
@@ -185,6 +193,14 @@ class HostFollower:
         cfg = inst.cfg
         if cfg.unicast_source is not None:
             return str(cfg.unicast_source)
+        if cfg.multicast_source is not None:
+            # Chosen by the user, and only while the interface holds it.
+            chosen = str(cfg.multicast_source)
+            return (
+                chosen
+                if chosen in self._interface_addresses(inst.ifname, 6 if ":" in chosen else 4)
+                else None
+            )
         vips = self._virtual_addresses_on(inst.ifname)
         if inst.address_ifname != inst.ifname:  # VMAC: its VIPs live there; never a source
             vips = vips | frozenset(vip.ip for vip in inst.virtual_interfaces)
@@ -247,12 +263,7 @@ class HostFollower:
             primary = None
         if primary is None:
             if faults.ADDRESS not in inst.router.faults:
-                log.warning(
-                    "%s: no usable IPv%d source address on %s: instance in FAULT",
-                    inst.name,
-                    inst.ip_version,
-                    inst.ifname,
-                )
+                log.warning("%s: %s: instance in FAULT", inst.name, _no_source(inst))
             self.feed(inst, FaultRaised(faults.ADDRESS))
             return
         new, old = ip_address(primary), inst.router.params.primary_address
@@ -341,12 +352,7 @@ class HostFollower:
                 primary = self._primary_for(inst)
             if primary is None:
                 raised.add(faults.ADDRESS)
-                log.warning(
-                    "%s: no usable IPv%d source address on %s yet: instance in FAULT",
-                    inst.name,
-                    inst.ip_version,
-                    ifname,
-                )
+                log.warning("%s: %s yet: instance in FAULT", inst.name, _no_source(inst))
             if not self._listen(inst)[0]:
                 raised.add(faults.SOCKET)
             # Opened now, not at the first takeover, where it cost a few ms

@@ -22,12 +22,12 @@ from typing import Protocol
 
 from .errors import NetlinkError, VRRPError
 from .instance import Instance, InstanceKernelIo, IPInterface
-from .linux import addresses, link
+from .linux import accept_filter, addresses, link
 from .linux.announce import Announcer, mac_bytes
 from .linux.sockets import Received, VrrpSocket
 from .linux.vmac_socket import VmacSocket
 from .packet import Advertisement
-from .source import UNSPECIFIED
+from .source import UNSPECIFIED, IPAddress
 
 log = logging.getLogger("failover-vrrp")
 
@@ -77,6 +77,13 @@ class HostIo(InstanceKernelIo, Protocol):
 
     def probe(self, ifname: str, method: str) -> str: ...
 
+    # ---- accept mode (RFC 9568 §6.4.3): the drop of packets to held VIPs
+    def reset_accept_filter(self) -> None: ...
+
+    def sync_accept_filter(self) -> None: ...
+
+    def verify_accept_filter(self) -> bool: ...
+
 
 class KernelIo:
     """:class:`HostIo` on Linux; its sockets are read by ``loop``, calling ``on_datagrams``."""
@@ -91,6 +98,10 @@ class KernelIo:
         self._on_datagrams = on_datagrams
         self.sockets: dict[SocketKey, VrrpSocket] = {}
         self.announcers: dict[str, Announcer] = {}
+        # Accept mode: the VIPs each instance holds now (as Master), and what
+        # the nftables table drops (None: not known, put right at the next sync).
+        self._held: dict[str, tuple[Instance, frozenset[IPAddress]]] = {}
+        self._dropped: frozenset[IPAddress] | None = frozenset()
 
     # ------------------------------------------------------ an instance's I/O
 
@@ -109,12 +120,29 @@ class KernelIo:
                 log.debug("%s: %s", instance.name, exc)
 
     def add_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None = None) -> None:
-        for vip in instance.virtual_interfaces if vips is None else vips:
+        chosen = instance.virtual_interfaces if vips is None else vips
+        # The drop first (accept off): no moment where the kernel accepts for them.
+        _unused, held = self._held.get(instance.name, (instance, frozenset()))
+        self._held[instance.name] = (instance, held | {vip.ip for vip in chosen})
+        self.sync_accept_filter()
+        for vip in chosen:
             addresses.add_vip(instance.address_ifname, str(vip), vmac=instance.cfg.vmac)
 
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None
     ) -> None:
+        try:
+            self._remove_addresses(instance, vips)
+        finally:
+            if vips is None:
+                self._held.pop(instance.name, None)
+            elif instance.name in self._held:
+                _unused, held = self._held[instance.name]
+                self._held[instance.name] = (instance, held - {vip.ip for vip in vips})
+            self.sync_accept_filter()
+
+    @staticmethod
+    def _remove_addresses(instance: Instance, vips: Sequence[IPInterface] | None) -> None:
         if vips is None and instance.cfg.vmac and instance.ip_version == 6:
             # Leaving Master (all of them): see remove_vmac_addresses. A Master
             # that stays (a reload in place) must not take its VMAC down.
@@ -123,6 +151,64 @@ class KernelIo:
             return
         for vip in instance.virtual_interfaces if vips is None else vips:
             addresses.remove_address(instance.address_ifname, str(vip))
+
+    # ------------------------------------------------------ accept mode
+
+    def _to_drop(self) -> frozenset[IPAddress]:
+        """The VIPs held by instances that, as Master, must not accept for them."""
+        return frozenset(
+            ip for inst, held in self._held.values() if inst.cfg.drops_for_vips for ip in held
+        )
+
+    def reset_accept_filter(self) -> None:
+        """At start and stop: no table (one a killed runner left is stale)."""
+        self._held.clear()
+        self._dropped = None
+        if accept_filter.nft_program() is None:
+            self._dropped = frozenset()  # nothing was ever made here without nft
+            return
+        self.sync_accept_filter()
+
+    def sync_accept_filter(self) -> None:
+        """Make the table drop what :meth:`_to_drop` says (nft only when that changed).
+
+        A failure is logged and leaves the table unknown: the next sync or
+        :meth:`verify_accept_filter` writes it again. The addresses are taken
+        all the same: a Master without its VIPs would black-hole the traffic.
+        """
+        wanted = self._to_drop()
+        if wanted == self._dropped:
+            return
+        try:
+            accept_filter.apply(wanted)
+        except VRRPError as exc:
+            self._dropped = None
+            log.error("accept mode: %s", exc)
+            return
+        self._dropped = wanted
+        if wanted:
+            log.debug("accept mode: dropping packets to %s", ", ".join(map(str, sorted(wanted))))
+
+    def verify_accept_filter(self) -> bool:
+        """Whether the table is still as written; if not (flushed, edited), write it again."""
+        wanted = self._to_drop()
+        if not wanted and self._dropped == frozenset():
+            return True
+        try:
+            found = accept_filter.current()
+        except VRRPError:
+            found = None
+        if found == wanted or (found is None and not wanted):
+            self._dropped = wanted
+            return True
+        log.warning(
+            "accept mode: nftables table %s %s was changed or removed by another program: put back",
+            accept_filter.FAMILY,
+            accept_filter.TABLE,
+        )
+        self._dropped = None
+        self.sync_accept_filter()
+        return False
 
     def _announcer(self, instance: Instance) -> Announcer:
         """The GARP/NA sender of the instance's address interface, opened once."""

@@ -47,7 +47,16 @@ def _global_defs(ctx: Context, node: Node) -> None:
             garp_setting(ctx, entry, key[5:], ctx.garp)
             continue
         if key == "vrrp_strict":
+            # Its effect on what runs: accept off by default (and for VRRPv2),
+            # IPv6 on version 3 (keepalived_conf_instance); the rest are
+            # checks a configuration keepalived ran has passed.
             ctx.strict = True
+            continue
+        if key == "vrrp_startup_delay":
+            delay = number(ctx, entry, 0, 3600)
+            if delay is not None:
+                ctx.startup_delay = delay
+            continue
         ctx.ignore(entry)
 
 
@@ -231,7 +240,10 @@ def convert(ctx: Context, top: list[Node]) -> dict[str, Any]:
             _refused(ctx, node, exc)
             continue
         sync_groups.append(group)
-    return _consistent(ctx, instances, sync_groups, nodes, top)
+    config = _consistent(ctx, instances, sync_groups, nodes, top)
+    if ctx.startup_delay:
+        config["startup_delay"] = ctx.startup_delay
+    return config
 
 
 def _consistent(

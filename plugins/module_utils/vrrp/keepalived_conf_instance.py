@@ -146,8 +146,10 @@ def _simple(ctx: Context, node: Node, out: dict[str, Any]) -> bool:
         "advert_int": ("advert_interval", lambda: number(ctx, node, 0, 255)),
         "version": ("version", lambda: integer(ctx, node, 2, 3)),
         "preempt_delay": ("preempt_delay", lambda: number(ctx, node, 0, 1000)),
-        "unicast_src_ip": ("unicast_source", lambda: _address(ctx, node)),
-        "mcast_src_ip": ("unicast_source", lambda: _address(ctx, node)),
+        # One source address in keepalived (vrrp->saddr), the last line wins;
+        # unicast or multicast source once the peers are known (_source).
+        "unicast_src_ip": ("_source", lambda: _address(ctx, node)),
+        "mcast_src_ip": ("_source", lambda: _address(ctx, node)),
         "unicast_ttl": ("unicast_ttl", lambda: integer(ctx, node, 1, 255)),
     }
     if key not in readers:
@@ -244,7 +246,24 @@ def _vip_option_notes(ctx: Context, out: dict[str, Any]) -> None:
             )
 
 
+def _source(out: dict[str, Any]) -> None:
+    """keepalived's unicast_src_ip / mcast_src_ip as ours: the advert source either way.
+
+    With unicast peers it is unicast_source; without, multicast_source (on
+    the interface, as keepalived wants it), but for a global IPv6 address:
+    multicast adverts leave from a link-local one (RFC 9568 §5.1.2.1), so
+    that one stays unicast_source, a source the runner takes as it is.
+    """
+    source = out.pop("_source", None)
+    if source is None:
+        return
+    address = ipaddress.ip_address(source)
+    multicast = not out.get("unicast_peers") and (address.version == 4 or address.is_link_local)
+    out["multicast_source" if multicast else "unicast_source"] = source
+
+
 def _unicast(out: dict[str, Any]) -> None:
+    _source(out)
     if "unicast_source" in out and out.get("unicast_peers"):
         # One peer list shared by every host of a pair names this host too:
         # a router does not advertise to itself, so that peer is left out.

@@ -49,11 +49,6 @@ REASONS: Final = {
     "track_process": "process tracking: " + NO_SCHEMA_KEY,
     "track_bfd": "BFD tracking: " + NO_SCHEMA_KEY,
     "strict_mode": "keepalived's strict-mode checks are not carried over",
-    "vrrp_startup_delay": "no equivalent in the runner's configuration",
-    "vrrp_strict": (
-        "keepalived's strict checks are not carried over (accept defaults to off "
-        "as keepalived does under vrrp_strict)"
-    ),
     "script_user": "the runner runs scripts as its own user; no per-script user",
     "enable_script_security": "no equivalent; see docs/sandbox.md for how hooks run",
 }
@@ -89,6 +84,7 @@ class Context:
     notes: list[Note] = field(default_factory=list)
     version: int = KEEPALIVED_VERSION
     strict: bool = False
+    startup_delay: float | None = None  # global_defs vrrp_startup_delay
     garp: dict[str, float] = field(default_factory=lambda: {**KEEPALIVED_GARP, "interval6": 0})
     scripts: dict[str, dict[str, Any]] = field(default_factory=dict)
     track_files: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -33,7 +33,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any, Final
 
 from . import sdnotify
-from .config import Config, check, load_isolated
+from .config import Config, check, check_host, load_isolated
 from .control import ControlServer
 from .control_api import ControlApi
 from .errors import ConfigError, VRRPError
@@ -53,6 +53,9 @@ log = logging.getLogger("failover-vrrp")
 DEFAULT_STATE_DIR: Final = "/run/failover-vrrp"
 DEFAULT_LIB_DIR: Final = "/var/lib/failover-vrrp"
 PROBE_INTERVAL: Final = 0.1
+# How often the accept-mode table is compared with what it should be (only
+# while it should hold addresses): someone's "nft flush ruleset" is undone.
+ACCEPT_VERIFY_INTERVAL: Final = 5.0
 
 
 class Runner:
@@ -105,6 +108,10 @@ class Runner:
         self._probe_task: asyncio.Task[None] | None = None
         self._background: set[asyncio.Future[Any]] = set()
         self._metrics: Any = None  # a metrics.MetricsServer while serving
+        # Until startup_delay is over: the virtual routers are not started, a
+        # reload only takes the new config for when they are.
+        self._starting = False
+        self._pending = Config()
 
     async def _follow_metrics(self) -> None:
         """Serve metrics where the flag or the config says (off: nothing is imported)."""
@@ -146,25 +153,58 @@ class Runner:
     # ------------------------------------------------------------ lifecycle
 
     async def run(self) -> int:
-        self.config = await load_isolated(self.config_path)
+        config = await load_isolated(self.config_path)
+        check_host(config)
+        self.config = Config()  # nothing runs until the routers start
         os.makedirs(self.state_dir, mode=0o755, exist_ok=True)
         os.makedirs(self.lib_dir, mode=0o700, exist_ok=True)
+        self.io.reset_accept_filter()
         self.watcher = LinkWatcher()
         self.loop.add_reader(self.watcher.fileno(), self.fleet.on_netlink)
-        self.fleet.apply(self.config, previous=None)
-        await self.control.start()
-        await self._follow_metrics()
         for signum, handler in (
             (signal.SIGTERM, self.stop_event.set),
             (signal.SIGINT, self.stop_event.set),
             (signal.SIGHUP, self._reload_on_signal),
         ):
             self.loop.add_signal_handler(signum, handler)
-        self._probe_task = asyncio.ensure_future(self._probe_loop())
         watchdog = asyncio.ensure_future(self._watchdog_loop())
+        self._pending = config
+        if config.startup_delay > 0:
+            self._starting = True
+            await self.control.start()
+            if not await self._startup_delay(config.startup_delay):
+                return await self._shutdown(watchdog)
+        self._starting = False
+        self.fleet.apply(self._pending, previous=None)
+        self.config = self._pending
+        if config.startup_delay <= 0:
+            await self.control.start()
+        await self._follow_metrics()
+        self._probe_task = asyncio.ensure_future(self._probe_loop())
+        verify = asyncio.ensure_future(self._accept_verify_loop())
         sdnotify.ready(self.notifier.status())
         log.info("failover-vrrp %s running %d instance(s)", __version__, len(self.instances))
         await self.stop_event.wait()
+        verify.cancel()
+        return await self._shutdown(watchdog)
+
+    async def _startup_delay(self, delay: float) -> bool:
+        """Wait ``delay`` (keepalived's vrrp_startup_delay) with nothing started; False: stopped.
+
+        systemd hears READY at once (a long delay must not time the unit
+        out), and the control socket answers: no instance yet, and a reload
+        takes the new config for when the routers start.
+        """
+        log.info("startup_delay: starting the virtual routers in %g s", delay)
+        sdnotify.ready(f"startup_delay: virtual routers start in {delay:g} s")
+        try:
+            await asyncio.wait_for(self.stop_event.wait(), timeout=delay)
+        except asyncio.TimeoutError:
+            log.info("startup_delay over: starting the virtual routers")
+            return True
+        return False
+
+    async def _shutdown(self, watchdog: asyncio.Future[Any]) -> int:
         sdnotify.stopping()
         log.info("stopping: releasing every virtual router")
         watchdog.cancel()
@@ -181,8 +221,10 @@ class Runner:
         if self._metrics is not None:
             await self._metrics.close()
         await self.notifier.hooks.close()
-        self.loop.remove_reader(self.watcher.fileno())
-        self.watcher.close()
+        self.io.reset_accept_filter()
+        if self.watcher is not None:
+            self.loop.remove_reader(self.watcher.fileno())
+            self.watcher.close()
         return 0
 
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
@@ -204,6 +246,12 @@ class Runner:
         while True:
             sdnotify.watchdog()
             await asyncio.sleep(interval / 2)
+
+    async def _accept_verify_loop(self) -> None:
+        while True:
+            await asyncio.sleep(ACCEPT_VERIFY_INTERVAL)
+            if not self.io.verify_accept_filter():
+                self.counters["accept_filter_restored"] += 1
 
     async def _probe_loop(self) -> None:
         while True:
@@ -245,7 +293,13 @@ class Runner:
         """Validate the config on disk as a whole, then apply it (or keep the old one)."""
         try:
             config = await load_isolated(self.config_path)
+            check_host(config)
+            if self._starting:
+                # The routers start with it when startup_delay is over.
+                self._pending = config
+                return {}
             report = self.fleet.apply(config, previous=self.config)
+            self.io.sync_accept_filter()  # accept or priority changed in place
         except ConfigError as exc:
             self.counters["reloads_refused"] += 1
             log.error("reload refused, still running the previous config: %s", exc)

@@ -134,6 +134,15 @@ CONFIG_SCHEMA: Final[dict[str, Any]] = {
             "pattern": "^(\\[[0-9A-Fa-f:.]{2,45}\\]|[0-9.]{7,15}):[0-9]{1,5}$(?!\\n)",
             "x-rule": "a listen address is IPv4:PORT or [IPv6]:PORT, e.g. 127.0.0.1:9650",
         },
+        "startup_delay": _seconds(
+            "Wait this long after the runner starts before the virtual routers start "
+            "(keepalived's vrrp_startup_delay): nothing is sent or taken meanwhile, so a "
+            "host whose network is still settling does not win an election early; read "
+            "at start only",
+            minimum=0,
+            maximum=3600,
+            default=0,
+        ),
     },
     "$defs": {
         "name": {
@@ -323,11 +332,21 @@ CONFIG_SCHEMA: Final[dict[str, Any]] = {
                     default=0,
                 ),
                 "accept": {
-                    "description": "Accept mode (RFC 9568 §6.1): answer packets sent to the VIPs.",
+                    "description": (
+                        "Accept mode (RFC 9568 §6.1, §6.4.3): a Master that does not own the "
+                        "addresses (priority below 255) accepts packets sent to the virtual "
+                        "addresses. Off, the runner drops them with nftables (table inet "
+                        "failover_vrrp; the host needs nft) while it is Master, but for "
+                        "neighbour discovery; ARP is not IP and is answered. On by default, "
+                        "as keepalived (off under its vrrp_strict)."
+                    ),
                     "type": "boolean",
-                    "default": False,
+                    "default": True,
                 },
                 "unicast_source": {"$ref": "#/$defs/address"},
+                # keepalived's mcast_src_ip: one the interface holds (IPv6: link-local,
+                # RFC 9568 §5.1.2.1); not held is FAULT (address).
+                "multicast_source": {"$ref": "#/$defs/address"},
                 "unicast_peers": {
                     "description": "Send adverts to these peers instead of the multicast group.",
                     "type": "array",
@@ -417,6 +436,37 @@ CONFIG_SCHEMA: Final[dict[str, Any]] = {
                                 ),
                             },
                         },
+                    },
+                },
+                {
+                    "if": {
+                        "required": ["unicast_peers"],
+                        "properties": {"unicast_peers": {"minItems": 1}},
+                    },
+                    "then": {
+                        "properties": {
+                            "multicast_source": {
+                                "not": {},
+                                "x-rule": (
+                                    "multicast_source applies to multicast adverts; with "
+                                    "unicast_peers, set unicast_source"
+                                ),
+                            }
+                        }
+                    },
+                },
+                {
+                    "if": {"required": ["multicast_source"]},
+                    "then": {
+                        "properties": {
+                            "unicast_source": {
+                                "not": {},
+                                "x-rule": (
+                                    "unicast_source and multicast_source both name the advert "
+                                    "source; set one of them"
+                                ),
+                            }
+                        }
                     },
                 },
                 {

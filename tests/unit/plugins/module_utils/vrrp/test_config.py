@@ -52,7 +52,7 @@ def test_minimal_instance_gets_every_default() -> None:
         family=4,
         preempt=True,
         preempt_delay=0.0,
-        accept=False,
+        accept=True,
         unicast_source=None,
         unicast_peers=(),
         vmac=False,

@@ -44,6 +44,8 @@ def test_corpus(sample: str, expected_file: str, capsys: pytest.CaptureFixture[s
     for name, keys in expected["instances"].items():
         assert {key: got[name].get(key) for key in keys} == keys, name
     assert {g["name"]: g for g in config["sync_groups"]} == expected["sync_groups"]
+    settings = {k: v for k, v in config.items() if k not in ("instances", "sync_groups")}
+    assert settings == expected.get("settings", {})
     named = [line.split(": ")[0] + ": " + line.split(": ")[1] for line in err]
     assert [os.path.relpath(n.split(":")[0], folder) + ":" + n.split(":", 1)[1] for n in named] == (
         expected["not_converted"]

@@ -53,7 +53,7 @@ IN_PLACE: list[dict[str, Any]] = [
     {"preempt": False},
     {"preempt_delay": 2},
     {"advert_interval": 0.5},
-    {"accept": True},
+    {"accept": False},
     {"garp": {"repeat": 3, "refresh": 10}},
     {"notify": {"master": ["/bin/true"]}},
     {"virtual_addresses": ["192.0.2.97/24", "192.0.2.98/24"]},

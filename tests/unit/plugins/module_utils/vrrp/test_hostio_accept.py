@@ -1,0 +1,104 @@
+"""KernelIo's accept-mode bookkeeping: which held VIPs the nftables table drops, and when nft runs.
+
+The table itself is the kernel's (tests/netns/test_runner_accept.py); here
+``accept_filter.apply`` / ``current`` and the address calls are recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface, ip_address
+from typing import Any
+
+import pytest
+
+from vrrp import hostio
+from vrrp.config import load_instance
+from vrrp.errors import NetlinkError
+
+
+@dataclass
+class Inst:
+    name: str
+    cfg: Any
+    address_ifname: str = "eth0"
+    ip_version: int = 4
+    virtual_interfaces: tuple[IPv4Interface, ...] = field(default_factory=tuple)
+
+
+def inst(name: str, vip: str, **fields: Any) -> Any:
+    cfg = load_instance(
+        {"name": name, "interface": "eth0", "vrid": 1, "virtual_addresses": [vip], **fields}
+    )
+    return Inst(name=name, cfg=cfg, virtual_interfaces=tuple(cfg.virtual_addresses))
+
+
+@pytest.fixture
+def kernel(monkeypatch: Any) -> tuple[hostio.KernelIo, list[Any]]:
+    log: list[Any] = []
+    monkeypatch.setattr(hostio.addresses, "add_vip", lambda *a, **k: log.append(("add", a[1])))
+    monkeypatch.setattr(hostio.addresses, "remove_address", lambda *a: log.append(("rm", a[1])))
+    monkeypatch.setattr(
+        hostio.accept_filter, "apply", lambda addrs: log.append(("nft", sorted(map(str, addrs))))
+    )
+    loop = asyncio.new_event_loop()
+    yield hostio.KernelIo(loop=loop, on_datagrams=lambda key: None), log
+    loop.close()
+
+
+def test_the_drop_comes_before_the_addresses_and_goes_after(kernel: Any) -> None:
+    io, log = kernel
+    strict = inst("s", "192.0.2.1/24", accept=False)
+    io.add_addresses(strict)
+    io.remove_addresses(strict)
+    assert log == [("nft", ["192.0.2.1"]), ("add", "192.0.2.1/24"), ("rm", "192.0.2.1/24"),
+                   ("nft", [])]  # fmt: skip
+
+
+def test_only_non_owners_with_accept_off_are_dropped_and_nft_runs_on_change_only(
+    kernel: Any,
+) -> None:
+    io, log = kernel
+    io.add_addresses(inst("a", "192.0.2.2/24"))  # accept on (default)
+    io.add_addresses(inst("o", "192.0.2.3/24", accept=False, priority=255))  # owner
+    assert not [e for e in log if e[0] == "nft"]
+    strict = inst("s", "192.0.2.4/24", accept=False)
+    io.add_addresses(strict)
+    io.add_addresses(strict)  # the same again (a retry): no second nft run
+    assert [e for e in log if e[0] == "nft"] == [("nft", ["192.0.2.4"])]
+
+
+def test_a_reload_that_turns_accept_off_is_applied_by_a_sync(kernel: Any) -> None:
+    io, log = kernel
+    master = inst("m", "192.0.2.5/24")
+    io.add_addresses(master)
+    master.cfg = load_instance(
+        {**master.cfg.to_dict(), "accept": False}
+    )  # Instance.reconfigure swaps cfg
+    io.sync_accept_filter()
+    assert log[-1] == ("nft", ["192.0.2.5"])
+
+
+def test_a_failed_write_is_tried_again_and_a_changed_table_put_back(
+    kernel: Any, monkeypatch: Any
+) -> None:
+    io, log = kernel
+
+    def refuse(addrs: Any) -> None:
+        raise NetlinkError("nftables: nft refused the table: no")
+
+    monkeypatch.setattr(hostio.accept_filter, "apply", refuse)
+    strict = inst("s", "192.0.2.6/24", accept=False)
+    io.add_addresses(strict)
+    assert ("add", "192.0.2.6/24") in log  # the addresses are taken all the same
+    monkeypatch.setattr(
+        hostio.accept_filter, "apply", lambda addrs: log.append(("nft", sorted(map(str, addrs))))
+    )
+    monkeypatch.setattr(hostio.accept_filter, "current", lambda: None)  # flushed
+    assert io.verify_accept_filter() is False
+    assert log[-1] == ("nft", ["192.0.2.6"])
+    monkeypatch.setattr(
+        hostio.accept_filter, "current", lambda: frozenset({ip_address("192.0.2.6")})
+    )
+    assert io.verify_accept_filter() is True
