@@ -236,3 +236,18 @@ def test_routes_come_back_with_their_interface(lab: Lab) -> None:
     lab.run(r1, ["ip", "link", "set", "eth1", "up"], check=True)
     lab.wait_for(lambda: routes(lab, r1) == want, timeout=5, what="the route installed again")
     assert runner.state_of(NAME) == "MASTER"
+
+
+def test_a_labelled_vip_removed_by_another_program_comes_back_with_its_label(lab: Lab) -> None:
+    vip = {"address": f"{VIP}/24", "label": "eth0:vip", "broadcast": "192.0.2.255"}
+    r1 = lab.add_router("r1", v4="192.0.2.11/24")
+    runner = RunnerProc(lab, r1, single_instance(NAME, vrid=VRID, priority=200, vips=[vip])).start()
+    lab.wait_for(lambda: runner.state_of(NAME) == "MASTER", timeout=5, what="MASTER")
+    lab.wait_for(lambda: _addr_info(lab, r1, "eth0", VIP) is not None, timeout=3, what="the VIP")
+    lab.run(r1, ["ip", "addr", "del", f"{VIP}/24", "dev", "eth0"], check=True)
+    lab.wait_for(
+        lambda: stats_of(runner, NAME).get("vip_restored") == 1, timeout=3, what="put back"
+    )
+    info = _addr_info(lab, r1, "eth0", VIP)
+    assert info is not None and info.get("label") == "eth0:vip", info
+    assert info.get("broadcast") == "192.0.2.255", info

@@ -384,7 +384,10 @@ class HostFollower:
             restored = []
             for vip in lost:
                 try:
-                    if self.io.put_back(inst.address_ifname, str(vip), vmac=inst.cfg.vmac):
+                    if inst.cfg.held_vip(vip) is not None:
+                        self.io.add_addresses(inst, [vip])  # with its label, scope, broadcast
+                        restored.append(str(vip))
+                    elif self.io.put_back(inst.address_ifname, str(vip), vmac=inst.cfg.vmac):
                         restored.append(str(vip))
                 except VRRPError as exc:
                     inst.stats["io_error.restore"] += 1
