@@ -251,3 +251,24 @@ def test_a_labelled_vip_removed_by_another_program_comes_back_with_its_label(lab
     info = _addr_info(lab, r1, "eth0", VIP)
     assert info is not None and info.get("label") == "eth0:vip", info
     assert info.get("broadcast") == "192.0.2.255", info
+
+
+def test_a_reload_that_moves_a_vip_to_another_interface_and_stop(lab: Lab) -> None:
+    r1 = lab.add_router("r1", v4="192.0.2.11/24")
+    add_second_link(lab, r1, v4="198.51.100.11/24")
+    other = "198.51.100.171"
+    vips: list[Any] = [f"{VIP}/24", f"{other}/32"]
+    cfg = single_instance(NAME, vrid=VRID, priority=200, vips=vips)
+    runner = RunnerProc(lab, r1, cfg).start()
+    lab.wait_for(lambda: runner.state_of(NAME) == "MASTER", timeout=5, what="MASTER")
+    lab.wait_for(lambda: _addr_info(lab, r1, "eth0", other) is not None, timeout=3, what="on eth0")
+    cfg = copy.deepcopy(cfg)
+    cfg["instances"][0]["virtual_addresses"][1] = {"address": f"{other}/32", "dev": "eth1"}
+    runner.write_config(cfg)
+    assert NAME in runner.result("reload")["changed"]
+    assert _addr_info(lab, r1, "eth0", other) is None
+    assert _addr_info(lab, r1, "eth1", other) is not None
+    assert runner.state_of(NAME) == "MASTER"
+    assert runner.stop() == 0
+    assert _addr_info(lab, r1, "eth1", other) is None, "left behind on eth1 at stop"
+    assert _addr_info(lab, r1, "eth0", VIP) is None

@@ -153,8 +153,10 @@ class KernelIo:
             every = [str(v) for v in instance.virtual_interfaces if v not in elsewhere]
             addresses.remove_vmac_addresses(instance.address_ifname, every)
             vips = elsewhere
+        # Named VIPs come from a reload in place: as the old definition placed them.
+        retired = vips is not None and vips is not elsewhere
         for vip in instance.virtual_interfaces if vips is None else vips:
-            self._remove_vip(instance, vip, retired=True, errors=errors)
+            self._remove_vip(instance, vip, retired=retired, errors=errors)
         raise_errors(errors)
 
     def update_held(self, instance: Instance, old: InstanceConfig) -> None:
