@@ -108,7 +108,7 @@ def address_item(
             dropped += ["scope", item.pop("scope")]
         else:
             item["scope"] = scope
-    if item.get("dev") == interface:
+    if "dev" in item and item["dev"] == interface:
         del item["dev"]  # the instance's own interface: where it goes anyway
     try:
         check(item, definition="virtual_address")
