@@ -31,6 +31,9 @@ _ROUTE_OPTIONS: Final = {"src": "src", "to": "to", "via": "via", "gw": "via", "d
 _RULE_OPTIONS: Final = {"from": "from", "to": "to", "table": "table", "lookup": "table",
                         "priority": "priority", "preference": "priority", "pref": "priority",
                         "fwmark": "fwmark"}  # fmt: skip
+# keepalived: the instance does not go to FAULT when another program deletes
+# the item. The runner never faults for that, so the line converts exactly.
+_NO_TRACK: Final = "no_track"
 _SCOPE_NUMBERS: Final = {str(number): name for name, number in SCOPES.items()}
 
 
@@ -62,6 +65,9 @@ def _pairs(
     index = 0
     while index < len(words):
         word = words[index]
+        if word == _NO_TRACK:
+            index += 1
+            continue
         if word in known and index + 1 < len(words):
             out[known[word]] = words[index + 1]
             index += 2
@@ -100,7 +106,7 @@ def address_item(
         word = words.pop(0)
         if word in _ADDRESS_OPTIONS and words:
             item[_ADDRESS_OPTIONS[word]] = words.pop(0)
-        else:
+        elif word != _NO_TRACK:
             dropped.append(word)
     if "scope" in item:
         scope = _scope(item["scope"])

@@ -34,6 +34,7 @@ _P = "198.51.100.0/24"
     ("line", "route"),
     [
         (f"{_P} via 192.0.2.1", {"to": _P, "via": "192.0.2.1"}),
+        (f"{_P} via 192.0.2.1 no_track", {"to": _P, "via": "192.0.2.1"}),
         (f"to {_P} gw 192.0.2.1 table 7", {"to": _P, "via": "192.0.2.1", "table": 7}),
         (f"unreachable {_P} metric 5", {"to": _P, "type": "unreachable", "metric": 5}),
         (
@@ -87,7 +88,7 @@ def test_an_address_of_the_other_family_points_at_excluded() -> None:
 WORDS = ["198.51.100.0/24", "192.0.2.1", "2001:db8::/32", "fd00::1", "via", "gw", "dev", "eth1",
          "src", "to", "from", "all", "default", "table", "7", "main", "wan", "metric", "scope",
          "link", "blackhole", "prohibit", "fwmark", "0x10/0xff", "priority", "lookup", "onlink",
-         "label", "eth0:a", "brd", "192.0.2.255", "0", "4294967296"]  # fmt: skip
+         "label", "eth0:a", "no_track", "brd", "192.0.2.255", "0", "4294967296"]  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None)
