@@ -272,3 +272,43 @@ def test_a_reload_that_moves_a_vip_to_another_interface_and_stop(lab: Lab) -> No
     assert runner.stop() == 0
     assert _addr_info(lab, r1, "eth1", other) is None, "left behind on eth1 at stop"
     assert _addr_info(lab, r1, "eth0", VIP) is None
+
+
+def test_ipv6_routes_and_rules_of_an_excluded_address(lab: Lab) -> None:
+    """An IPv4 instance holding IPv6 addresses (excluded) and their routes and rules."""
+    r1 = lab.add_router("r1", v4="192.0.2.11/24")
+    keys = {
+        "virtual_addresses_excluded": ["2001:db8::171/64"],
+        "virtual_routes": [
+            {"to": "2001:db8:1::/48", "via": "2001:db8::1", "metric": 7},
+            {"to": "2001:db8:2::/48", "type": "unreachable", "table": TABLE},
+        ],
+        "virtual_rules": [{"from": "2001:db8::171", "table": TABLE, "priority": 1173}],
+    }
+    runner = RunnerProc(
+        lab, r1, single_instance(NAME, vrid=VRID, priority=200, vips=[f"{VIP}/24"], **keys)
+    ).start()
+    lab.wait_for(lambda: runner.state_of(NAME) == "MASTER", timeout=5, what="MASTER")
+
+    def held() -> tuple[set[str], set[str]]:
+        found = set()
+        for table in ("main", str(TABLE)):
+            shown = lab.run(r1, ["ip", "-6", "-j", "route", "show", "table", table])
+            for r in json.loads(shown.stdout or "[]") if shown.returncode == 0 else []:
+                if r.get("protocol") == "static":
+                    found.add(f"{r.get('type', 'unicast')} {r['dst']} {r.get('gateway', '-')}")
+        rules6 = {
+            f"{r['priority']} {r.get('src')}"
+            for r in lab.ip_json(r1, "-6", "rule", "show")
+            if r.get("table") == str(TABLE)
+        }
+        return found, rules6
+
+    want = (
+        {"unicast 2001:db8:1::/48 2001:db8::1", "unreachable 2001:db8:2::/48 -"},
+        {"1173 2001:db8::171"},
+    )
+    lab.wait_for(lambda: held() == want, timeout=3, what=f"IPv6 routes and rules: {held()}")
+    assert runner.stop() == 0
+    assert held() == (set(), set())
+    assert _addr_info(lab, r1, "eth0", "2001:db8::171") is None
