@@ -235,6 +235,11 @@ def test_routes_come_back_with_their_interface(lab: Lab) -> None:
     lab.wait_for(lambda: not routes(lab, r1), timeout=3, what="the kernel dropped it")
     lab.run(r1, ["ip", "link", "set", "eth1", "up"], check=True)
     lab.wait_for(lambda: routes(lab, r1) == want, timeout=5, what="the route installed again")
+    # Deleted and made again (another ifindex): installed again as well.
+    lab.run(r1, ["ip", "link", "del", "eth1"], check=True)
+    lab.wait_for(lambda: not routes(lab, r1), timeout=3, what="gone with eth1")
+    add_second_link(lab, r1, v4="198.51.100.11/24")
+    lab.wait_for(lambda: routes(lab, r1) == want, timeout=5, what="the route on the new eth1")
     assert runner.state_of(NAME) == "MASTER"
 
 
