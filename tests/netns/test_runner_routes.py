@@ -100,23 +100,23 @@ def test_routes_and_rules_follow_the_master(lab: Lab) -> None:
     high, low = _pair(lab)
     _converged(lab, high, low)
     r1, r2 = high.router, low.router
-    lab.wait_for(lambda: _holds(lab, r1), timeout=3, what=f"routes on r1: {routes(lab, r1)}")
+    lab.wait_for(lambda: _holds(lab, r1), timeout=5, what=f"routes on r1: {routes(lab, r1)}")
     assert _empty(lab, r2), (routes(lab, r2), rules(lab, r2))
     # Failover: r1 stops (priority 0), r2 takes over and installs them; r1 has none.
     assert high.stop() == 0
     lab.wait_for(lambda: low.state_of(NAME) == "MASTER", timeout=5, what="r2 MASTER")
-    lab.wait_for(lambda: _holds(lab, r2), timeout=3, what=f"routes on r2: {routes(lab, r2)}")
+    lab.wait_for(lambda: _holds(lab, r2), timeout=5, what=f"routes on r2: {routes(lab, r2)}")
     assert _empty(lab, r1), (routes(lab, r1), rules(lab, r1))
     # r1 back: it preempts, r2 (BACKUP again) removes them.
     high.start()
     lab.wait_for(lambda: high.state_of(NAME) == "MASTER", timeout=5, what="r1 MASTER again")
-    lab.wait_for(lambda: _empty(lab, r2), timeout=3, what="r2 removed them on leaving MASTER")
-    lab.wait_for(lambda: _holds(lab, r1), timeout=3, what="r1 has them again")
+    lab.wait_for(lambda: _empty(lab, r2), timeout=5, what="r2 removed them on leaving MASTER")
+    lab.wait_for(lambda: _holds(lab, r1), timeout=5, what="r1 has them again")
     # FAULT: the link goes down under r1; it leaves MASTER and removes the rules
     # (the kernel takes the routes through eth0 with the link).
     lab.set_link(r1, up=False)
     lab.wait_for(lambda: high.state_of(NAME) == "FAULT", timeout=5, what="r1 FAULT")
-    lab.wait_for(lambda: _empty(lab, r1), timeout=3, what="r1 holds nothing in FAULT")
+    lab.wait_for(lambda: _empty(lab, r1), timeout=5, what="r1 holds nothing in FAULT")
     lab.wait_for(lambda: _holds(lab, r2), timeout=5, what="r2 took them over")
     assert low.stop() == 0
     assert _empty(lab, r2), "a stop removes them"
@@ -126,7 +126,7 @@ def test_reload_drops_and_changes_routes_of_a_master(lab: Lab) -> None:
     high, low = _pair(lab)
     _converged(lab, high, low)
     r1 = high.router
-    lab.wait_for(lambda: _holds(lab, r1), timeout=3, what="routes on r1")
+    lab.wait_for(lambda: _holds(lab, r1), timeout=5, what="routes on r1")
     cfg = copy.deepcopy(single_instance(NAME, vrid=VRID, priority=200, vips=[f"{VIP}/24"]))
     cfg["instances"][0]["virtual_routes"] = [ROUTES[0], {**ROUTES[1], "to": "198.51.100.192/26"}]
     cfg["instances"][0]["virtual_rules"] = [RULES[1]]
@@ -134,7 +134,7 @@ def test_reload_drops_and_changes_routes_of_a_master(lab: Lab) -> None:
     report = high.result("reload")
     assert NAME in report["changed"], report
     want = {"unicast 198.51.100.0/25 192.0.2.254 eth0 main", f"blackhole 198.51.100.192/26 {TABLE}"}
-    lab.wait_for(lambda: routes(lab, r1) == want, timeout=3, what=f"new routes: {routes(lab, r1)}")
+    lab.wait_for(lambda: routes(lab, r1) == want, timeout=5, what=f"new routes: {routes(lab, r1)}")
     assert rules(lab, r1) == {"1172 all 0x7"}
     assert high.state_of(NAME) == "MASTER"
     # A reload that drops them all.
@@ -151,13 +151,13 @@ def test_a_route_the_kernel_refuses_is_logged_and_the_master_runs_on(lab: Lab) -
     high, low = _pair(lab, virtual_routes=[*ROUTES, bad])
     _converged(lab, high, low)
     r1 = high.router
-    lab.wait_for(lambda: _holds(lab, r1), timeout=3, what="the other routes on r1")
+    lab.wait_for(lambda: _holds(lab, r1), timeout=5, what="the other routes on r1")
     lab.wait_for(
         lambda: (
             "virtual route 198.51.100.64/26 via 198.51.100.1 table 254: the kernel "
             "refused it: Network is unreachable" in high.log()
         ),
-        timeout=3,
+        timeout=5,
         what="the refusal in the log",
     )
     assert lab.has_address(r1, VIP)
@@ -191,7 +191,7 @@ def test_address_options_and_excluded_addresses(lab: Lab) -> None:
         _converged(lab, high, low)
         lab.wait_for(
             lambda: _addr_info(lab, r1, "eth0", "2001:db8::172") is not None,
-            timeout=3,
+            timeout=5,
             what="excluded addresses on r1",
         )
     vip = _addr_info(lab, r1, "eth0", VIP)
@@ -212,7 +212,7 @@ def test_address_options_and_excluded_addresses(lab: Lab) -> None:
         assert _addr_info(lab, r1, ifname, address) is None, f"{address} left on r1"
         lab.wait_for(
             lambda i=ifname, a=address: _addr_info(lab, r2, i, a) is not None,
-            timeout=3,
+            timeout=5,
             what=f"{address} on r2",
         )
 
@@ -230,14 +230,14 @@ def test_routes_come_back_with_their_interface(lab: Lab) -> None:
     ).start()
     lab.wait_for(lambda: runner.state_of(NAME) == "MASTER", timeout=5, what="MASTER")
     want = {"unicast 198.51.100.0/25 198.51.100.254 eth1 main"}
-    lab.wait_for(lambda: routes(lab, r1) == want, timeout=3, what="the route through eth1")
+    lab.wait_for(lambda: routes(lab, r1) == want, timeout=5, what="the route through eth1")
     lab.run(r1, ["ip", "link", "set", "eth1", "down"], check=True)
-    lab.wait_for(lambda: not routes(lab, r1), timeout=3, what="the kernel dropped it")
+    lab.wait_for(lambda: not routes(lab, r1), timeout=5, what="the kernel dropped it")
     lab.run(r1, ["ip", "link", "set", "eth1", "up"], check=True)
     lab.wait_for(lambda: routes(lab, r1) == want, timeout=5, what="the route installed again")
     # Deleted and made again (another ifindex): installed again as well.
     lab.run(r1, ["ip", "link", "del", "eth1"], check=True)
-    lab.wait_for(lambda: not routes(lab, r1), timeout=3, what="gone with eth1")
+    lab.wait_for(lambda: not routes(lab, r1), timeout=5, what="gone with eth1")
     add_second_link(lab, r1, v4="198.51.100.11/24")
     lab.wait_for(lambda: routes(lab, r1) == want, timeout=5, what="the route on the new eth1")
     assert runner.state_of(NAME) == "MASTER"
@@ -248,10 +248,10 @@ def test_a_labelled_vip_removed_by_another_program_comes_back_with_its_label(lab
     r1 = lab.add_router("r1", v4="192.0.2.11/24")
     runner = RunnerProc(lab, r1, single_instance(NAME, vrid=VRID, priority=200, vips=[vip])).start()
     lab.wait_for(lambda: runner.state_of(NAME) == "MASTER", timeout=5, what="MASTER")
-    lab.wait_for(lambda: _addr_info(lab, r1, "eth0", VIP) is not None, timeout=3, what="the VIP")
+    lab.wait_for(lambda: _addr_info(lab, r1, "eth0", VIP) is not None, timeout=5, what="the VIP")
     lab.run(r1, ["ip", "addr", "del", f"{VIP}/24", "dev", "eth0"], check=True)
     lab.wait_for(
-        lambda: stats_of(runner, NAME).get("vip_restored") == 1, timeout=3, what="put back"
+        lambda: stats_of(runner, NAME).get("vip_restored") == 1, timeout=5, what="put back"
     )
     info = _addr_info(lab, r1, "eth0", VIP)
     assert info is not None and info.get("label") == "eth0:vip", info
@@ -266,7 +266,7 @@ def test_a_reload_that_moves_a_vip_to_another_interface_and_stop(lab: Lab) -> No
     cfg = single_instance(NAME, vrid=VRID, priority=200, vips=vips)
     runner = RunnerProc(lab, r1, cfg).start()
     lab.wait_for(lambda: runner.state_of(NAME) == "MASTER", timeout=5, what="MASTER")
-    lab.wait_for(lambda: _addr_info(lab, r1, "eth0", other) is not None, timeout=3, what="on eth0")
+    lab.wait_for(lambda: _addr_info(lab, r1, "eth0", other) is not None, timeout=5, what="on eth0")
     cfg = copy.deepcopy(cfg)
     cfg["instances"][0]["virtual_addresses"][1] = {"address": f"{other}/32", "dev": "eth1"}
     runner.write_config(cfg)
@@ -313,7 +313,7 @@ def test_ipv6_routes_and_rules_of_an_excluded_address(lab: Lab) -> None:
         {"unicast 2001:db8:1::/48 2001:db8::1", "unreachable 2001:db8:2::/48 -"},
         {"1173 2001:db8::171"},
     )
-    lab.wait_for(lambda: held() == want, timeout=3, what=f"IPv6 routes and rules: {held()}")
+    lab.wait_for(lambda: held() == want, timeout=5, what=f"IPv6 routes and rules: {held()}")
     assert runner.stop() == 0
     assert held() == (set(), set())
     assert _addr_info(lab, r1, "eth0", "2001:db8::171") is None
