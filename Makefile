@@ -69,7 +69,7 @@ typecheck: venv ## mypy, strict on the engine package (settings in pyproject.tom
 
 # What only a kernel exercises (sockets, netlink, the daemon around them) is
 # measured by the netns tests; everything else must be covered by unit tests.
-KERNEL_SIDE := $(ENGINE)/linux/*,$(ENGINE)/hostio.py,$(ENGINE)/runner.py,$(ENGINE)/instance.py,$(ENGINE)/trackio.py
+KERNEL_SIDE := $(ENGINE)/linux/*,$(ENGINE)/hostio.py,$(ENGINE)/held.py,$(ENGINE)/runner.py,$(ENGINE)/instance.py,$(ENGINE)/trackio.py
 
 unit: venv ## unit tests; the engine's sans-kernel code must be >= 90 % covered by them
 	@rm -f .coverage .coverage.*

@@ -49,9 +49,86 @@ options:
     description:
       - The virtual addresses as C(ADDR) or C(ADDR/PREFIX), all of one family. IPv6 starts with
         the virtual router's link-local address (RFC 9568 section 5.2.9).
+      - An item may also be a dictionary with C(address) and options, as keepalived's
+        C(virtual_ipaddress) takes them; C(dev) another interface than the instance's,
+        C(label) (IPv4, starting with that interface's name), C(scope) (V(global), V(site),
+        V(link), V(host), V(nowhere)) and C(broadcast) (IPv4).
       - Required when O(state=present).
     type: list
-    elements: str
+    elements: raw
+  virtual_addresses_excluded:
+    description:
+      - Addresses the MASTER holds but does not advertise (keepalived's
+        C(virtual_ipaddress_excluded)), of either family; items as in O(virtual_addresses).
+      - Added on becoming MASTER, removed on leaving it.
+    type: list
+    elements: raw
+  virtual_routes:
+    description:
+      - Routes installed on becoming MASTER and removed on leaving it (FAULT, BACKUP, stop),
+        as keepalived's C(virtual_routes). A route the kernel refuses is logged with the
+        kernel's reason and tried again; the instance runs on.
+    type: list
+    elements: dict
+    suboptions:
+      to:
+        description: The destination, C(NET/PREFIX), C(ADDR) or C(default).
+        type: str
+        required: true
+      via:
+        description: The gateway.
+        type: str
+      dev:
+        description:
+          - The interface. A unicast route with neither O(virtual_routes[].via) nor this goes
+            out of the instance's interface.
+        type: str
+      src:
+        description: The preferred source address (may be a virtual address).
+        type: str
+      metric:
+        description: The metric, 0 to 4294967295.
+        type: int
+      table:
+        description:
+          - The table, a number from 1 to 4294967295 or V(main) (the default), V(local),
+            V(default).
+        type: raw
+      scope:
+        description: The scope (default V(link) without a gateway, else V(global)).
+        type: str
+        choices: [global, site, link, host, nowhere]
+      type:
+        description: V(unicast) (the default), or a route that drops.
+        type: str
+        choices: [unicast, blackhole, unreachable, prohibit]
+  virtual_rules:
+    description:
+      - Policy routing rules installed on becoming MASTER and removed on leaving it, as
+        keepalived's C(virtual_rules). A rule without O(virtual_rules[].from) and
+        O(virtual_rules[].to) is of the instance's address family.
+    type: list
+    elements: dict
+    suboptions:
+      from:
+        description: The source prefix, C(ADDR/PREFIX), C(ADDR) or C(all).
+        type: str
+      to:
+        description: The destination prefix.
+        type: str
+      table:
+        description: The table to look up, as O(virtual_routes[].table).
+        type: raw
+        required: true
+      priority:
+        description: The rule's priority, 0 to 4294967295.
+        type: int
+      fwmark:
+        description: Match packets with this firewall mark.
+        type: int
+      fwmask:
+        description: The mask of O(virtual_rules[].fwmark).
+        type: int
   preempt:
     description: Take over from a lower priority master (default V(true)).
     type: bool

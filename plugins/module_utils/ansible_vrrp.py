@@ -73,7 +73,8 @@ def _element(items: Mapping[str, Any], spec: dict[str, Any]) -> None:
         spec["elements"] = "dict"
         spec["options"] = _options(node)
     else:
-        spec["elements"] = _TYPES[node["type"]]
+        # No single type (an address or an object with options): the schema checks it.
+        spec["elements"] = _TYPES.get(node.get("type", ""), "raw")
 
 
 def _option(node: Mapping[str, Any], *, required: bool) -> dict[str, Any]:
@@ -89,6 +90,8 @@ def _option(node: Mapping[str, Any], *, required: bool) -> dict[str, Any]:
     elif node.get("type") == "array":
         spec["type"] = "list"
         _element(node["items"], spec)
+    elif "type" not in node:
+        spec["type"] = "raw"  # a number or a name (a routing table): the schema checks it
     else:
         spec["type"] = _TYPES[node["type"]]
         if node.get("writeOnly") and node["type"] == "string":

@@ -87,6 +87,20 @@ EXAMPLES = r"""
     authentication:
       password: "{{ vrrp_password }}"
 
+- name: An edge router - the MASTER also holds a WAN address, a default route and a rule
+  failover.vrrp.vrrp_instance:
+    name: edge
+    interface: eth0
+    vrid: 60
+    virtual_addresses:
+      - 192.0.2.60/24
+      - {address: 198.51.100.60/24, dev: eth1, label: "eth1:vip"}
+    virtual_addresses_excluded: [2001:db8::60/64]
+    virtual_routes:
+      - {to: default, via: 198.51.100.1, table: 100}
+    virtual_rules:
+      - {from: 192.0.2.0/24, table: 100, priority: 1000}
+
 - name: Remove an instance
   failover.vrrp.vrrp_instance:
     name: old

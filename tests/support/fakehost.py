@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 from collections.abc import Iterable, Sequence
 
+from vrrp.config_types import InstanceConfig
 from vrrp.errors import NetlinkError
 from vrrp.hostio import SocketKey
 from vrrp.instance import Instance, IPInterface
@@ -25,6 +26,7 @@ class FakeHost:
     def __init__(self, interfaces: dict[str, int] | None = None) -> None:
         self.interfaces = {"eth0": 2, "eth1": 3} if interfaces is None else interfaces
         self.vips: set[tuple[str, str]] = set()
+        self.held_updates: list[tuple[str, InstanceConfig]] = []
         self.fail_on: str | None = None
         self.sockets: set[SocketKey] = set()
         self.announced: list[tuple[str, str]] = []
@@ -52,6 +54,9 @@ class FakeHost:
     ) -> None:
         for vip in instance.virtual_interfaces if vips is None else vips:
             self.vips.discard((instance.address_ifname, str(vip)))
+
+    def update_held(self, instance: Instance, old: InstanceConfig) -> None:
+        self.held_updates.append((instance.name, old))
 
     def announce(self, instance: Instance) -> None:
         self.announced += [

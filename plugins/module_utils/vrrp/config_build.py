@@ -14,9 +14,10 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Callable, Iterable, Mapping
-from ipaddress import ip_address, ip_interface
+from ipaddress import ip_address
 from typing import Any, Final
 
+from . import config_routes
 from .config_files import ConfigFileError, Source
 from .config_types import (
     Address,
@@ -94,14 +95,21 @@ def _address(text: str, at: Path) -> Address:
     return address
 
 
-def _virtual_addresses(texts: list[str], at: Path) -> tuple[VirtualAddress, ...]:
+def _virtual_addresses(
+    items: list[Any], at: Path
+) -> tuple[tuple[VirtualAddress, ...], tuple[config_routes.HeldAddress, ...]]:
     result: list[VirtualAddress] = []
-    for index, text in enumerate(texts):
+    options: list[config_routes.HeldAddress] = []
+    texts: list[str] = []
+    for index, item in enumerate(items):
         here = (*at, index)
-        try:
-            vip = ip_interface(text)
-        except ValueError:
-            raise _fail(here, f"not a valid ADDR or ADDR/PREFIX: {show(text)}") from None
+        text, held = config_routes.held_address(item, here)
+        texts.append(text)
+        vip = held.address
+        if held.has_options:
+            options.append(held)
+        if not isinstance(item, str):
+            here = (*here, "address")
         _address(str(vip.ip), here)
         if result and vip.version != result[0].version:
             raise _fail(
@@ -119,7 +127,7 @@ def _virtual_addresses(texts: list[str], at: Path) -> tuple[VirtualAddress, ...]
             "the first IPv6 virtual address must be the virtual router's link-local "
             f"address, in fe80::/10 (RFC 9568 §5.2.9); got {show(texts[0])}",
         )
-    return tuple(result)
+    return tuple(result), tuple(options)
 
 
 def _advert_interval_cs(seconds: float, at: Path) -> int:
@@ -223,8 +231,28 @@ def _instance(obj: Mapping[str, Any], at: Path) -> InstanceConfig:
     values = {**_INSTANCE_DEFAULTS, **obj}
     version = int(values["version"])
     vrid = int(values["vrid"])
-    addresses = _virtual_addresses(values["virtual_addresses"], (*at, "virtual_addresses"))
+    addresses, vip_options = _virtual_addresses(
+        values["virtual_addresses"], (*at, "virtual_addresses")
+    )
     family = addresses[0].version
+    excluded = config_routes.excluded_addresses(
+        obj.get("virtual_addresses_excluded", []),
+        (*at, "virtual_addresses_excluded"),
+        vips=addresses,
+    )
+    families: set[int] = {family} | {held.address.version for held in excluded}
+    routes = config_routes.virtual_routes(
+        obj.get("virtual_routes", []),
+        (*at, "virtual_routes"),
+        families=families,
+        default_family=family,
+    )
+    rules = config_routes.virtual_rules(
+        obj.get("virtual_rules", []),
+        (*at, "virtual_rules"),
+        families=families,
+        default_family=family,
+    )
     if version == 2 and family == 6:
         raise _fail(
             (*at, "version"),
@@ -253,6 +281,10 @@ def _instance(obj: Mapping[str, Any], at: Path) -> InstanceConfig:
                 (*at, "vmac_interface"),
                 f"the VMAC interface must differ from interface {show(values['interface'])}",
             )
+    for key in ("virtual_addresses", "virtual_addresses_excluded"):
+        config_routes.check_labels(
+            obj.get(key, []), (*at, key), ifname=vmac_interface or values["interface"]
+        )
     auth = obj.get("authentication")
     track_interfaces, track_files, track_scripts = _tracking(obj, at)
     return InstanceConfig(
@@ -284,6 +316,10 @@ def _instance(obj: Mapping[str, Any], at: Path) -> InstanceConfig:
         checksum_form=checksum_form,
         unicast_ttl=int(values["unicast_ttl"]),
         multicast_source=_multicast_source(obj, family, at),
+        vip_options=vip_options,
+        virtual_addresses_excluded=excluded,
+        virtual_routes=routes,
+        virtual_rules=rules,
         description=values["description"],
     )
 

@@ -14,7 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from .config_routes import HeldAddress, VirtualRoute, VirtualRule
 
 Address = Union[IPv4Address, IPv6Address]
 VirtualAddress = Union[IPv4Interface, IPv6Interface]
@@ -135,6 +138,12 @@ class InstanceConfig:
     checksum_form: str | None
     unicast_ttl: int = 255  # TTL / hop limit of unicast adverts (keepalived's unicast_ttl)
     multicast_source: Address | None = None  # keepalived's mcast_src_ip: held by the interface
+    # Held while MASTER beyond the bare VIPs (vrrp.config_routes): the options
+    # of the VIPs that have any, addresses not advertised, routes and rules.
+    vip_options: tuple[HeldAddress, ...] = ()
+    virtual_addresses_excluded: tuple[HeldAddress, ...] = ()
+    virtual_routes: tuple[VirtualRoute, ...] = ()
+    virtual_rules: tuple[VirtualRule, ...] = ()
     description: str = field(default="", compare=False)
 
     @property
@@ -152,6 +161,20 @@ class InstanceConfig:
         """As Master, packets to the VIPs are dropped (RFC 9568 §6.4.3): accept off, no owner."""
         return not self.accept and not self.owner
 
+    def held_vip(self, vip: VirtualAddress) -> HeldAddress | None:
+        """The options ``vip`` is added with (None: none, on the instance's interface)."""
+        for held in self.vip_options:
+            if held.address.ip == vip.ip:
+                return held
+        return None
+
+    def _vip_items(self) -> list[object]:
+        out: list[object] = []
+        for vip in self.virtual_addresses:
+            held = self.held_vip(vip)
+            out.append(str(vip) if held is None else held.to_item())
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         """Canonical JSON-able form, defaults filled in, in schema key order.
 
@@ -165,7 +188,11 @@ class InstanceConfig:
             "priority": self.priority,
             "version": self.version,
             "advert_interval": canonical_seconds(self.advert_interval_cs / 100),
-            "virtual_addresses": plain(self.virtual_addresses),
+            "virtual_addresses": self._vip_items(),
+            "virtual_addresses_excluded": [h.to_item() for h in self.virtual_addresses_excluded]
+            or None,
+            "virtual_routes": [r.to_dict() for r in self.virtual_routes] or None,
+            "virtual_rules": [r.to_dict() for r in self.virtual_rules] or None,
             "preempt": self.preempt,
             "preempt_delay": canonical_seconds(self.preempt_delay),
             "accept": self.accept,

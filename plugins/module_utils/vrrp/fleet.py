@@ -281,6 +281,7 @@ class Fleet(HostFollower):
             params, in_sync_group=group is not None, readdress=reload_plan.readdressed(old, cfg)
         )
         inst.execute(inst.router.handle(event, self.loop.time()))
+        inst.update_held(old)
         trackers = trackers_of(cfg)
         result = inst.tracking.reconfigure(base_priority=cfg.priority, trackers=trackers)
         if self.watcher is not None:
@@ -377,6 +378,9 @@ class Fleet(HostFollower):
 
     def announce(self, instance: Instance) -> None:
         self.io.announce(instance)
+
+    def update_held(self, instance: Instance, old: InstanceConfig) -> None:
+        self.io.update_held(instance, old)
 
     def transition(self, instance: Instance, transition: Transition) -> None:
         self.notifier.transition(instance, transition)

@@ -131,6 +131,8 @@ class HostFollower:
                 gc.collect()
 
     def _link_changed(self, ifname: str, *, up: bool) -> None:
+        if up:
+            self._reinstall_held(ifname)
         for inst in list(self.instances.values()):
             names = (inst.ifname, inst.socket_ifname, inst.address_ifname)
             if ifname in names and self._relisten(inst):
@@ -231,10 +233,7 @@ class HostFollower:
         vips = self._vips_on.get(ifname)
         if vips is None:
             vips = frozenset(
-                vip.ip
-                for inst in self.instances.values()
-                if inst.address_ifname == ifname
-                for vip in inst.virtual_interfaces
+                ip for inst in self.instances.values() for ip in inst.held_ips_on(ifname)
             )
             self._vips_on[ifname] = vips
         return vips
@@ -391,7 +390,10 @@ class HostFollower:
             restored = []
             for vip in lost:
                 try:
-                    if self.io.put_back(inst.address_ifname, str(vip), vmac=inst.cfg.vmac):
+                    if inst.cfg.held_vip(vip) is not None:
+                        self.io.add_addresses(inst, [vip])  # with its label, scope, broadcast
+                        restored.append(str(vip))
+                    elif self.io.put_back(inst.address_ifname, str(vip), vmac=inst.cfg.vmac):
                         restored.append(str(vip))
                 except VRRPError as exc:
                     inst.stats["io_error.restore"] += 1
@@ -409,6 +411,20 @@ class HostFollower:
                 self.io.announce(inst)
             except VRRPError as exc:
                 log.warning("%s: announce after putting back: %s", inst.name, exc)
+
+    def _reinstall_held(self, ifname: str) -> None:
+        """An interface came (back) up: a Master installs again what the kernel
+        dropped with it (routes through it, addresses on it); idempotent."""
+        for inst in list(self.instances.values()):
+            cfg = inst.cfg
+            held = cfg.virtual_routes or cfg.virtual_rules or cfg.virtual_addresses_excluded
+            if inst.router.state is not State.MASTER or not (held or cfg.vip_options):
+                continue
+            try:
+                self.io.add_addresses(inst)
+            except VRRPError as exc:
+                inst.stats["io_error.reinstall"] += 1
+                log.warning("%s: %s up again: %s", inst.name, ifname, exc)
 
     def _link_usable(self, ifname: str) -> bool:
         state = self.watcher.link(ifname) if self.watcher else None

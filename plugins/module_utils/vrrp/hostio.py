@@ -20,7 +20,9 @@ from collections.abc import Callable, Iterable, Sequence
 from ipaddress import ip_address
 from typing import Protocol
 
+from .config_types import InstanceConfig
 from .errors import NetlinkError, VRRPError
+from .held import Held, address_options, raise_errors
 from .instance import Instance, InstanceKernelIo, IPInterface
 from .linux import accept_filter, addresses, link
 from .linux.announce import Announcer, mac_bytes
@@ -120,13 +122,39 @@ class KernelIo:
                 log.debug("%s: %s", instance.name, exc)
 
     def add_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None = None) -> None:
+        """The VIPs (None: all of them, then what the Master holds beyond them, see
+        :mod:`.held`); every item is tried, the refusals raised together."""
         chosen = instance.virtual_interfaces if vips is None else vips
         # The drop first (accept off): no moment where the kernel accepts for them.
         _unused, held = self._held.get(instance.name, (instance, frozenset()))
         self._held[instance.name] = (instance, held | {vip.ip for vip in chosen})
         self.sync_accept_filter()
+        errors: list[str] = []
         for vip in chosen:
-            addresses.add_vip(instance.address_ifname, str(vip), vmac=instance.cfg.vmac)
+            self._add_vip(instance, vip, retired=False, errors=errors)
+        if vips is None:
+            Held(instance.cfg, ifname=instance.address_ifname).install(errors)
+        raise_errors(errors)
+
+    def _add_vip(
+        self, instance: Instance, vip: IPInterface, *, retired: bool, errors: list[str]
+    ) -> None:
+        options = instance.held_vip(vip, retired=retired)
+        ifname = (options and options.dev) or instance.address_ifname
+        vmac = instance.cfg.vmac and ifname == instance.address_ifname
+        try:
+            addresses.add_vip(ifname, str(vip), vmac=vmac, options=address_options(options))
+        except VRRPError as exc:
+            errors.append(str(exc))
+
+    def _remove_vip(
+        self, instance: Instance, vip: IPInterface, *, retired: bool, errors: list[str]
+    ) -> None:
+        options = instance.held_vip(vip, retired=retired)
+        try:
+            addresses.remove_address((options and options.dev) or instance.address_ifname, str(vip))
+        except VRRPError as exc:
+            errors.append(str(exc))
 
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None
@@ -141,16 +169,35 @@ class KernelIo:
                 self._held[instance.name] = (instance, held - {vip.ip for vip in vips})
             self.sync_accept_filter()
 
-    @staticmethod
-    def _remove_addresses(instance: Instance, vips: Sequence[IPInterface] | None) -> None:
+    def _remove_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None) -> None:
+        errors: list[str] = []
+        if vips is None:
+            Held(instance.cfg, ifname=instance.address_ifname).withdraw(errors)
+        elsewhere = [v for v in instance.virtual_interfaces if instance.vip_ifname(v) is not None]
         if vips is None and instance.cfg.vmac and instance.ip_version == 6:
             # Leaving Master (all of them): see remove_vmac_addresses. A Master
             # that stays (a reload in place) must not take its VMAC down.
-            every = [str(vip) for vip in instance.virtual_interfaces]
+            every = [str(v) for v in instance.virtual_interfaces if v not in elsewhere]
             addresses.remove_vmac_addresses(instance.address_ifname, every)
-            return
+            vips = elsewhere
+        # Named VIPs come from a reload in place: as the old definition placed them.
+        retired = vips is not None and vips is not elsewhere
         for vip in instance.virtual_interfaces if vips is None else vips:
-            addresses.remove_address(instance.address_ifname, str(vip))
+            self._remove_vip(instance, vip, retired=retired, errors=errors)
+        raise_errors(errors)
+
+    def update_held(self, instance: Instance, old: InstanceConfig) -> None:
+        """A reload kept this Master: bring what it holds beyond the core's VIP
+        set from ``old`` to its new definition (options of VIPs that stay too)."""
+        errors: list[str] = []
+        ifname = instance.address_ifname
+        Held(instance.cfg, ifname=ifname).update(Held(old, ifname=ifname), errors)
+        before = {vip.ip: vip for vip in old.virtual_addresses}
+        for vip in instance.virtual_interfaces:
+            if before.get(vip.ip) == vip and old.held_vip(vip) != instance.cfg.held_vip(vip):
+                self._remove_vip(instance, vip, retired=True, errors=errors)
+                self._add_vip(instance, vip, retired=False, errors=errors)
+        raise_errors(errors)
 
     # ------------------------------------------------------ accept mode
 
@@ -246,10 +293,21 @@ class KernelIo:
                 instance.stats["announce_errors"] += 1
                 log.warning("%s: announce on %s: %s", instance.name, instance.address_ifname, exc)
 
+        for ifname, ip in instance.held_elsewhere():
+            # VIPs and excluded addresses on another interface (its own MAC).
+            try:
+                announcer = self.announcers.get(ifname) or Announcer(ifname=ifname)
+                self.announcers[ifname] = announcer
+                announcer.announce(ip)
+            except VRRPError as exc:
+                self._close_announcer(ifname)
+                instance.stats["announce_errors"] += 1
+                log.debug("%s: announce %s on %s: %s", instance.name, ip, ifname, exc)
+
     @staticmethod
     def _announce_on(announcer: Announcer, instance: Instance) -> None:
-        for vip in instance.virtual_interfaces:
-            announcer.announce(str(vip.ip))
+        for ip in instance.held_here():
+            announcer.announce(ip)
 
     # ------------------------------------------------ interfaces, addresses
 

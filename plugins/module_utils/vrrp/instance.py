@@ -15,9 +15,10 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from ipaddress import IPv4Interface, IPv6Interface
+from ipaddress import IPv4Interface, IPv6Interface, ip_address
 from typing import Any, Final, Protocol, Union
 
+from .config_routes import HeldAddress
 from .config_types import InstanceConfig
 from .errors import VRRPError
 from .fsm import (
@@ -70,6 +71,8 @@ class InstanceKernelIo(Protocol):
     ) -> None: ...
 
     def announce(self, instance: Instance) -> None: ...
+
+    def update_held(self, instance: Instance, old: InstanceConfig) -> None: ...
 
 
 class InstanceIo(InstanceKernelIo, Protocol):
@@ -162,6 +165,7 @@ class Instance:
         # Virtual addresses of the definition before the last reload in place:
         # a Master told to remove one finds its prefix length here.
         self._retired: dict[IPAddress, IPInterface] = {}
+        self._previous: InstanceConfig | None = None  # the definition before a reload
 
     def reconfigure(self, cfg: InstanceConfig, *, group: str | None) -> None:
         """Run on with a new definition of the same virtual router (a reload in place).
@@ -172,6 +176,7 @@ class Instance:
         tracking result; the router's state and timers are the core's.
         """
         old, self.cfg, self.group = self.cfg, cfg, group
+        self._previous = old
         self._retired = {vip.ip: vip for vip in old.virtual_addresses}
         self._wire_key = None  # peers or checksum form may have changed
         if cfg.garp != old.garp and self.router.state is State.MASTER:
@@ -190,6 +195,20 @@ class Instance:
         current = {vip.ip: vip for vip in self.cfg.virtual_addresses}
         first, second = (self._retired, current) if retired else (current, self._retired)
         return tuple(first[ip] if ip in first else second[ip] for ip in addresses)
+
+    def update_held(self, old: InstanceConfig) -> None:
+        """After a reload in place: a Master brings what it holds beyond its VIPs
+        (routes, rules, excluded addresses, address options) to the new
+        definition. Run after the core handled the Reconfigure, on the state it
+        left; a refusal is counted, logged and tried again like the VIPs'."""
+        if self.router.state is not State.MASTER or old == self.cfg:
+            return
+        try:
+            self.io.update_held(self, old)
+        except Exception as exc:  # counted, logged, tried again
+            self._io_failed("UpdateHeld", exc)
+            self._address_pending = AddAddresses
+            self._retry_addresses_later()
 
     # -- facts ---------------------------------------------------------------
 
@@ -233,6 +252,50 @@ class Instance:
     @property
     def virtual_interfaces(self) -> Sequence[IPInterface]:
         return tuple(self.cfg.virtual_addresses)
+
+    def held_vip(self, vip: IPInterface, *, retired: bool = False) -> HeldAddress | None:
+        """The options ``vip`` is added with; ``retired``: as the definition before
+        the last reload had it, when it was there (to remove what was added)."""
+        if retired and self._previous is not None and vip.ip in self._retired:
+            return self._previous.held_vip(self._retired[vip.ip])
+        return self.cfg.held_vip(vip)
+
+    def vip_ifname(self, vip: IPInterface) -> str | None:
+        """The other interface ``vip`` lives on (its ``dev``), or None."""
+        held = self.cfg.held_vip(vip)
+        dev = None if held is None else held.dev
+        return None if dev in (None, self.address_ifname) else dev
+
+    def held_here(self) -> list[str]:
+        """The addresses a Master holds on its address interface: VIPs, excluded ones."""
+        here = [str(v.ip) for v in self.virtual_interfaces if self.vip_ifname(v) is None]
+        here += [
+            str(h.address.ip)
+            for h in self.cfg.virtual_addresses_excluded
+            if h.dev in (None, self.address_ifname)
+        ]
+        return here
+
+    def held_elsewhere(self) -> list[tuple[str, str]]:
+        """``(interface, address)`` a Master holds on other interfaces (their ``dev``)."""
+        out: list[tuple[str, str]] = []
+        for vip in self.virtual_interfaces:
+            dev = self.vip_ifname(vip)
+            if dev is not None:
+                out.append((dev, str(vip.ip)))
+        out += [
+            (h.dev, str(h.address.ip))
+            for h in self.cfg.virtual_addresses_excluded
+            if h.dev is not None and h.dev != self.address_ifname
+        ]
+        return out
+
+    def held_ips_on(self, ifname: str) -> list[IPAddress]:
+        """Every address this instance holds (as Master) on ``ifname``: never a source."""
+        ips = [ip_address(a) for i, a in self.held_elsewhere() if i == ifname]
+        if ifname == self.address_ifname:
+            ips += [ip_address(a) for a in self.held_here()]
+        return ips
 
     def state_dict(self, *, now: float, demoted: int | None) -> dict[str, Any]:
         router = self.router

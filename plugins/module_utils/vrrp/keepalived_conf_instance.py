@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Callable, Final
 
+from . import keepalived_conf_held as held
 from .keepalived_conf_tree import Node
 from .keepalived_conf_values import (
     GARP_KEYWORDS,
@@ -44,23 +45,35 @@ def _address(ctx: Context, node: Node) -> str | None:
         return None
 
 
+def _ip(item: str | dict[str, Any]) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+    return ipaddress.ip_interface(item if isinstance(item, str) else item["address"])
+
+
 def _virtual_addresses(ctx: Context, node: Node, out: dict[str, Any]) -> None:
-    addresses: list[str] = out.setdefault("virtual_addresses", [])
+    out.setdefault("virtual_addresses", [])
     for entry in walk(ctx, node, True):
-        text = entry.keyword
-        try:
-            vip = ipaddress.ip_interface(text)
-        except ValueError:
-            ctx.note(entry, f"{text!r} is not ADDR or ADDR/PREFIX; not converted", node.keyword)
+        # Options are read once the interface is known (_complete).
+        out.setdefault("_vips", []).append((entry, node.keyword))
+
+
+def _vip_items(ctx: Context, out: dict[str, Any]) -> None:
+    addresses: list[str | dict[str, Any]] = out["virtual_addresses"]
+    for entry, parent in out.pop("_vips", []):
+        item = held.address_item(ctx, entry, parent, interface=out.get("interface"))
+        if item is None:
             continue
-        if entry.args:
-            out.setdefault("_vip_options", []).append((entry, node.keyword))
-        if addresses and ipaddress.ip_interface(addresses[0]).version != vip.version:
-            ctx.note(entry, f"{text}: an address of the other family; not converted", node.keyword)
+        vip = _ip(item)
+        if addresses and _ip(addresses[0]).version != vip.version:
+            ctx.note(
+                entry,
+                f"{entry.keyword}: an address of the other family; not converted "
+                "(virtual_ipaddress_excluded takes both)",
+                parent,
+            )
             continue
-        if any(ipaddress.ip_interface(a).ip == vip.ip for a in addresses):
+        if any(_ip(a).ip == vip.ip for a in addresses):
             continue  # keepalived keeps one of a repeated address
-        addresses.append(text)
+        addresses.append(item)
 
 
 def _unicast_peers(ctx: Context, node: Node, out: dict[str, Any]) -> None:
@@ -180,6 +193,24 @@ def _flag(ctx: Context, node: Node, out: dict[str, Any], hints: dict[str, Any]) 
     return True
 
 
+def _excluded(ctx: Context, node: Node, out: dict[str, Any]) -> None:
+    del ctx  # read once the interface is known (_held)
+    out.setdefault("_excluded", []).append(node)
+
+
+_BLOCKS: Final[dict[str, Callable[[Context, Node, dict[str, Any]], None]]] = {
+    "virtual_ipaddress": _virtual_addresses,
+    "virtual_ipaddress_excluded": _excluded,
+    "virtual_routes": held.convert_routes,
+    "virtual_rules": held.convert_rules,
+    "unicast_peer": _unicast_peers,
+    "track_interface": _track_interfaces,
+    "track_script": _track_named,
+    "track_file": _track_named,
+    "authentication": _authentication,
+}
+
+
 def convert_instance(ctx: Context, node: Node) -> dict[str, Any] | None:
     """The runner instance of a ``vrrp_instance`` node (None: not convertible)."""
     name = node.args[0] if len(node.args) == 1 else None
@@ -195,16 +226,8 @@ def convert_instance(ctx: Context, node: Node) -> dict[str, Any] | None:
             continue
         if key in GARP_KEYWORDS:
             garp_setting(ctx, entry, key, garp)
-        elif key == "virtual_ipaddress":
-            _virtual_addresses(ctx, entry, out)
-        elif key == "unicast_peer":
-            _unicast_peers(ctx, entry, out)
-        elif key == "track_interface":
-            _track_interfaces(ctx, entry, out)
-        elif key in ("track_script", "track_file"):
-            _track_named(ctx, entry, out)
-        elif key == "authentication":
-            _authentication(ctx, entry, out)
+        elif key in _BLOCKS:
+            _BLOCKS[key](ctx, entry, out)
         elif key in _NOTIFY:
             command = argv(ctx, entry)
             if command is not None:
@@ -232,18 +255,11 @@ def _advert_interval(seconds: float, version: int) -> float:
     return centis // 100 if centis % 100 == 0 else centis / 100
 
 
-def _vip_option_notes(ctx: Context, out: dict[str, Any]) -> None:
-    for entry, parent in out.pop("_vip_options", []):
-        options = entry.args
-        if options[:2] == ["dev", out["interface"]]:
-            options = options[2:]  # the instance's own interface: what the runner does
-        if options:
-            ctx.note(
-                entry,
-                f"{entry.keyword}: {' '.join(options)!r} (dev, label, scope, brd, ...): "
-                f"{NO_SCHEMA_KEY}; the address is converted without it",
-                parent,
-            )
+def _held(ctx: Context, out: dict[str, Any]) -> None:
+    """The VIPs with their options, then excluded addresses, routes, rules."""
+    _vip_items(ctx, out)
+    for node in out.pop("_excluded", []):
+        held.convert_addresses(ctx, node, out, key="virtual_addresses_excluded")
 
 
 def _source(out: dict[str, Any]) -> None:
@@ -276,12 +292,14 @@ def _unicast(out: dict[str, Any]) -> None:
 def _complete(
     ctx: Context, node: Node, out: dict[str, Any], hints: dict[str, Any], garp: dict[str, float]
 ) -> dict[str, Any] | None:
+    if out.get("_vips"):
+        _held(ctx, out)
     for required in ("interface", "vrid", "virtual_addresses"):
         if not out.get(required):
             ctx.note(node, f"{out['name']}: no {required} (keepalived needs it too); not converted")
             return None
-    _vip_option_notes(ctx, out)
-    family = ipaddress.ip_interface(out["virtual_addresses"][0]).version
+    family = _ip(out["virtual_addresses"][0]).version
+    held.finish(ctx, out, family=family)
     version = out.get("version", 3 if family == 6 else ctx.version)
     if family == 6 and ctx.strict:
         version = 3  # vrrp.c: "cannot use IPv6 with VRRP version 2; setting version 3"

@@ -40,9 +40,6 @@ GARP_KEYWORDS: Final = {
 NO_SCHEMA_KEY: Final = "our schema has no key for it yet; not converted"
 # Why a keyword is not converted, where more can be said than "no equivalent".
 REASONS: Final = {
-    "virtual_ipaddress_excluded": "excluded virtual addresses: " + NO_SCHEMA_KEY,
-    "virtual_routes": "virtual routes: " + NO_SCHEMA_KEY,
-    "virtual_rules": "virtual rules: " + NO_SCHEMA_KEY,
     "dont_track_primary": "the runner always tracks the instance's interface; not converted",
     "vmac_xmit_base": "adverts from the base interface with a VMAC: " + NO_SCHEMA_KEY,
     "notify": "the generic notify script (state passed as arguments): " + NO_SCHEMA_KEY,

@@ -33,7 +33,7 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
-from . import _deps
+from . import _deps, schema_routes
 from .errors import ConfigError
 
 if TYPE_CHECKING:
@@ -318,12 +318,14 @@ CONFIG_SCHEMA: Final[dict[str, Any]] = {
                 },
                 "virtual_addresses": {
                     "description": "The virtual addresses, all of one family; IPv6 starts "
-                    "with the link-local one (RFC 9568 §5.2.9).",
+                    "with the link-local one (RFC 9568 §5.2.9). Each is ADDR[/PREFIX] or "
+                    "an object with 'address' and options (dev, label, scope, broadcast).",
                     "type": "array",
                     "minItems": 1,
                     "uniqueItems": True,
-                    "items": {"$ref": "#/$defs/address_prefix"},
+                    "items": {"$ref": "#/$defs/virtual_address_item"},
                 },
+                **schema_routes.INSTANCE_PROPERTIES,
                 "preempt": {"type": "boolean", "default": True},
                 "preempt_delay": _seconds(
                     "Wait before preempting a lower priority master",
@@ -484,6 +486,7 @@ CONFIG_SCHEMA: Final[dict[str, Any]] = {
                 },
             ],
         },
+        **schema_routes.DEFS,
         "sync_group": {
             "description": "Instances that move between states together.",
             "type": "object",

@@ -103,8 +103,22 @@ def _parse_interface(address: str) -> IPInterface:
         raise NetlinkError(f"not an IP address: {address!r}") from exc
 
 
+@dataclass(frozen=True)
+class AddressOptions:
+    """What ``ip addr add`` takes beyond the address: ``label``, ``scope``, ``brd``."""
+
+    label: str | None = None
+    scope: int | None = None  # RT_SCOPE_*; None: link for link-local, else universe
+    broadcast: str | None = None
+
+
 def _addr_msg(
-    ifindex: int, iface: IPInterface, *, nodad: bool, route_metric: int | None = None
+    ifindex: int,
+    iface: IPInterface,
+    *,
+    nodad: bool,
+    route_metric: int | None = None,
+    options: AddressOptions | None = None,
 ) -> Any:
     msg = netlink.new_addr_msg()
     msg["family"] = socket.AF_INET if iface.version == 4 else socket.AF_INET6
@@ -114,6 +128,13 @@ def _addr_msg(
     attrs: list[tuple[str, Any]] = [("IFA_LOCAL", str(iface.ip)), ("IFA_ADDRESS", str(iface.ip))]
     if route_metric is not None:
         attrs.append(("IFA_RT_PRIORITY", route_metric))
+    if options is not None:
+        if options.scope is not None:
+            msg["scope"] = options.scope
+        if options.label is not None:
+            attrs.append(("IFA_LABEL", options.label))
+        if options.broadcast is not None:
+            attrs.append(("IFA_BROADCAST", options.broadcast))
     if iface.version == 6 and nodad:
         # A VIP must answer at once; DAD would hold it tentative for a second.
         msg["flags"] = IFA_F_NODAD
@@ -121,18 +142,25 @@ def _addr_msg(
     return msg
 
 
-def add_address(ifname: str, address: str, *, route_metric: int | None = None) -> bool:
+def add_address(
+    ifname: str,
+    address: str,
+    *,
+    route_metric: int | None = None,
+    options: AddressOptions | None = None,
+) -> bool:
     """Add ``address`` (``"192.0.2.1/24"``; no length means /32 or /128).
 
     ``route_metric`` is the metric of the prefix route the kernel makes for it
-    (None: the kernel's default; a VMAC's VIPs get :data:`VMAC_ROUTE_METRIC`).
+    (None: the kernel's default; a VMAC's VIPs get :data:`VMAC_ROUTE_METRIC`);
+    ``options`` its label, scope and broadcast address.
     Returns True when the address was added, False when it was already there.
     """
     iface = _parse_interface(address)
     ifindex = _ifname_to_index(ifname)
     with netlink.Rtnl() as rtnl:
         code = rtnl.request(
-            _addr_msg(ifindex, iface, nodad=True, route_metric=route_metric),
+            _addr_msg(ifindex, iface, nodad=True, route_metric=route_metric, options=options),
             msg_type=netlink.RTM_NEWADDR,
             flags=netlink.NLM_F_CREATE | netlink.NLM_F_EXCL,
         )
@@ -143,10 +171,13 @@ def add_address(ifname: str, address: str, *, route_metric: int | None = None) -
     return True
 
 
-def add_vip(ifname: str, address: str, *, vmac: bool) -> bool:
+def add_vip(
+    ifname: str, address: str, *, vmac: bool, options: AddressOptions | None = None
+) -> bool:
     """Add an instance's virtual address; on a VMAC its prefix route always loses
     to the parent's (:data:`VMAC_ROUTE_METRIC`). As :func:`add_address`."""
-    return add_address(ifname, address, route_metric=VMAC_ROUTE_METRIC if vmac else None)
+    metric = VMAC_ROUTE_METRIC if vmac else None
+    return add_address(ifname, address, route_metric=metric, options=options)
 
 
 def remove_address(ifname: str, address: str) -> bool:

@@ -30,11 +30,15 @@ from .._deps import MissingLibraryError
 from ..errors import NetlinkError
 
 try:
+    from pyroute2.netlink.rtnl.fibmsg import fibmsg  # type: ignore[import-untyped]
     from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg  # type: ignore[import-untyped]
     from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg  # type: ignore[import-untyped]
+    from pyroute2.netlink.rtnl.rtmsg import rtmsg  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - exercised by ansible-test's import sanity
+    fibmsg = None
     ifaddrmsg = None
     ifinfmsg = None
+    rtmsg = None
     PYROUTE2_IMPORT_ERROR: str | None = traceback.format_exc()
 else:
     PYROUTE2_IMPORT_ERROR = None
@@ -58,6 +62,10 @@ RTM_SETLINK: Final = 19
 RTM_NEWADDR: Final = 20
 RTM_DELADDR: Final = 21
 RTM_GETADDR: Final = 22
+RTM_NEWROUTE: Final = 24
+RTM_DELROUTE: Final = 25
+RTM_NEWRULE: Final = 32
+RTM_DELRULE: Final = 33
 
 RTMGRP_LINK: Final = 0x1
 RTMGRP_IPV4_IFADDR: Final = 0x10
@@ -89,6 +97,18 @@ def new_addr_msg() -> Any:
     """An empty ifaddrmsg (RTM_*ADDR body) to fill and send."""
     require_pyroute2()
     return ifaddrmsg()
+
+
+def new_route_msg() -> Any:
+    """An empty rtmsg (RTM_*ROUTE body) to fill and send."""
+    require_pyroute2()
+    return rtmsg()
+
+
+def new_rule_msg() -> Any:
+    """An empty fibmsg (RTM_*RULE body) to fill and send."""
+    require_pyroute2()
+    return fibmsg()
 
 
 def open_socket(*, groups: int = 0) -> socket.socket:

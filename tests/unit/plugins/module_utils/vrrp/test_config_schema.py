@@ -72,7 +72,8 @@ def test_every_object_is_closed() -> None:
                 yield from objects(item)
 
     found = list(objects(CONFIG_SCHEMA))
-    assert len(found) == 9  # the document, notify, garp, 3 trackers, auth, instance, group
+    # the document, notify, garp, 3 trackers, auth, instance, group, virtual address, route, rule
+    assert len(found) == 12
     assert all(node["additionalProperties"] is False for node in found)
 
 

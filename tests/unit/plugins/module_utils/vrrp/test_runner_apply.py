@@ -255,3 +255,23 @@ def test_a_classic_probe_down_faults_the_instances_on_it_until_up(
     runner.fleet.probe_links()
     assert not a.router.faults and not b.router.faults
     run_until(loop, lambda: set(states(runner).values()) == {"MASTER"})
+
+
+def test_a_reload_that_changes_routes_updates_a_master_only(
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop
+) -> None:
+    masters(runner, loop, config(instance("a"), instance("b")))
+    runner.fleet.feed(runner.instances["b"], FaultRaised("link"))  # b leaves MASTER
+    route = {"to": "198.51.100.0/24", "via": "192.0.2.254"}
+    before = {name: inst.cfg for name, inst in runner.instances.items()}
+    report = runner.fleet.apply(
+        config(instance("a", virtual_routes=[route]), instance("b", virtual_routes=[route])),
+        previous=runner.config,
+    )
+    assert report["changed"] == ["a", "b"]
+    assert kernel.held_updates == [("a", before["a"])]  # b is in FAULT: nothing is held
+    again = runner.fleet.apply(
+        config(instance("a", virtual_routes=[route]), instance("b", virtual_routes=[route])),
+        previous=runner.config,
+    )
+    assert again["kept"] == ["a", "b"] and len(kernel.held_updates) == 1
