@@ -228,13 +228,20 @@ def still_starting(states: Mapping[str, Any] | None, names: Sequence[str]) -> li
     """Those of ``names`` whose first election is still under way on a host.
 
     ``states``: the runner's instances (``vrrp_state``'s facts). MASTER is what
-    the first stage waits for; FAULT ends the wait too (it cannot win until the
-    fault clears, and the group's convergence check names it).
+    the first stage waits for. Also the end of the wait: FAULT (it cannot win
+    until the fault clears) and BACKUP of a live MASTER (a router outside the
+    group, or outside the play, holds the VRID: preempt off keeps it there).
+    The group's convergence check judges both.
     """
     known = states or {}
-    return [
-        name
-        for name in names
-        if not isinstance(known.get(name), Mapping)
-        or known[name].get("state") not in ("MASTER", "FAULT")
-    ]
+    return [name for name in names if not _settled(known.get(name))]
+
+
+def _settled(state: object) -> bool:
+    if not isinstance(state, Mapping):
+        return False
+    if state.get("state") in ("MASTER", "FAULT"):
+        return True
+    return state.get("state") == "BACKUP" and bool(
+        state.get("master") and state.get("master_priority")
+    )

@@ -235,9 +235,24 @@ def test_plan_stages_only_where_the_first_master_would_not_preempt() -> None:
     assert plan(_declared(255, 100), running={}, applying={"r1", "r2"}).first == {"r1": ["web"]}
 
 
-@given(names=st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True),
-       states=st.dictionaries(st.sampled_from(["a", "b", "c"]),
-                              st.sampled_from(["INIT", "BACKUP", "MASTER", "FAULT"])))  # fmt: skip
-def test_still_starting_waits_for_master_or_fault(names: list[str], states: dict[str, str]) -> None:
-    pending = still_starting({n: {"state": s} for n, s in states.items()}, names)
-    assert pending == [n for n in names if states.get(n) not in ("MASTER", "FAULT")]
+@given(
+    names=st.lists(st.sampled_from(["a", "b", "c", "d"]), unique=True),
+    states=st.dictionaries(
+        st.sampled_from(["a", "b", "c"]),
+        st.tuples(
+            st.sampled_from(["INIT", "BACKUP", "MASTER", "FAULT"]),
+            st.sampled_from([None, "192.0.2.12"]),
+            st.sampled_from([None, 0, 150]),
+        ),
+    ),
+)
+def test_still_starting_waits_for_master_fault_or_a_live_master(
+    names: list[str], states: dict[str, tuple[str, str | None, int | None]]
+) -> None:
+    facts = {n: {"state": s, "master": m, "master_priority": p} for n, (s, m, p) in states.items()}
+    done = {
+        n
+        for n, (s, m, p) in states.items()
+        if s in ("MASTER", "FAULT") or (s == "BACKUP" and m is not None and p)
+    }
+    assert still_starting(facts, names) == [n for n in names if n not in done]
