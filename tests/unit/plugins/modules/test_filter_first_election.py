@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
-import modules_harness  # noqa: F401 - puts the collection on sys.path
+import modules_harness  # noqa: F401  # pylint: disable=unused-import  # the collection on sys.path
 import pytest
 from ansible.module_utils import _internal
 
