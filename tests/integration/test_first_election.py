@@ -69,6 +69,8 @@ def test_each_new_vrid_is_first_won_by_the_better_claim(pair: HostLab) -> None:
     run = pair.playbook(playbook_fqcn("ha_pair.yml"), extra_vars=VARS)
     TIMINGS[f"playbook ha_pair.yml, {COUNT} new VRIDs, preempt off, slow r2"] = run.seconds
     assert run.returncode == 0, run.output[-6000:]
+    vrids = ", ".join(str(vrid) for vrid in range(1, COUNT + 1))
+    assert f"starting first: {vrids} on r1, r2, then the others" in run.output, run.output[-6000:]
     states = {name: pair.runner_state(host)["instances"] for name, host in pair.hosts.items()}
     masters = {
         vrid: sorted(h for h in states if states[h][f"v{vrid}"]["state"] == "MASTER")
