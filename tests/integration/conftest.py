@@ -75,7 +75,10 @@ def pair(rootfs: Rootfs, installed_collection: InstalledCollection) -> Iterator[
 
     Ansible runs the collection installed from its tarball. Preempt is off so
     that a runner restarted by systemd rejoins as Backup and does not take the
-    VIP back: what the kill -9 test checks.
+    VIP back: what the kill -9 test checks. That r1 is MASTER after provisioning
+    from nothing, whichever runner starts first, is the role's first-election
+    staging (r2 applies a new instance once r1 is MASTER of it;
+    test_first_election.py holds it under adversarial timing).
     """
     with HostLab(
         prefix=unique_prefix(),

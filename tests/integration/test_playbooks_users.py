@@ -33,9 +33,9 @@ INSTANCE: dict[str, Any] = {
     "interface": "eth0",
     "vrid": 51,
     "priority": "{{ lab_priority | int }}",
-    # Preempt on: with it off the first election goes to whichever runner
-    # starts first (r2 can start 0.2 s before r1 on a loaded machine), and
-    # these tests are about the user, --limit and the inventory, not that.
+    # Preempt on: these tests are about the user, --limit and the inventory,
+    # not the first election (with preempt off the role's first-election
+    # staging makes r1 the first MASTER: test_first_election.py).
     "preempt": True,
     "virtual_addresses": ["192.0.2.100/24"],
 }

@@ -128,6 +128,7 @@ __all__ = [
     "Transition",
     "VirtualRouter",
     "master_down_interval",
+    "outranks",
     "skew_time",
 ]
 
@@ -149,6 +150,22 @@ def master_down_interval(*, version: int, priority: int, master_adver_interval_c
         version=version, priority=priority, master_adver_interval_cs=master_adver_interval_cs
     )
     return 3 * master_adver_interval_cs / 100 + skew
+
+
+def outranks(
+    *, priority: int, address: IPAddress, rival_priority: int, rival_address: IPAddress
+) -> bool:
+    """Whether a Master advertising ``priority`` from ``address`` wins over a rival.
+
+    RFC 9568 §6.4.3: a Master steps down for a higher priority, or for an
+    equal one from a higher primary address. The address owner (255) outranks
+    everyone; two owners are ordered by address (erratum 8298). The one
+    comparison of claims: :meth:`VirtualRouter._master_receive` and the
+    controller's first-election staging (:mod:`.first_election`) both use it.
+    """
+    return priority > rival_priority or (
+        priority == rival_priority and int(address) > int(rival_address)
+    )
 
 
 # ------------------------------------------------------------------- router
@@ -702,7 +719,12 @@ class VirtualRouter:
             self._become_backup(f"resigned to {src}", now, actions)
             return
         ours = self.effective_priority
-        if advert.priority > ours or (advert.priority == ours and higher_address):
+        if outranks(
+            priority=advert.priority,
+            address=src,
+            rival_priority=ours,
+            rival_address=self.params.primary_address,
+        ):
             cause = (
                 f"higher priority {advert.priority} from {src}"
                 if advert.priority > ours
