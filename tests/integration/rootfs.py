@@ -38,10 +38,13 @@ SUITE: Final = "bookworm"
 # systemd + dbus: a booting init. python3 + python3-apt: what Ansible's modules
 # need on a Debian target (apt would otherwise try to install python3-apt, and
 # the lab has no route to a mirror). procps: /bin/kill for the unit's ExecReload.
+# keepalived: the pair the migration playbook takes over (Debian's unit does not
+# start without /etc/keepalived/keepalived.conf, so it stays idle elsewhere).
 PACKAGES: Final = (
     "dbus",
     "iproute2",
     "iputils-ping",
+    "keepalived",
     "openssh-server",
     "procps",
     "python3",
