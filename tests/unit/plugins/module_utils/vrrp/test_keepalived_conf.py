@@ -206,7 +206,11 @@ def test_filter_plugin(tmp_path: Path) -> None:
     )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    assert [i["name"] for i in result["config"]["instances"]] == ["WEB", "DUMMY_BRACE_BALANCE", "DB"]
+    assert [i["name"] for i in result["config"]["instances"]] == [
+        "WEB",
+        "DUMMY_BRACE_BALANCE",
+        "DB",
+    ]
     assert [(n["file"], n["line"]) for n in result["not_converted"]] == [
         (str(folder / "keepalived.conf"), 6)
     ]
