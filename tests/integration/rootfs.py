@@ -39,10 +39,13 @@ SUITE: Final = "bookworm"
 # need on a Debian target (apt would otherwise try to install python3-apt, and
 # the lab has no route to a mirror). procps: /bin/kill for the unit's ExecReload.
 # nftables: nft, which the runner needs for accept: false (the role installs it).
+# keepalived: the pair the migration playbook takes over (Debian's unit does not
+# start without /etc/keepalived/keepalived.conf, so it stays idle elsewhere).
 PACKAGES: Final = (
     "dbus",
     "iproute2",
     "iputils-ping",
+    "keepalived",
     "nftables",
     "openssh-server",
     "procps",

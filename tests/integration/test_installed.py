@@ -37,7 +37,12 @@ NOT_SHIPPED: Final = (
 # Galaxy shows: every file of the checkout under these must ship.
 SHIPPED_TREES: Final = ("roles/", "playbooks/", "plugins/", "meta/", "docs/docsite/")
 SHIPPED_FILES: Final = ("README.md", "LICENSE", "roles/vrrp/README.md")
-PLAYBOOKS: Final = ("ha_pair.yml", "vrrp_facts.yml", "rolling_maintenance.yml")
+PLAYBOOKS: Final = (
+    "ha_pair.yml",
+    "vrrp_facts.yml",
+    "rolling_maintenance.yml",
+    "migrate_from_keepalived.yml",
+)
 
 
 def checkout_files() -> set[str]:

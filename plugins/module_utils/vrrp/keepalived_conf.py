@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +67,17 @@ def import_file(path: str, *, host: str | None = None) -> Import:
     Raises :class:`ConfSyntaxError` when the input is unusable.
     """
     reader = Reader(host=host)
+    reader.read_file(path)
+    return _finish(reader)
+
+
+def import_files(path: str, files: Mapping[str, str], *, host: str | None = None) -> Import:
+    """Convert ``files[path]`` and what it includes, among ``files`` (path → text).
+
+    The files of a host read elsewhere: includes resolve among the keys as
+    they would on that host's file system. Raises :class:`ConfSyntaxError`.
+    """
+    reader = Reader(host=host, files=files)
     reader.read_file(path)
     return _finish(reader)
 

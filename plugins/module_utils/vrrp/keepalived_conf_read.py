@@ -24,11 +24,13 @@ substitution rounds) so that a hostile file costs bounded memory and time.
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import itertools
 import os
 import re
 import stat
+from collections.abc import Iterator, Mapping
 from typing import Final, NamedTuple
 
 from .errors import VRRPError
@@ -133,12 +135,34 @@ def split_braces(text: str) -> list[str]:
     return pieces
 
 
-class Reader:
-    """Reads one configuration (with its includes) into logical lines."""
+def _glob_in(pattern: str, paths: Mapping[str, str]) -> Iterator[str]:
+    """The keys of ``paths`` that ``pattern`` matches as glob(3) would: per segment."""
+    parts = os.path.normpath(pattern).split("/")  # "conf.d/../x" as the kernel walks it
+    for path in paths:
+        names = path.split("/")
+        if len(names) == len(parts) and all(
+            fnmatch.fnmatchcase(name, part) for name, part in zip(names, parts)
+        ):
+            yield path
 
-    def __init__(self, *, host: str | None, follow_includes: bool = True) -> None:
+
+class Reader:
+    """Reads one configuration (with its includes) into logical lines.
+
+    ``files`` (path → text) stands for the file system: the files of a host
+    read elsewhere (the migration playbook converts on the controller).
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str | None,
+        follow_includes: bool = True,
+        files: Mapping[str, str] | None = None,
+    ) -> None:
         self.host = host
         self.follow_includes = follow_includes
+        self.files = files
         self.lines: list[Line] = []
         self.notes: list[Note] = []
         self._definitions: dict[str, str] = {}
@@ -166,6 +190,18 @@ class Reader:
         self._files += 1
         if self._files > MAX_FILES:
             raise refuse(f"more than {MAX_FILES} files included")
+        if self.files is not None:
+            if path not in self.files:
+                raise refuse("cannot read: not among the files read from the host")
+            text = self.files[path]
+            if len(text) > MAX_FILE_BYTES:
+                raise refuse(f"larger than {MAX_FILE_BYTES} bytes")
+            self._open.append(path)
+            try:
+                self.read_text(text, name=path, path=path)
+            finally:
+                self._open.pop()
+            return
         try:
             if not stat.S_ISREG(os.stat(path).st_mode):
                 raise refuse("not a regular file")  # a FIFO would block, a device never end
@@ -319,7 +355,8 @@ class Reader:
             return
         if not os.path.isabs(pattern):
             pattern = os.path.join(os.path.dirname(path) or ".", pattern)
-        matches = list(itertools.islice(glob.iglob(pattern), MAX_FILES + 1))
+        found = glob.iglob(pattern) if self.files is None else _glob_in(pattern, self.files)
+        matches = list(itertools.islice(found, MAX_FILES + 1))
         if len(matches) > MAX_FILES:
             raise ConfSyntaxError(name, number, f"{pattern!r} matches more than {MAX_FILES} files")
         if not matches:

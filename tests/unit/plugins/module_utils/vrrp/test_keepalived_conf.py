@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from vrrp.config import load_config
-from vrrp.keepalived_conf import import_text, main
+from vrrp.keepalived_conf import import_file, import_files, import_text, main
 from vrrp.keepalived_conf_read import ConfSyntaxError
 
 CORPUS = Path(__file__).with_name("keepalived_corpus")
@@ -182,9 +182,40 @@ def test_filter_plugin(tmp_path: Path) -> None:
     result = json.loads(out.stdout)
     assert result["config"]["instances"][0]["name"] == "DB"
     assert result["not_converted"] == [
-        {"line": 6, "keyword": "include", "why": "'x.conf' cannot be followed from text"}
+        {
+            "file": "keepalived.conf",
+            "line": 6,
+            "keyword": "include",
+            "why": "'x.conf' cannot be followed from text",
+            "vrrp": True,
+        }
     ]
     assert result["complete"] is False
+    # With the host's files, the includes are followed among them.
+    folder = CORPUS / "includes"
+    code_files = code.replace(
+        "convert(sys.stdin.read())",
+        "convert(sys.stdin.read(), path=sys.argv[1], files=json.loads(sys.argv[2]))",
+    )
+    files = {str(p): p.read_text() for p in folder.rglob("*") if p.is_file()}
+    out = subprocess.run(
+        [sys.executable, "-c", code_files, str(folder / "keepalived.conf"), json.dumps(files)],
+        input=(folder / "keepalived.conf").read_text(),
+        env=dict(os.environ, PYTHONPATH=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert [i["name"] for i in result["config"]["instances"]] == [
+        "WEB",
+        "DUMMY_BRACE_BALANCE",
+        "DB",
+    ]
+    assert [(n["file"], n["line"]) for n in result["not_converted"]] == [
+        (str(folder / "keepalived.conf"), 6)
+    ]
 
 
 @pytest.mark.parametrize(
@@ -306,3 +337,24 @@ def test_long_multi_line_parameter_is_read_line_by_line() -> None:
     )
     result = import_text(text)
     assert len(result.config["instances"][0]["virtual_addresses"]) == 254
+
+
+def test_files_read_from_a_host_convert_as_the_files_on_disk() -> None:
+    """The migration playbook reads a host's files into a mapping (path → text) and
+    converts them on the controller: includes (globs, relative, a missing one)
+    resolve among those files exactly as among the files on disk."""
+    folder = CORPUS / "includes"
+    files = {str(p): p.read_text() for p in sorted(folder.rglob("*")) if p.is_file()}
+    main_path = str(folder / "keepalived.conf")
+    on_disk = import_file(main_path)
+    mapped = import_files(main_path, files)
+    assert mapped.config == on_disk.config
+    assert mapped.not_converted == on_disk.not_converted
+    assert mapped.config["instances"]  # the included instances are there
+    # A file the mapping does not hold is named, like a file that cannot be read.
+    with pytest.raises(ConfSyntaxError, match=r"keepalived\.conf:0: cannot read"):
+        import_files("/etc/keepalived/keepalived.conf", {})
+    # A glob's '*' does not cross '/': conf.d/*.conf does not take conf.d/x/y.conf.
+    deeper = dict(files)
+    deeper[str(folder / "conf.d" / "x" / "30-extra.conf")] = "vrrp_instance EXTRA {\n}\n"
+    assert import_files(main_path, deeper).config == on_disk.config
