@@ -26,6 +26,12 @@ class Inst:
     ip_version: int = 4
     virtual_interfaces: tuple[IPv4Interface, ...] = field(default_factory=tuple)
 
+    def held_vip(self, vip: Any, *, retired: bool = False) -> Any:
+        return self.cfg.held_vip(vip)
+
+    def vip_ifname(self, vip: Any) -> None:
+        return None
+
 
 def inst(name: str, vip: str, **fields: Any) -> Any:
     cfg = load_instance(
