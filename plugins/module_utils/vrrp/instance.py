@@ -137,6 +137,7 @@ class Instance:
         group: str | None = None,
     ) -> None:
         self.cfg = cfg
+        self._digest: tuple[InstanceConfig, str] | None = None
         self.name: str = cfg.name
         self.loop = loop
         self.io = io
@@ -234,6 +235,14 @@ class Instance:
     def virtual_interfaces(self) -> Sequence[IPInterface]:
         return tuple(self.cfg.virtual_addresses)
 
+    @property
+    def config_digest(self) -> str:
+        """The definition's digest (``InstanceConfig.digest``), computed once per definition."""
+        cached = self._digest
+        if cached is None or cached[0] is not self.cfg:
+            cached = self._digest = (self.cfg, self.cfg.digest())
+        return cached[1]
+
     def state_dict(self, *, now: float, demoted: int | None) -> dict[str, Any]:
         router = self.router
         return {
@@ -255,6 +264,8 @@ class Instance:
             "faults": sorted(router.faults),
             "demoted": demoted,
             "group": self.group,
+            "vmac_interface": self.address_ifname if self.cfg.vmac else None,
+            "config_digest": self.config_digest,
         }
 
     def details(self) -> dict[str, Any]:

@@ -83,4 +83,6 @@ def test_state_dict_fields(loop: asyncio.AbstractEventLoop) -> None:
         "faults",
         "demoted",
         "group",
+        "vmac_interface",
+        "config_digest",
     }
