@@ -1,12 +1,15 @@
-"""unicast_peers_from: GROUP -> unicast_peers and unicast_source, from gathered facts."""
+"""unicast_peers_from: GROUP -> unicast_peers and unicast_source, from gathered facts.
+
+The helper here; the filter over real hostvars in test_unicast_peers_filter.py
+(a controller run in a subprocess: importing Ansible's controller side in this
+process would change how the other module tests' warnings are returned).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from ansible.errors import AnsibleFilterError
-from ansible_collections.failover.vrrp.plugins.filter.unicast_peers import unicast_peers
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_unicast import (
     UnicastPeersError,
     fill,
@@ -48,7 +51,13 @@ def web(**fields: Any) -> dict[str, Any]:
 
 
 def run(instances: list[dict[str, Any]], host: str = "r1", hostvars: Any = None) -> Any:
-    return unicast_peers(instances, HOSTVARS if hostvars is None else hostvars, GROUPS, host)
+    facts = HOSTVARS if hostvars is None else hostvars
+    return fill(
+        instances,
+        host=host,
+        groups=GROUPS,
+        facts_of=lambda h: facts.get(h, {}).get("ansible_facts"),
+    )
 
 
 def test_ipv4_peers_are_the_other_hosts_primary_addresses_and_valid_config() -> None:
@@ -101,7 +110,7 @@ def test_others_untouched_given_source_kept_vlan_interface_name() -> None:
 def test_clear_errors_name_instance_and_host(
     instance: dict[str, Any], hostvars: Any, message: str
 ) -> None:
-    with pytest.raises(AnsibleFilterError, match="host r1: instance web") as caught:
+    with pytest.raises(UnicastPeersError, match="instance web") as caught:
         run([instance], hostvars=hostvars)
     assert message in str(caught.value)
 
