@@ -88,9 +88,12 @@ def _item(kind: str, message: str) -> dict[str, str]:
     return {"kind": kind, "message": message}
 
 
-def _vip_missing(name: str, where: str, vip: IPInterface, host: HostView) -> dict[str, str] | None:
+def _vip_missing(
+    name: str, where: str, vip: IPInterface, host: HostView, *, owner: bool
+) -> dict[str, str] | None:
     found = host.holding(vip.ip)
-    exact = [a for a in found if a.ifname == where and a.interface == vip]
+    # An owner's virtual address is its own (RFC 9568 §6.1): the length is the host's.
+    exact = [a for a in found if a.ifname == where and (owner or a.interface == vip)]
     if exact and not all(a.dadfailed for a in exact):
         return None
     if exact:
@@ -142,7 +145,9 @@ def kernel_drift(
         if state == "MASTER":
             where = inst.get("vmac_interface") or inst["interface"]
             items.extend(
-                item for vip in _vips(inst) if (item := _vip_missing(name, where, vip, host))
+                item
+                for vip in _vips(inst)
+                if (item := _vip_missing(name, where, vip, host, owner=inst.get("priority") == 255))
             )
             vmac = _vmac_missing(name, inst, host)
             if vmac is not None:

@@ -200,6 +200,17 @@ def test_vip_held_by_a_master_sibling_or_an_owner_is_not_drift() -> None:
     assert per == {"web": [], "web2": [], "own": []}
 
 
+def test_an_owner_master_holds_its_own_address_at_the_host_s_length() -> None:
+    config = declared(web(priority=255, virtual_addresses=["192.0.2.11"]))
+    state = running(config, {"web": "MASTER"})
+    host = HostView(addresses=(HostAddress("eth0", ipaddress.ip_interface("192.0.2.11/24")),))
+    per, _ = verdict(state, declared=config, host=host)
+    assert per["web"] == []
+    elsewhere = HostView(addresses=(HostAddress("eth1", ipaddress.ip_interface("192.0.2.11/24")),))
+    per, _ = verdict(state, declared=config, host=elsewhere)
+    assert kinds(per) == [VIP_MISSING]
+
+
 def test_config_on_disk_not_running() -> None:
     runs = declared(web(), web(name="db", vrid=52))
     state = running(runs, {})
