@@ -1,7 +1,7 @@
 """Seeing the fleet on the lab hosts: segment scan, unicast peers from the inventory,
 drift, metrics (issue 12).
 
-One pair (the ``pair`` fixture: r1 priority 150, r2 100, preempt off) plus a
+One pair (the ``pair`` fixture: r1 priority 150, r2 100; preempt on here) plus a
 Debian keepalived in a lab namespace on the same bridge, MASTER of VRID 77.
 In order: ``ha_pair.yml`` with ``vrrp_pair_scan`` refuses an instance on VRID
 77, naming keepalived's router, and provisions nothing; then it provisions the
@@ -32,7 +32,9 @@ WEB: dict[str, Any] = {
     "interface": "eth0",
     "vrid": 51,
     "priority": "{{ lab_priority | int }}",
-    "preempt": "{{ lab_preempt | bool }}",
+    # Preempt on: r1 is MASTER whatever the start order (off, a loaded machine
+    # lets r2's runner start first and keep both VRIDs; issue 12 §6).
+    "preempt": True,
     "virtual_addresses": ["192.0.2.100/24"],
 }
 UNI: dict[str, Any] = {
