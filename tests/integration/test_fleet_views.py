@@ -157,11 +157,16 @@ def _ctl_stats(pair: HostLab, host: Host) -> dict[str, dict[str, int]]:
 
 
 def _scraped(body: str) -> dict[tuple[str, str], float]:
+    """(instance, ctl stats key) -> the value scraped, for the counters both show."""
+    metric_key = {metric: key for key, metric in COUNTERS.items()}
     out = {}
     for family in text_string_to_metric_families(body):
         for sample in family.samples:
-            if sample.name in COUNTERS.values():
-                out[(sample.labels["name"], sample.name)] = sample.value
+            labels = sample.labels
+            if sample.name in metric_key:
+                out[(labels["name"], metric_key[sample.name])] = sample.value
+            elif sample.name == "vrrp_transitions_total":
+                out[(labels["name"], f"transition.{labels['from']}.{labels['to']}")] = sample.value
     return out
 
 
@@ -175,9 +180,11 @@ def test_metrics_from_both_hosts_match_ctl_stats(pair: HostLab, provisioned: Pla
         scraped = _scraped(body)
         assert {name for name, _ in scraped} == {"web", "uni"}, body[:2000]
         for inst in ("web", "uni"):
-            for key, metric in COUNTERS.items():
+            transitions = {k for k in after[inst] if k.startswith("transition.")}
+            assert transitions, (host.name, inst, after[inst])
+            for key in [*COUNTERS, *transitions]:
                 low, high = before[inst].get(key, 0), after[inst].get(key, 0)
-                assert low <= scraped[(inst, metric)] <= high, (host.name, inst, key, low, high)
+                assert low <= scraped[(inst, key)] <= high, (host.name, inst, key, low, high)
             moving = "adverts_sent" if before[inst].get("adverts_sent") else "adverts_received"
-            assert scraped[(inst, COUNTERS[moving])] > 0, (host.name, inst, before[inst])
+            assert scraped[(inst, moving)] > 0, (host.name, inst, before[inst])
     TIMINGS["fleet views: scrape and ctl stats on both hosts"] = time.monotonic() - started
