@@ -33,9 +33,16 @@ def test_the_role_lists_no_schema_key() -> None:
     call = calls[0]
     assert "loop" not in call
     assert call["failover.vrrp.vrrp_config"]["config"] == {
-        "instances": "{{ vrrp_instances }}",
+        "instances": "{{ vrrp_instances_applied }}",
         "sync_groups": "{{ vrrp_sync_groups }}",
     }
+    # The items as given, only unicast_peers_from filled in (by the filter, in Python).
+    assert (
+        role_vars["vrrp_instances_applied"].split()
+        == (
+            "{{ vrrp_instances | failover.vrrp.unicast_peers(hostvars, groups, inventory_hostname) }}"
+        ).split()
+    )
     text = (ROLE / "tasks" / "config.yml").read_text()
     for key in CONFIG_SCHEMA["$defs"]["instance"]["properties"]:
         assert f"item.{key}" not in text, key
