@@ -37,11 +37,8 @@ def test_the_role_lists_no_schema_key() -> None:
         "sync_groups": "{{ vrrp_sync_groups }}",
     }
     # The items as given, only unicast_peers_from filled in (by the filter, in Python).
-    assert (
-        role_vars["vrrp_instances_applied"].split()
-        == (
-            "{{ vrrp_instances | failover.vrrp.unicast_peers(hostvars, groups, inventory_hostname) }}"
-        ).split()
+    assert role_vars["vrrp_instances_applied"] == (
+        "{{ vrrp_instances | failover.vrrp.unicast_peers(hostvars, groups, inventory_hostname) }}"
     )
     text = (ROLE / "tasks" / "config.yml").read_text()
     for key in CONFIG_SCHEMA["$defs"]["instance"]["properties"]:
