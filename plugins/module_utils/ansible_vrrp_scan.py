@@ -11,6 +11,7 @@ which needs pyroute2; without it the scan still runs and says so in a warning.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import socket
 from collections.abc import Callable, Iterable
@@ -56,17 +57,30 @@ def own_addresses(warnings: list[str]) -> set[str]:
         return set()
 
 
+def _addresses(texts: Iterable[str]) -> set[str]:
+    """``peer_addresses`` as the scan writes sources (compressed IPv6); a bad one is named."""
+    out = set()
+    for text in texts:
+        try:
+            out.add(str(ipaddress.ip_address(str(text).strip())))
+        except ValueError:
+            raise VRRPError(f"peer_addresses: {text!r} is not an IP address") from None
+    return out
+
+
 def scan_segment(
     *,
     interfaces: list[str] | None,
     duration: float,
     instances: list[dict[str, Any]] | None,
     config_dir: str | None,
+    peer_addresses: Iterable[str] = (),
     listen: Callable[..., linux_scan.Listened] = linux_scan.listen,
     own: Callable[[list[str]], Iterable[str]] = own_addresses,
 ) -> dict[str, Any]:
     """``vrrp_scan``'s result (without ``changed``); raises VRRPError."""
     declared = declared_instances(instances, config_dir)
+    ours = _addresses(peer_addresses)
     names = linux_scan.up_interfaces() if interfaces is None else interfaces
     if not names:
         why = "no interface is up but the loopback" if interfaces is None else "interfaces is empty"
@@ -80,7 +94,7 @@ def scan_segment(
     checked = [i for i in declared if f"{i.interface} IPv{i.family}" in listened.listening]
     return {
         "routers": [router.as_dict() for router in routers],
-        "collisions": collisions(routers, checked, own_addresses=own(warnings)),
+        "collisions": collisions(routers, checked, own_addresses={*own(warnings), *ours}),
         "instances_checked": [inst.name for inst in checked],
         "instances_not_checked": {
             inst.name: f"{inst.interface} IPv{inst.family} was not listened on"

@@ -61,6 +61,16 @@ options:
         as the runner does, when it exists; usually C(/etc/failover-vrrp).
       - Mutually exclusive with O(instances).
     type: path
+  peer_addresses:
+    description:
+      - Addresses of the routers that belong with this host (the other hosts of its pair or
+        group); what they advertise is never a collision, as this host's own adverts are not.
+        A rerun that changes a VRID's virtual addresses hears the peers' old ones.
+      - The scan cannot tell them apart otherwise; C(ha_pair.yml) passes the addresses of
+        the play's hosts.
+    type: list
+    elements: str
+    default: []
   fail_on_collision:
     description:
       - Fail when a collision is found (the result still holds RV(routers) and RV(collisions)).
@@ -265,6 +275,7 @@ def main() -> None:
             "instances": {"type": "list", "elements": "dict"},
             "config_dir": {"type": "path"},
             "fail_on_collision": {"type": "bool", "default": False},
+            "peer_addresses": {"type": "list", "elements": "str", "default": []},
         },
         mutually_exclusive=[("instances", "config_dir")],
         supports_check_mode=True,
@@ -280,6 +291,7 @@ def main() -> None:
             duration=params["duration"],
             instances=params["instances"],
             config_dir=params["config_dir"],
+            peer_addresses=params["peer_addresses"],
         )
     except VRRPError as exc:
         fail_from_error(module, exc)

@@ -22,6 +22,14 @@ description:
     RV(report) say the same of every call.
   - With O(fleet), judges a group of hosts instead of reading a runner (nothing is contacted), for
     exactly one MASTER per instance across them, counting the master a BACKUP hears (RV(fleet)).
+  - Reports drift, where the host differs from what its runner says it should be, as
+    C(drift_count) and C(drift) in RV(ansible_facts.vrrp) and C(drift) per instance. A MASTER
+    without one of its virtual addresses (exactly as declared, on the interface it lives on) or its
+    VMAC, a BACKUP, FAULT or INIT instance whose virtual address the host holds, a fragment
+    in O(config_dir) that the runner does not run as it is (a failed or pending reload), a
+    runtime demotion in force. The verdict is the engine's (C(vrrp.drift)). The host's
+    addresses are read through netlink with pyroute2; without it they are not judged, with
+    a warning.
   - A host where no runner listens fails with a clear message; a C(Permission denied) on the
     socket says to run with C(become).
 author:
@@ -39,6 +47,12 @@ attributes:
     description: Action returns an C(ansible_facts) dictionary that will update existing host facts.
     support: full
 options:
+  config_dir:
+    description:
+      - The runner's configuration directory, compared with what the runner runs for drift;
+        not compared when it does not exist.
+    type: path
+    default: /etc/failover-vrrp
   wait_for:
     description:
       - Wait until every instance of O(instances) is in this state; V(converged) waits until each
@@ -133,8 +147,12 @@ ansible_facts:
               last transition), C(vrid), C(version), C(interface), C(virtual_addresses),
               C(advert_interval), C(master_advert_interval), C(link_probe), C(faults),
               C(demoted) (the maintenance priority, null when not demoted), C(group) (the sync
-              group) and C(history) (the last transitions, oldest first, each with C(from),
-              C(to), C(cause) and C(time)).
+              group), C(vmac_interface) (where a VMAC instance's addresses live, null without
+              VMAC), C(config_digest) (a digest of the definition the runner runs),
+              C(history) (the last transitions, oldest first, each with C(from),
+              C(to), C(cause) and C(time)) and C(drift) (a list of C(kind) and C(message), of kinds
+              C(vip_missing), C(vmac_missing), C(vip_held), C(config_not_running),
+              C(demoted); empty when the instance is as it should be).
           type: dict
           returned: always
           sample:
@@ -157,8 +175,29 @@ ansible_facts:
               faults: []
               demoted: null
               group: null
+              vmac_interface: null
+              config_digest: 3f1c2a9b0d4e5f61
               history:
                 - {from: BACKUP, to: MASTER, cause: master_down timer, time: 1735689600.0}
+              drift: []
+        drift:
+          description:
+            - The host's drift not tied to a running instance, each a C(kind) and a
+              C(message), C(config_not_running) (a fragment in O(config_dir) the runner
+              does not run), C(config_unreadable) (O(config_dir) cannot be loaded).
+          type: list
+          elements: dict
+          returned: always
+          sample:
+            - kind: config_not_running
+              message: >-
+                instance db is in the configuration directory but the runner does not run
+                it (a reload failed or is pending)
+        drift_count:
+          description: How many drift items, of every instance and of the host (0 when none).
+          type: int
+          returned: always
+          sample: 1
 converged:
   description:
     - Every selected instance is MASTER, or BACKUP hearing a MASTER it will not preempt (a
@@ -216,6 +255,7 @@ from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import (
+    DEFAULT_CONFIG_DIR,
     DEFAULT_SOCKET,
     STATES,
     describe,
@@ -223,6 +263,7 @@ from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import 
     gather_facts,
     wait_for_instances,
 )
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_drift import add_drift
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_verdicts import (
     converge_report,
     fleet_verdict,
@@ -235,6 +276,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec={
             "control_socket": {"type": "path", "default": DEFAULT_SOCKET},
+            "config_dir": {"type": "path", "default": DEFAULT_CONFIG_DIR},
             "wait_for": {"type": "str", "choices": [*STATES, "converged"]},
             "fleet": {"type": "raw"},
             "instances": {"type": "list", "elements": "str"},
@@ -269,6 +311,10 @@ def main() -> None:
         facts = gather_facts(socket_path, history=max(0, params["history"]))
     except VRRPError as exc:
         fail_from_error(module, exc)
+    warnings: list[str] = []
+    add_drift(facts, config_dir=params["config_dir"], warnings=warnings)
+    for warning in warnings:
+        module.warn(warning)
     result.update(converge_report(facts, params["instances"]))
     module.exit_json(ansible_facts={"vrrp": facts}, **result)
 

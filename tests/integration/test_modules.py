@@ -233,6 +233,7 @@ def test_state_facts_ad_hoc_match_the_runners(pair: HostLab) -> None:
         assert web["master"] == ADDRESS["r1"]
         assert web["master_priority"] == 150
         assert web["faults"] == [] and web["demoted"] is None
+        assert web["drift"] == [] and facts["drift_count"] == 0, facts["drift"]
         # since: when the last transition happened, within the runner's life.
         assert now - facts["uptime"] - 2 < web["since"] <= now + 1
         history = web["history"]

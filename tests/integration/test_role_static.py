@@ -33,9 +33,13 @@ def test_the_role_lists_no_schema_key() -> None:
     call = calls[0]
     assert "loop" not in call
     assert call["failover.vrrp.vrrp_config"]["config"] == {
-        "instances": "{{ vrrp_instances }}",
+        "instances": "{{ vrrp_instances_applied }}",
         "sync_groups": "{{ vrrp_sync_groups }}",
     }
+    # The items as given, only unicast_peers_from filled in (by the filter, in Python).
+    assert role_vars["vrrp_instances_applied"] == (
+        "{{ vrrp_instances | failover.vrrp.unicast_peers(hostvars, groups, inventory_hostname) }}"
+    )
     text = (ROLE / "tasks" / "config.yml").read_text()
     for key in CONFIG_SCHEMA["$defs"]["instance"]["properties"]:
         assert f"item.{key}" not in text, key
@@ -44,7 +48,7 @@ def test_the_role_lists_no_schema_key() -> None:
     (first,) = [task for task in staged if "failover.vrrp.vrrp_config" in task]
     config = first["failover.vrrp.vrrp_config"]["config"]
     assert " ".join(config["instances"].split()) == (
-        "{{ vrrp_instances | rejectattr('name', 'in', vrrp_election.withhold) | list }}"
+        "{{ vrrp_instances_applied | rejectattr('name', 'in', vrrp_election.withhold) | list }}"
     )
     assert " ".join(config["sync_groups"].split()) == (
         "{{ vrrp_sync_groups | rejectattr('name', 'in', vrrp_election.withhold_groups) | list }}"

@@ -11,6 +11,8 @@ defaults filled in) that loads back to an equal object; the modules diff it.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
@@ -174,6 +176,18 @@ class InstanceConfig:
             held = self.held_vip(vip)
             out.append(str(vip) if held is None else held.to_item())
         return out
+
+    def digest(self) -> str:
+        """A short digest of the definition, as the runner reports it (``config_digest``).
+
+        The canonical form without the description, which a reload does not
+        apply (it changes nothing the router does): ``vrrp_state`` compares it
+        with the fragment on disk (vrrp.drift).
+        """
+        canonical = self.to_dict()
+        canonical.pop("description", None)
+        text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
     def to_dict(self) -> dict[str, Any]:
         """Canonical JSON-able form, defaults filled in, in schema key order.

@@ -140,6 +140,9 @@ class Instance:
         group: str | None = None,
     ) -> None:
         self.cfg = cfg
+        # Made here and at reconfigure (reload work), not at the first state
+        # read: 510 digests are 30-60 ms, which a scrape's first slice would pay.
+        self._digest: tuple[InstanceConfig, str] = (cfg, cfg.digest())
         self.name: str = cfg.name
         self.loop = loop
         self.io = io
@@ -177,6 +180,7 @@ class Instance:
         """
         old, self.cfg, self.group = self.cfg, cfg, group
         self._previous = old
+        self._digest = (cfg, cfg.digest())
         self._retired = {vip.ip: vip for vip in old.virtual_addresses}
         self._wire_key = None  # peers or checksum form may have changed
         if cfg.garp != old.garp and self.router.state is State.MASTER:
@@ -297,6 +301,13 @@ class Instance:
             ips += [ip_address(a) for a in self.held_here()]
         return ips
 
+    @property
+    def config_digest(self) -> str:
+        """The definition's digest (``InstanceConfig.digest``), made once per definition."""
+        if self._digest[0] is not self.cfg:  # never: __init__ and reconfigure set both
+            self._digest = (self.cfg, self.cfg.digest())
+        return self._digest[1]
+
     def state_dict(self, *, now: float, demoted: int | None) -> dict[str, Any]:
         router = self.router
         return {
@@ -318,6 +329,8 @@ class Instance:
             "faults": sorted(router.faults),
             "demoted": demoted,
             "group": self.group,
+            "vmac_interface": self.address_ifname if self.cfg.vmac else None,
+            "config_digest": self.config_digest,
         }
 
     def details(self) -> dict[str, Any]:

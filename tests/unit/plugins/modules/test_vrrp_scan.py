@@ -331,3 +331,21 @@ def test_an_instance_on_an_interface_not_listened_on_is_not_checked(
     )
     assert result["instances_checked"] == ["web"]
     assert result["instances_not_checked"] == {"other": "eth9 IPv4 was not listened on"}
+
+
+def test_a_peer_of_the_group_is_no_collision(
+    listen: FakeListen, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rerun that changes a VRID's addresses hears the peer's old ones: the peer is
+    one of ours (peer_addresses, ha_pair.yml passes the group's), so no collision."""
+    changed = keepalived_v2(["192.0.2.9/24"])
+    result = run(
+        {"instances": [changed], "peer_addresses": ["192.0.2.1"], "fail_on_collision": True},
+        capsys,
+    )
+    assert "failed" not in result, result.get("msg")
+    assert result["routers"] and result["collisions"] == []
+    other = run({"instances": [changed], "peer_addresses": ["192.0.2.7"]}, capsys)
+    assert [c["source"] for c in other["collisions"]] == ["192.0.2.1"]
+    bad = run({"instances": [changed], "peer_addresses": ["r2"]}, capsys)
+    assert bad["failed"] is True and "peer_addresses: 'r2' is not an IP address" in bad["msg"]

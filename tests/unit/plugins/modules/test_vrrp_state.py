@@ -123,3 +123,35 @@ def test_bad_wait_for(two: Runner, capsys: pytest.CaptureFixture[str]) -> None:
     assert result["failed"] is True
     assert "wait_for" in result["msg"]
     assert "MASTER" in result["msg"]
+
+
+def test_drift_from_this_host_s_kernel_and_config_dir(
+    runner: Runner, config_dir: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Drift judged on the real loopback (no root needed to read addresses) and a config dir."""
+    runner.handler.instances = {
+        "web": instance_state("web", virtual_addresses=["127.0.0.2/8"]),
+        "db": instance_state("db", state="BACKUP", vrid=52, virtual_addresses=["127.0.0.1/8"]),
+    }
+    result = run({"control_socket": runner.socket, "config_dir": config_dir}, capsys)
+    vrrp = result["ansible_facts"]["vrrp"]
+    web, db = vrrp["instances"]["web"]["drift"], vrrp["instances"]["db"]["drift"]
+    assert [d["kind"] for d in web] == ["vip_missing", "config_not_running"]
+    assert "127.0.0.2/8 is not on lo (nor on any other interface)" in web[0]["message"]
+    assert [d["kind"] for d in db] == ["vip_held", "config_not_running"]
+    assert "127.0.0.1/8 on lo" in db[0]["message"]
+    assert vrrp["drift"] == []
+    assert vrrp["drift_count"] == 4
+
+
+def test_drift_names_an_unreadable_config_dir(
+    runner: Runner, config_dir: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    runner.handler.instances = {"web": instance_state("web", virtual_addresses=["127.0.0.1/8"])}
+    Path(config_dir, "instances.d", "web.json").write_text("{not json")
+    vrrp = run({"control_socket": runner.socket, "config_dir": config_dir}, capsys)[
+        "ansible_facts"
+    ]["vrrp"]
+    assert [d["kind"] for d in vrrp["drift"]] == ["config_unreadable"]
+    assert "web.json" in vrrp["drift"][0]["message"]
+    assert vrrp["drift_count"] == 1

@@ -83,4 +83,19 @@ def test_state_dict_fields(loop: asyncio.AbstractEventLoop) -> None:
         "faults",
         "demoted",
         "group",
+        "vmac_interface",
+        "config_digest",
     }
+
+
+def test_config_digest_follows_the_definition(loop: asyncio.AbstractEventLoop) -> None:
+    """vrrp_state compares it with the fragment on disk (vrrp.drift): a reload in
+    place must report the new definition's digest; a description alone is no change."""
+    inst = make(loop, priority=100)
+    assert inst.state_dict(now=loop.time(), demoted=None)["config_digest"] == inst.cfg.digest()
+    obj = {"name": "web", "interface": "eth0", "vrid": 51, "virtual_addresses": ["192.0.2.100/24"]}
+    new = load_config({"instances": [{**obj, "priority": 200}]}).instances[0]
+    inst.reconfigure(new, group=None)
+    assert inst.state_dict(now=loop.time(), demoted=None)["config_digest"] == new.digest()
+    described = load_config({"instances": [{**obj, "priority": 200, "description": "x"}]})
+    assert described.instances[0].digest() == new.digest() != make(loop).cfg.digest()
