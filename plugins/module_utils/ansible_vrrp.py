@@ -321,7 +321,13 @@ def probe_links(names: list[str] | None, required: list[str]) -> tuple[dict[str,
             }
         reports[name] = {"methods": methods, "best": report["best"]}
         for method in required:
-            if not methods[method]["supported"]:
+            if methods[method]["result"] == link.DENIED:
+                problems.append(
+                    f"host {host}, interface {name}: link probe {method!r} needs root "
+                    f"(CAP_NET_ADMIN; the kernel answered {methods[method]['detail'].split(':')[0]}"
+                    "): run the task with become: true"
+                )
+            elif not methods[method]["supported"]:
                 detail = methods[method]["detail"]
                 problems.append(
                     f"host {host}, interface {name}: link probe {method!r} is unsupported"
