@@ -91,9 +91,11 @@ interfaces:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
-from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import (
-    PROBE_METHODS,
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_errors import (
     fail_from_error,
+)
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_probes import (
+    PROBE_METHODS,
     probe_links,
 )
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.errors import VRRPError

@@ -225,11 +225,13 @@ elapsed:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
-from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import (
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_errors import (
+    fail_from_error,
+)
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_runner import (
     DEFAULT_SOCKET,
     STATES,
     describe,
-    fail_from_error,
     gather_facts,
     wait_for_instances,
 )

@@ -6,7 +6,7 @@ import socket
 from typing import Any
 
 import pytest
-from ansible_collections.failover.vrrp.plugins.module_utils import ansible_vrrp
+from ansible_collections.failover.vrrp.plugins.module_utils import ansible_vrrp_probes
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.linux import netlink
 from ansible_collections.failover.vrrp.plugins.modules import vrrp_link_probe
 from modules_harness import run_module
@@ -82,8 +82,8 @@ def test_without_pyroute2(
 
 
 def test_loopback_detection_falls_back_to_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert ansible_vrrp._is_loopback("lo") is True
-    assert ansible_vrrp._is_loopback("nosuch0") is False
+    assert ansible_vrrp_probes._is_loopback("lo") is True
+    assert ansible_vrrp_probes._is_loopback("nosuch0") is False
 
 
 def test_eperm_without_root_says_it_needs_root_not_unsupported(
