@@ -185,11 +185,11 @@ def test_link_probe_without_become_says_it_needs_root(users_pair: HostLab) -> No
     args = {"interfaces": ["eth0"], "required": ["mii"]}
     run = users_pair.adhoc("r1", "failover.vrrp.vrrp_link_probe", args)
     TIMINGS["users: vrrp_link_probe without become"] = run.seconds
-    assert run.status.get("r1") == "FAILED!", run.output[-3000:]
+    assert run.status.get("r1") == "FAILED", run.output[-3000:]
     msg = run.results["r1"]["msg"]
     assert "interface eth0: link probe 'mii' needs root" in msg, msg
     assert "become: true" in msg and "unsupported" not in msg, msg
     assert run.results["r1"]["interfaces"]["eth0"]["methods"]["mii"]["result"] == "denied"
     root = users_pair.adhoc("r1", "failover.vrrp.vrrp_link_probe", args, options=["-b"])
-    assert root.status.get("r1") == "FAILED!", root.output[-3000:]
+    assert root.status.get("r1") == "FAILED", root.output[-3000:]
     assert "link probe 'mii' is unsupported (EOPNOTSUPP)" in root.results["r1"]["msg"]
