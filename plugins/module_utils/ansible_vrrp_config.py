@@ -11,10 +11,8 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any, Final
 
-from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import (
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_argspec import (
     DEFAULT_CONFIG_DIR,
-    DEFAULT_SOCKET,
-    gather_facts,
     schema_spec,
     without_none,
 )
@@ -34,6 +32,10 @@ from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_changes
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_fragments import (
     FragmentStore,
     hide_secrets,
+)
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_runner import (
+    DEFAULT_SOCKET,
+    gather_facts,
 )
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp import control
 

@@ -17,7 +17,9 @@ import socket
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import local_addresses
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_maintenance import (
+    local_addresses,
+)
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp._deps import (
     MissingLibraryError,
 )

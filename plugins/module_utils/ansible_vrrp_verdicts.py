@@ -9,6 +9,9 @@
   so a group seen through ``--limit`` or with an unreachable master is still
   judged: one MASTER host, or none answering and every BACKUP hearing the same
   master, is one MASTER.
+- :func:`vrid_report`: the same count per VRID, and the settings the peers of
+  one VRID must share (advert interval, VIP set, version): a table and its
+  flags per VRID (``vrrp_facts.yml`` prints them).
 """
 
 from __future__ import annotations
@@ -79,12 +82,20 @@ def converge_report(facts: Mapping[str, Any], names: Iterable[str] | None = None
     }
 
 
+def _facts_of(value: Any) -> Mapping[str, Any] | None:
+    """A host's ``vrrp`` facts from the facts, ``{vrrp: facts}`` or a registered result."""
+    if not isinstance(value, Mapping):
+        return None
+    if isinstance(value.get("ansible_facts"), Mapping):
+        value = value["ansible_facts"]
+    facts = value.get("vrrp", value)
+    return facts if isinstance(facts, Mapping) and "instances" in facts else None
+
+
 def _host_facts(fleet: Any) -> dict[str, Mapping[str, Any] | None]:
     """``{host: vrrp facts or None}`` from a dict, or from a looped task's ``results``."""
     if isinstance(fleet, Mapping):
-        return {
-            str(h): (f.get("vrrp", f) if isinstance(f, Mapping) else None) for h, f in fleet.items()
-        }
+        return {str(h): _facts_of(f) for h, f in fleet.items()}
     out: dict[str, Mapping[str, Any] | None] = {}
     for result in fleet or ():
         if not isinstance(result, Mapping):
@@ -97,6 +108,28 @@ def _host_facts(fleet: Any) -> dict[str, Mapping[str, Any] | None]:
     return out
 
 
+def one_master(
+    states: Mapping[str, Mapping[str, Any] | None],
+) -> tuple[list[str], list[str], bool]:
+    """``(masters, heard, ok)`` for one virtual router across hosts (``{host: state}``).
+
+    ``ok``: exactly one host is MASTER, or none is and every BACKUP that hears a
+    master (priority above 0) hears the same one.
+    """
+    masters = [h for h, i in states.items() if i is not None and i.get("state") == "MASTER"]
+    heard = sorted(
+        {
+            str(i["master"])
+            for i in states.values()
+            if i is not None
+            and i.get("state") == "BACKUP"
+            and i.get("master") is not None
+            and i.get("master_priority") not in (None, 0)
+        }
+    )
+    return masters, heard, len(masters) == 1 or (not masters and len(heard) == 1)
+
+
 def fleet_verdict(fleet: Any, names: Iterable[str] | None = None) -> dict[str, Any]:
     """Exactly one MASTER per instance across the hosts of ``fleet`` (see the module doc)."""
     hosts = _host_facts(fleet)
@@ -107,27 +140,15 @@ def fleet_verdict(fleet: Any, names: Iterable[str] | None = None) -> dict[str, A
     problems: list[str] = []
     for name in selected:
         states = {h: (f.get("instances") or {}).get(name) for h, f in sorted(answered.items())}
-        masters = [h for h, i in states.items() if i is not None and i.get("state") == "MASTER"]
-        heard = sorted(
-            {
-                str(i["master"])
-                for i in states.values()
-                if i is not None
-                and i.get("state") == "BACKUP"
-                and i.get("master") is not None
-                and i.get("master_priority") not in (None, 0)
-            }
-        )
+        masters, heard, ok = one_master(states)
         shown = ", ".join(f"{h}={i.get('state') if i else 'absent'}" for h, i in states.items())
-        if len(masters) == 1:
-            ok, master = True, masters[0]
-        elif not masters and len(heard) == 1:
-            ok, master = (
-                True,
-                f"{heard[0]} (heard by the BACKUPs, not among the hosts that answered)",
-            )
-        else:
-            ok, master = False, None
+        master = (
+            masters[0]
+            if len(masters) == 1
+            else f"{heard[0]} (heard by the BACKUPs, not among the hosts that answered)"
+            if ok
+            else None
+        )
         instances[name] = {"masters": masters, "heard": heard, "one_master": ok, "states": states}
         if ok:
             instances[name]["detail"] = f"instance {name}: MASTER is {master}"
@@ -143,9 +164,63 @@ def fleet_verdict(fleet: Any, names: Iterable[str] | None = None) -> dict[str, A
     # A host that did not answer does not fail the verdict by itself: the
     # BACKUPs' view still counts its master. It is named.
     silent = sorted(set(hosts) - set(answered))
+    vrids = vrid_report(answered)
     return {
         "one_master": not problems,
         "instances": instances,
         "problems": problems,
         "silent": silent,
+        "vrids": vrids,
+        "flagged": [f"VRID {v}: {flag}" for v, table in vrids.items() for flag in table["flags"]],
     }
+
+
+ROW_FORMAT = "%-12s %-14s %-7s %-9s %-22s %-6s %-3s %s"
+
+
+def _row_line(host: str, name: str, inst: Mapping[str, Any]) -> str:
+    demoted = "(d)" if inst.get("demoted") is not None else ""
+    prio = f"{inst.get('priority')}/{inst.get('effective_priority')}{demoted}"
+    master = inst.get("master")
+    heard = f"{master} ({inst.get('master_priority')})" if master else "-"
+    vips = " ".join(sorted(str(v) for v in inst.get("virtual_addresses") or ()))
+    return ROW_FORMAT % (
+        name, host, inst.get("state"), prio, heard, inst.get("advert_interval"),
+        inst.get("version"), vips,
+    )  # fmt: skip
+
+
+def vrid_report(hosts: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, list[str]]]:
+    """Per VRID (a string key, sorted numerically): ``lines`` (a header, one row
+    per instance and host, then the flags or "ok") and ``flags``."""
+    rows: dict[int, list[tuple[str, str, Mapping[str, Any]]]] = {}
+    for host, facts in sorted(hosts.items()):
+        for name, inst in sorted((facts.get("instances") or {}).items()):
+            if isinstance(inst, Mapping) and inst.get("vrid") is not None:
+                rows.setdefault(int(inst["vrid"]), []).append((host, name, inst))
+    report: dict[str, dict[str, list[str]]] = {}
+    for vrid, members in sorted(rows.items()):
+        flags = []
+        shared = (
+            ("advert interval", lambda i: str(i.get("advert_interval"))),
+            ("VIP set", lambda i: " ".join(sorted(map(str, i.get("virtual_addresses") or ())))),
+            ("version", lambda i: str(i.get("version"))),
+        )
+        for label, value in shared:
+            seen = sorted({value(inst) for _host, _name, inst in members})
+            if len(seen) > 1:
+                flags.append(f"MISMATCH {label}: {' vs '.join(seen)}")
+        masters, heard, ok = one_master({host: inst for host, _name, inst in members})
+        if not ok:
+            flags.append(f"MASTER COUNT {len(masters)}: {', '.join(masters) or 'none'}")
+        for host, _name, inst in members:
+            for item in inst.get("drift") or ():
+                message = item.get("message") if isinstance(item, Mapping) else item
+                flags.append(f"DRIFT on {host}: {message}")
+        who = masters[0] if masters else f"{heard[0]}, heard by the BACKUPs" if ok else ""
+        lines = [ROW_FORMAT % ("instance", "host", "state", "prio/eff", "master heard", "advert",
+                               "ver", "VIPs")]  # fmt: skip
+        lines += [_row_line(host, name, inst) for host, name, inst in members]
+        lines += [f"!! {flag}" for flag in flags] or [f"ok: one MASTER ({who}), peers agree"]
+        report[str(vrid)] = {"lines": lines, "flags": flags}
+    return report

@@ -514,11 +514,13 @@ rendered:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
-from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import fail_from_error
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_config import (
     REQUIRED_IF,
     config_spec,
     run_config,
+)
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_errors import (
+    fail_from_error,
 )
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.errors import VRRPError
 

@@ -149,14 +149,16 @@ reloaded:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
-from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import (
-    fail_from_error,
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_argspec import (
     fragment_spec,
     required_when_present,
     schema_object,
 )
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_config import (
     run_object,
+)
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_errors import (
+    fail_from_error,
 )
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.config import (
     load_instance,

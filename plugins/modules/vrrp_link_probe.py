@@ -19,6 +19,9 @@ description:
     virtual NICs refuse it) and C(iff_running) (the IFF_UP and IFF_RUNNING flags).
   - With O(required), fails naming the host, the interface and the method when a required
     method is unsupported.
+  - "The C(mii) ioctls need root (C(CAP_NET_ADMIN)): without it the kernel answers EPERM
+    before it asks the driver, so the method is reported C(denied), not unsupported, and a
+    required one fails saying to run the task with C(become: true)."
   - Read-only; never changes anything.
 author:
   - failover.vrrp developers (@failover)
@@ -80,16 +83,19 @@ interfaces:
       returned: always
     methods:
       description:
-        - Per method, C(supported), C(result) (C(up), C(down), C(unsupported); C(events) for
-          netlink) and C(detail) (an errno name or the raw reading).
+        - Per method, C(supported), C(result) (C(up), C(down), C(unsupported), C(denied) when
+          the kernel refused this login the ioctl (EPERM, needs root); C(events) for netlink)
+          and C(detail) (an errno name or the raw reading).
       type: dict
       returned: always
 """
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
-from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import (
-    PROBE_METHODS,
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_errors import (
     fail_from_error,
+)
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_probes import (
+    PROBE_METHODS,
     probe_links,
 )
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.errors import VRRPError

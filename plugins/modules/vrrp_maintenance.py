@@ -130,10 +130,14 @@ ansible_facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
-from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import (
-    DEFAULT_SOCKET,
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_errors import (
     fail_from_error,
+)
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_maintenance import (
     maintain,
+)
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_runner import (
+    DEFAULT_SOCKET,
 )
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_verdicts import (
     converge_report,

@@ -249,7 +249,9 @@ duration:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
-from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import fail_from_error
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_errors import (
+    fail_from_error,
+)
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_scan import (
     scan_segment,
 )

@@ -238,10 +238,20 @@ fleet:
       description: Hosts of O(fleet) that returned no state.
       type: list
       elements: str
+    vrids:
+      description: Per VRID (a string key), C(lines) (a table, one row per instance and host,
+        then its flags or C(ok)) and C(flags) (peers that disagree on the advert interval, the
+        VIP set or the version; a MASTER count other than one).
+      type: dict
+    flagged:
+      description: Every flag of RV(fleet.vrids) as C(VRID N, flag).
+      type: list
+      elements: str
   sample:
     one_master: true
     problems: []
     silent: []
+    flagged: []
     instances:
       web: {masters: [r1], heard: [], one_master: true, detail: "instance web: MASTER is r1"}
 elapsed:
@@ -254,12 +264,16 @@ elapsed:
 from typing import Any
 
 from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-untyped]
-from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import (
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_argspec import (
     DEFAULT_CONFIG_DIR,
+)
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_errors import (
+    fail_from_error,
+)
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_runner import (
     DEFAULT_SOCKET,
     STATES,
     describe,
-    fail_from_error,
     gather_facts,
     wait_for_instances,
 )

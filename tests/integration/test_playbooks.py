@@ -138,7 +138,7 @@ def test_vrrp_facts_flags_a_mismatch(pair: HostLab) -> None:
         assert "!! MISMATCH advert interval: 1.0 vs 2.0" in run.output, run.output[-4000:]
         strict = play(pair, "vrrp_facts.yml", "mismatch, strict", vrrp_facts_fail_on_mismatch=True)
         assert strict.returncode != 0
-        assert "flagged: !! MISMATCH advert interval" in strict.output, strict.output[-4000:]
+        assert "flagged: VRID 51: MISMATCH advert interval" in strict.output, strict.output[-4000:]
     finally:
         again = play(pair, "ha_pair.yml", "mismatch repaired")
         assert again.returncode == 0, again.output[-4000:]

@@ -176,3 +176,20 @@ def test_rolling_maintenance_as_a_sudo_user(users_pair: HostLab) -> None:
     assert run.returncode == 0, run.output[-6000:]
     assert "r1 demoted: instance web: MASTER is r2" in run.output, run.output[-6000:]
     assert "r2 restored: instance web: MASTER is r1" in run.output, run.output[-6000:]
+
+
+def test_link_probe_without_become_says_it_needs_root(users_pair: HostLab) -> None:
+    """As lab without become, the MII probe meets EPERM on eth0 (veth): the
+    module says it needs root and to use become, not that MII is unsupported;
+    with -b the same probe is truly unsupported (veth answers EOPNOTSUPP)."""
+    args = {"interfaces": ["eth0"], "required": ["mii"]}
+    run = users_pair.adhoc("r1", "failover.vrrp.vrrp_link_probe", args)
+    TIMINGS["users: vrrp_link_probe without become"] = run.seconds
+    assert run.status.get("r1") == "FAILED", run.output[-3000:]
+    msg = run.results["r1"]["msg"]
+    assert "interface eth0: link probe 'mii' needs root" in msg, msg
+    assert "become: true" in msg and "unsupported" not in msg, msg
+    assert run.results["r1"]["interfaces"]["eth0"]["methods"]["mii"]["result"] == "denied"
+    root = users_pair.adhoc("r1", "failover.vrrp.vrrp_link_probe", args, options=["-b"])
+    assert root.status.get("r1") == "FAILED", root.output[-3000:]
+    assert "link probe 'mii' is unsupported (EOPNOTSUPP)" in root.results["r1"]["msg"]

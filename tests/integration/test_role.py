@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from integration.conftest import TIMINGS
-from integration.hosts import Host, HostLab, PlaybookRun
+from integration.hosts import Host, HostLab, PlaybookRun, task_events
 from lab import REPO_ROOT
 
 PLAYBOOKS = Path(__file__).resolve().parent / "playbooks"
@@ -188,6 +188,39 @@ def test_second_run_changes_nothing(pair: HostLab) -> None:
     assert run.returncode == 0, run.output[-6000:]
     assert set(run.recap) == {"r1", "r2"}
     assert run.changed() == 0, run.output[-6000:]
+
+
+# Tasks a no-op rerun must not send to a host: one look at the host (the engine,
+# the CLI, the unit, runner.json, the configuration directories, the packages'
+# stamp) decides them on the controller.
+ASKED_ONLY_WHEN_SOMETHING_DIFFERS = {
+    "failover.vrrp.vrrp : Gather the facts that choose the package names",
+    "failover.vrrp.vrrp : Install the engine's dependencies from the OS packages",
+    "failover.vrrp.vrrp : Create the engine directories",
+    "failover.vrrp.vrrp : Install the control CLI",
+    "failover.vrrp.vrrp : Create the configuration directories",
+    "failover.vrrp.vrrp : Install the systemd unit",
+    "failover.vrrp.vrrp : Write runner.json (metrics_listen)",
+}
+
+
+def test_first_run_reloads_each_runner_once(pair: HostLab) -> None:
+    """A changed run reloads each host's runner once: runner.json is in place
+    before the runner starts, and the change set's own reload covers it."""
+    assert first_run(pair).returncode == 0
+    for host in pair.hosts.values():
+        stats = json.loads(pair.on(host, "failover-vrrp-ctl", "stats", "--json"))
+        assert stats["runner"].get("reloads", 0) <= 1, (host.name, stats["runner"])
+
+
+def test_second_run_asks_the_hosts_only_what_it_must(pair: HostLab) -> None:
+    """The no-op rerun skips every install step whose result is already on the
+    host (decided from one find per host), so it costs a few round trips."""
+    assert "second run" in _runs, "runs after test_second_run_changes_nothing"
+    run = _runs["second run"]
+    ran = {task for task, _host, status in task_events(run.output) if status in ("ok", "changed")}
+    asked = ran & ASKED_ONLY_WHEN_SOMETHING_DIFFERS
+    assert not asked, sorted(asked)
 
 
 def test_check_mode_predicts_no_change(pair: HostLab) -> None:

@@ -188,3 +188,24 @@ def test_one_truth_for_the_supported_ansible_versions() -> None:
     meta = yaml.safe_load((ROLE / "meta" / "main.yml").read_text())
     assert meta["galaxy_info"]["min_ansible_version"] == minimum
     assert f"ansible-core {minimum} or later" in (REPO_ROOT / "README.md").read_text()
+
+
+def test_the_supported_versions_are_the_tested_ones() -> None:
+    """The claims (requires_ansible, the role's platforms, the README's "Tested
+    with") are what CI runs: the pinned ansible-core, the lab hosts' release."""
+    pinned = (REPO_ROOT / "requirements" / "dev.txt").read_text()
+    version = next(
+        line.split("==", 1)[1].strip()
+        for line in pinned.splitlines()
+        if line.startswith("ansible-core==")
+    )
+    runtime = yaml.safe_load((REPO_ROOT / "meta" / "runtime.yml").read_text())
+    minor = ".".join(version.split(".")[:2])
+    assert runtime["requires_ansible"] == f">={minor}.0", (runtime, version)
+    meta = yaml.safe_load((ROLE / "meta" / "main.yml").read_text())
+    platforms = {(p["name"], v) for p in meta["galaxy_info"]["platforms"] for v in p["versions"]}
+    assert platforms <= {("Debian", "bookworm"), ("Debian", "trixie")}, platforms
+    readme = (REPO_ROOT / "README.md").read_text()
+    tested = readme.split("### Tested with", 1)[1].split("\n#", 1)[0]
+    assert f"| ansible-core on the controller | {version} " in tested, tested
+    assert "Debian 12" in tested, tested

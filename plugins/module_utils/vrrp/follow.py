@@ -172,8 +172,8 @@ class HostFollower:
             if method == link.NETLINK:
                 continue  # no classic probe works here: events only
             result = self.io.probe(ifname, method)
-            if result == link.UNSUPPORTED or self._probe_seen.get(ifname) == result:
-                continue  # unchanged since every instance was told: nothing to do
+            if result not in (link.UP, link.DOWN) or self._probe_seen.get(ifname) == result:
+                continue  # no reading (unsupported, denied), or unchanged since told
             self._probe_seen[ifname] = result
             reason = faults.probe(method)
             for inst in list(self.instances.values()):

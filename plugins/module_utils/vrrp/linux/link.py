@@ -4,7 +4,10 @@ Netlink events (:mod:`vrrp.linux.watch`) are the primary source of link
 state. These ioctls back them up: the runner polls the best one a driver
 supports, so a driver that never sends a carrier event is still caught. Every
 probe answers ``up``, ``down`` or ``unsupported`` (with the errno named); a
-driver's refusal (veth answers EOPNOTSUPP to MII) is never an exception.
+driver's refusal (veth answers EOPNOTSUPP to MII) is never an exception. A
+probe the kernel would not even try for this process (EPERM/EACCES: the MII
+ioctls need CAP_NET_ADMIN, checked before the driver is asked) answers
+``denied``: that says nothing about the driver, and the caller needs root.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ _IFREQ_SIZE: Final = 40
 UP: Final = "up"
 DOWN: Final = "down"
 UNSUPPORTED: Final = "unsupported"
+DENIED: Final = "denied"
+NEEDS_ROOT: Final = "needs root (CAP_NET_ADMIN)"
 
 # Best first: ethtool asks the driver for link; MII reads the PHY directly
 # (not every NIC has one reachable); IFF_RUNNING is the kernel's operstate view.
@@ -41,7 +46,7 @@ NETLINK: Final = "netlink"
 
 @dataclass(frozen=True)
 class ProbeResult:
-    """One probe's answer: ``result`` is up / down / unsupported."""
+    """One probe's answer: ``result`` is up / down / unsupported / denied."""
 
     method: str
     result: str
@@ -49,7 +54,8 @@ class ProbeResult:
 
     @property
     def supported(self) -> bool:
-        return self.result != UNSUPPORTED
+        """The probe read the link (a denied probe is not known to work)."""
+        return self.result in (UP, DOWN)
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,8 @@ def errno_name(code: int | None) -> str:
 
 
 def _refusal(method: str, exc: OSError) -> ProbeResult:
+    if exc.errno in (errno.EPERM, errno.EACCES):
+        return ProbeResult(method, DENIED, f"{errno_name(exc.errno)}: {NEEDS_ROOT}")
     return ProbeResult(method, UNSUPPORTED, errno_name(exc.errno))
 
 

@@ -6,7 +6,7 @@ import socket
 from typing import Any
 
 import pytest
-from ansible_collections.failover.vrrp.plugins.module_utils import ansible_vrrp
+from ansible_collections.failover.vrrp.plugins.module_utils import ansible_vrrp_probes
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.linux import netlink
 from ansible_collections.failover.vrrp.plugins.modules import vrrp_link_probe
 from modules_harness import run_module
@@ -82,5 +82,36 @@ def test_without_pyroute2(
 
 
 def test_loopback_detection_falls_back_to_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert ansible_vrrp._is_loopback("lo") is True
-    assert ansible_vrrp._is_loopback("nosuch0") is False
+    assert ansible_vrrp_probes._is_loopback("lo") is True
+    assert ansible_vrrp_probes._is_loopback("nosuch0") is False
+
+
+def test_eperm_without_root_says_it_needs_root_not_unsupported(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A login without CAP_NET_ADMIN meets EPERM on the MII ioctls (the kernel
+    checks the capability before it asks the driver): the probe was not tried,
+    so it is not "unsupported"; the module says to use become."""
+    from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.linux import link
+
+    real_ioctl = link.fcntl.ioctl
+
+    def ioctl(fd: int, request: int, buf: Any) -> Any:
+        if request in (link.SIOCGMIIPHY, link.SIOCGMIIREG):
+            raise PermissionError(1, "Operation not permitted")
+        return real_ioctl(fd, request, buf)
+
+    monkeypatch.setattr(link.fcntl, "ioctl", ioctl)
+    report = run({"interfaces": ["lo"]}, capsys)["interfaces"]["lo"]
+    mii = report["methods"]["mii"]
+    assert mii["result"] == "denied", mii
+    assert mii["supported"] is False
+    assert "EPERM" in mii["detail"] and "root" in mii["detail"], mii
+    result = run({"interfaces": ["lo"], "required": ["mii"]}, capsys)
+    assert result["failed"] is True
+    host = socket.gethostname()
+    assert result["msg"].startswith(f"host {host}, interface lo: link probe 'mii' needs root"), (
+        result["msg"]
+    )
+    assert "unsupported" not in result["msg"]
+    assert "become: true" in result["msg"]

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ansible_collections.failover.vrrp.plugins.module_utils import ansible_vrrp
+from ansible_collections.failover.vrrp.plugins.module_utils import ansible_vrrp_maintenance
 from ansible_collections.failover.vrrp.plugins.modules import vrrp_maintenance
 from modules_harness import Runner, instance_state, run_module
 
@@ -17,7 +17,7 @@ def run(args: dict[str, Any], capsys: pytest.CaptureFixture[str], **kw: Any) -> 
 
 def foreign_address() -> str:
     """A peer address that is not one of this host's (the test box may own 192.0.2.2)."""
-    local = ansible_vrrp.local_addresses()
+    local = ansible_vrrp_maintenance.local_addresses()
     return next(f"198.51.100.{n}" for n in range(200, 255) if f"198.51.100.{n}" not in local)
 
 

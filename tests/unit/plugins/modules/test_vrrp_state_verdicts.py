@@ -128,3 +128,85 @@ def test_fleet_verdict_is_one_master_exactly_when_one_is_seen(
     expected = len(masters) == 1 or (not masters and len(heard) == 1)
     assert verdict["one_master"] is expected
     assert verdict["instances"]["web"]["masters"] == sorted(masters)
+
+
+def row(state: str, **values: Any) -> dict[str, Any]:
+    """One instance as vrrp_state's facts carry it (the fields vrrp_facts.yml prints)."""
+    base = {
+        "vrid": 51,
+        "state": state,
+        "priority": 100,
+        "effective_priority": 100,
+        "demoted": None,
+        "master": None if state == "MASTER" else "192.0.2.11",
+        "master_priority": None if state == "MASTER" else 150,
+        "advert_interval": 1.0,
+        "virtual_addresses": ["192.0.2.100"],
+        "version": 3,
+    }
+    return {**base, **values}
+
+
+def test_vrid_report_flags_mismatches_and_the_master_count() -> None:
+    """vrrp_facts.yml's table per VRID and its flags come from Python."""
+    fleet = {
+        "r1": facts(web=row("MASTER", priority=150, effective_priority=150)),
+        "r2": facts(web=row("BACKUP", advert_interval=2.0, version=2)),
+    }
+    report = fleet_verdict(fleet)["vrids"]
+    web = report["51"]
+    assert web["flags"] == [
+        "MISMATCH advert interval: 1.0 vs 2.0",
+        "MISMATCH version: 2 vs 3",
+    ]
+    assert web["lines"][0].split() == [
+        "instance", "host", "state", "prio/eff", "master", "heard", "advert", "ver", "VIPs",
+    ]  # fmt: skip
+    assert web["lines"][1].split()[:4] == ["web", "r1", "MASTER", "150/150"]
+    assert web["lines"][-1] == "!! MISMATCH version: 2 vs 3"
+    two = fleet_verdict({"r1": facts(web=row("MASTER")), "r2": facts(web=row("MASTER"))})
+    assert two["vrids"]["51"]["flags"] == ["MASTER COUNT 2: r1, r2"]
+    assert two["flagged"] == ["VRID 51: MASTER COUNT 2: r1, r2"]
+
+
+def test_vrid_report_counts_the_master_a_backup_hears() -> None:
+    """--limit to the BACKUP: the master it hears is the one MASTER (the Jinja
+    that counted MASTER rows flagged "MASTER COUNT 0: none" here)."""
+    limited = fleet_verdict({"r2": facts(web=row("BACKUP"))})
+    assert limited["vrids"]["51"]["flags"] == []
+    assert limited["vrids"]["51"]["lines"][-1] == (
+        "ok: one MASTER (192.0.2.11, heard by the BACKUPs), peers agree"
+    )
+    assert limited["flagged"] == []
+    ok = fleet_verdict({"r1": facts(web=row("MASTER")), "r2": facts(web=row("BACKUP"))})
+    assert ok["vrids"]["51"]["lines"][-1] == "ok: one MASTER (r1), peers agree"
+
+
+def test_the_fleet_verdict_filter_is_the_modules_verdict() -> None:
+    from ansible_collections.failover.vrrp.plugins.filter.fleet_verdict import FilterModule
+
+    verdict = FilterModule().filters()["fleet_verdict"]
+    fleet = {"r1": facts(web=row("MASTER")), "r2": facts(web=row("BACKUP"))}
+    assert verdict(fleet) == fleet_verdict(fleet)
+    assert verdict(fleet, ["web"])["one_master"] is True
+    # Each host's registered vrrp_state result, as ha_pair.yml collects them
+    # from hostvars; a host that failed (or is absent: {}) is silent.
+    registered = {
+        "r1": {"changed": False, "ansible_facts": {"vrrp": facts(web=row("MASTER"))}},
+        "r2": {"failed": True, "msg": "no runner is listening"},
+        "r3": {},
+    }
+    judged = verdict(registered)
+    assert judged["one_master"] is True and judged["silent"] == ["r2", "r3"]
+
+
+def test_no_playbook_decides_a_verdict_in_jinja() -> None:
+    """The playbooks report Python's verdicts; none counts MASTERs or compares
+    peers' settings in a template."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[4]
+    for path in [*root.glob("playbooks/*.yml"), *root.glob("roles/*/tasks/*.yml")]:
+        text = path.read_text()
+        for smell in ("'MASTER'", '"MASTER"', "MISMATCH", "unique | list"):
+            assert smell not in text, f"{path.relative_to(root)} decides in Jinja: {smell}"

@@ -251,6 +251,11 @@ def test_a_classic_probe_down_faults_the_instances_on_it_until_up(
         runner.fleet.probe_links()
     assert a.router.faults == {"probe:mii"} and states(runner) == {"a": "FAULT", "b": "MASTER"}
     assert [(h.old, h.new) for h in a.history][-1] == ("MASTER", "FAULT")
+    # A probe that could not be tried (EPERM: "denied") says nothing about the
+    # link: the fault stays until a probe reads the link up.
+    kernel.link["eth0"] = "denied"
+    runner.fleet.probe_links()
+    assert a.router.faults == {"probe:mii"}
     kernel.link["eth0"] = "up"
     runner.fleet.probe_links()
     assert not a.router.faults and not b.router.faults
