@@ -107,7 +107,7 @@ vrids:
       the simulation.
     - C(decided_by) is one of C(owner), C(priority), C(address), C(undecided),
       C(current_master), C(preempt_off), C(sync_group), C(none), C(several), C(unstable) (the
-      election does not settle: sync groups that pull against each other); C(reason) says
+      election does not settle, sync groups that pull against each other); C(reason) says
       it in words.
     - C(current_master) (the one live MASTER, null when none or several), C(current_masters)
       and C(would_transition) are there when live facts were gathered.
