@@ -34,8 +34,17 @@ class ActionModule(ActionBase):
         unknown = [name for name in names if name not in hostvars]
         if unknown:
             raise AnsibleActionFail(f"not inventory hosts: {', '.join(unknown)}")
+        groups = task_vars.get("groups") or {}
+
+        def facts_of(host: str) -> Any:
+            facts = hostvars[host].get("ansible_facts") if host in hostvars else None
+            return facts if isinstance(facts, dict) else None
+
         try:
-            inputs = [host_input(name, hostvars[name], params) for name in names]
+            inputs = [
+                host_input(name, hostvars[name], params, groups_of=groups, facts_of=facts_of)
+                for name in names
+            ]
             plan = make_plan(inputs)
         except (VRRPError, ValueError) as exc:
             raise AnsibleActionFail(str(exc)) from None

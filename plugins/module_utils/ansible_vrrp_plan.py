@@ -9,12 +9,16 @@ facts, and the verdicts: which findings fail the task, one line per VRID.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp import without_none
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_config import config_spec
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_unicast import (
+    UnicastPeersError,
+    fill,
+)
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.plan_model import HostInput
 
 ARGUMENT_SPEC: dict[str, Any] = {
@@ -61,13 +65,29 @@ def _as_the_role_applies(
     return list(config.get("instances") or []), list(config.get("sync_groups") or [])
 
 
-def host_input(name: str, hostvars: Mapping[str, Any], params: Mapping[str, Any]) -> HostInput:
-    """The planner's view of one host: its declared items, addresses and live state."""
+def host_input(
+    name: str,
+    hostvars: Mapping[str, Any],
+    params: Mapping[str, Any],
+    *,
+    groups_of: Mapping[str, Sequence[str]] | None = None,
+    facts_of: Callable[[str], Mapping[str, Any] | None] | None = None,
+) -> HostInput:
+    """The planner's view of one host: its declared items, addresses and live state.
+
+    ``unicast_peers_from: GROUP`` is filled in as the role fills it (the
+    inventory's ``groups`` and each host's gathered facts through ``facts_of``).
+    """
     instances = hostvars.get(params["instances_var"]) or []
     groups = hostvars.get(params["sync_groups_var"]) or []
     for var, value in ((params["instances_var"], instances), (params["sync_groups_var"], groups)):
         if not isinstance(value, Sequence) or isinstance(value, (str, bytes)):
             raise ValueError(f"{name}: {var} must be a list, not {type(value).__name__}")
+    if groups_of is not None and facts_of is not None:
+        try:
+            instances = fill(list(instances), host=name, groups=groups_of, facts_of=facts_of)
+        except UnicastPeersError as exc:
+            raise ValueError(f"{name}: {exc}") from None
     instances, groups = _as_the_role_applies(name, list(instances), list(groups))
     facts = hostvars.get("ansible_facts") or {}
     live = None

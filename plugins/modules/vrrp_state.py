@@ -267,6 +267,7 @@ from ansible.module_utils.basic import AnsibleModule  # type: ignore[import-unty
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_argspec import (
     DEFAULT_CONFIG_DIR,
 )
+from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_drift import add_drift
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_errors import (
     fail_from_error,
 )
@@ -277,7 +278,6 @@ from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_runner 
     gather_facts,
     wait_for_instances,
 )
-from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_drift import add_drift
 from ansible_collections.failover.vrrp.plugins.module_utils.ansible_vrrp_verdicts import (
     converge_report,
     fleet_verdict,

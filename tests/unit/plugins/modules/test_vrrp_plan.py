@@ -154,3 +154,22 @@ def test_the_module_file_refuses_to_run_on_a_host() -> None:
         module.return_value.fail_json.side_effect = SystemExit(1)
         vrrp_plan.main()
     assert "controller" in module.return_value.fail_json.call_args.kwargs["msg"]
+
+
+def test_unicast_peers_from_is_filled_as_the_role_fills_it() -> None:
+    """The role turns unicast_peers_from: GROUP into peers (vrrp_config refuses the
+    key itself); the plan does the same, and a host without facts is named."""
+    uni = {"unicast_peers_from": "routers"}
+    hostvars = {
+        "r1": {"vrrp_instances": [inst(150, **uni)], "ansible_facts": facts("192.0.2.1")},
+        "r2": {"vrrp_instances": [inst(100, **uni)], "ansible_facts": facts("192.0.2.2")},
+    }
+    variables = {**task_vars(hostvars), "groups": {"routers": ["r1", "r2"]}}
+    result = action({}).run(task_vars=variables)
+    assert not result.get("failed"), result
+    (vrid,) = result["vrids"]
+    assert vrid["predicted_master"] == "r1"
+    assert not [f for f in result["findings"] if f["kind"] == "unicast_asymmetric"]
+    del hostvars["r2"]["ansible_facts"]
+    with pytest.raises(AnsibleActionFail, match="r2"):
+        action({}).run(task_vars=variables)
