@@ -6,7 +6,8 @@ marker (``integration.trees``): the ``rootfs`` fixture is parametrized from it.
 These tests need root (namespaces, overlay mounts, systemd-nspawn). Without it
 they are skipped with the reason; CI and ``make integration`` run as root. The
 measured figures (debootstrap, boot, SSH, playbook runs) are printed at the end
-of the run and written to ``build/integration-timings.json``.
+of the run and written to ``build/integration-timings.json`` (or the file
+``FAILOVER_VRRP_LAB_TIMINGS`` names: ``make integration`` runs two sessions).
 """
 
 from __future__ import annotations
@@ -62,6 +63,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     )
 
 
+@pytest.hookimpl(trylast=True)  # after -k/-m deselected what this session will not run
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Trees that are not cached yet start building now, beside the first tests."""
     if _unusable() is not None:
@@ -86,7 +88,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for key, value in TIMINGS.items():
         shown = f"{value:.2f} s" if isinstance(value, float) else str(value)
         terminalreporter.write_line(f"{key:<40} {shown}")
-    out = REPO_ROOT / "build" / "integration-timings.json"
+    default = REPO_ROOT / "build" / "integration-timings.json"
+    out = Path(os.environ.get("FAILOVER_VRRP_LAB_TIMINGS", default))
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(TIMINGS, indent=2) + "\n")
 
