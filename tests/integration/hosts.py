@@ -73,6 +73,7 @@ class Host:
     router: Router
     machine: str
     workdir: Path
+    tree: Path = field(default=Path("/"), repr=False)  # the cached tree under its overlay
     nspawn: subprocess.Popen[bytes] | None = None
     init_pid: int | None = None
     boot_seconds: float | None = None
@@ -110,6 +111,10 @@ class PlaybookRun:
 
     def failed(self) -> int:
         return sum(counts["failed"] + counts["unreachable"] for counts in self.recap.values())
+
+    def warnings(self) -> list[str]:
+        """Ansible's ``[WARNING]`` and ``[DEPRECATION WARNING]`` lines: what a user would see."""
+        return [line for line in self.output.splitlines() if "WARNING]" in line]
 
 
 @dataclass
@@ -156,11 +161,21 @@ def parse_recap(output: str) -> dict[str, dict[str, int]]:
 class HostLab:
     """A lab of systemd hosts and one controller, torn down on exit."""
 
-    def __init__(self, *, prefix: str, rootfs: Path, collections_path: Path | None = None) -> None:
-        """``collections_path``: where the collection was installed from its tarball
+    def __init__(
+        self,
+        *,
+        prefix: str,
+        rootfs: Path | Sequence[Path],
+        collections_path: Path | None = None,
+    ) -> None:
+        """``rootfs``: the cached tree every host boots, or one tree per host in the
+        order they are added, cycling (a mixed lab: ``LabTrees.paths``).
+        ``collections_path``: where the collection was installed from its tarball
         (``integration.installed``); ``None`` runs the checkout through a link."""
         self.prefix = prefix
-        self.rootfs = rootfs
+        self.trees: tuple[Path, ...] = (rootfs,) if isinstance(rootfs, Path) else tuple(rootfs)
+        if not self.trees:
+            raise ValueError("HostLab needs at least one rootfs tree")
         self.collections_path = collections_path
         self.lab = Lab(prefix=prefix)
         self.workdir = WORK_ROOT / prefix
@@ -235,6 +250,7 @@ class HostLab:
             router=router,
             machine=f"{self.prefix}-{name}",
             workdir=self.workdir / "hosts" / name,
+            tree=self.trees[len(self.hosts) % len(self.trees)],
         )
         self.hosts[name] = host
         upper, work = host.workdir / "upper", host.workdir / "work"
@@ -242,7 +258,7 @@ class HostLab:
             path.mkdir(parents=True)
         subprocess.run(
             ["mount", "-t", "overlay", "overlay", "-o",
-             f"lowerdir={self.rootfs},upperdir={upper},workdir={work}", str(host.root)],
+             f"lowerdir={host.tree},upperdir={upper},workdir={work}", str(host.root)],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
         root = host.root

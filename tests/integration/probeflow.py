@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
 import os
 import selectors
@@ -43,7 +44,8 @@ if TYPE_CHECKING:
 
 TESTS_DIR: Final = Path(__file__).resolve().parent.parent
 PORT: Final = 7007
-UNIT: Final = "failover-vrrp-probe-echo"
+UNIT: Final = "failover-vrrp-probe-echo"  # + "-N", one per flow
+_FLOWS: Final = itertools.count(1)
 _HEADER: Final = struct.Struct("!QQ")  # run id, sequence number
 
 # The responder: bound to every address, so it answers on the VIP only while the
@@ -269,26 +271,35 @@ class ProbeFlow:
         self.proc = None
 
 
-def start_responders(lab: HostLab, port: int = PORT) -> None:
-    """Run the responder on every host as a transient unit (gone when the host is)."""
+def start_responders(lab: HostLab, port: int = PORT) -> str:
+    """Run the responder on every host as a transient unit (gone when the host is).
+
+    Each flow's unit has a name of its own (returned): under Debian 12's
+    systemd in the lab's containers a stopped transient unit can stay loaded
+    (its cgroup's emptiness is not noticed), and a second flow under the same
+    name would be refused ("already loaded").
+    """
+    unit = f"{UNIT}-{next(_FLOWS)}"
     for name, host in lab.hosts.items():
-        lab.ssh(host, ["systemctl", "stop", UNIT])  # a leftover of an earlier flow
         proc = lab.ssh(
             host,
-            ["systemd-run", f"--unit={UNIT}", "--collect", "--quiet",
+            ["systemd-run", f"--unit={unit}", "--collect", "--quiet",
              "/usr/bin/python3", "-c", RESPONDER, name, str(port)],
         )  # fmt: skip
         if proc.returncode != 0:
             raise RuntimeError(f"probe responder on {name} did not start: {proc.stderr.strip()}")
     for name, host in lab.hosts.items():
-        proc = lab.ssh(host, ["systemctl", "is-active", UNIT])
+        proc = lab.ssh(host, ["systemctl", "is-active", unit])
         if proc.stdout.strip() != "active":
             raise RuntimeError(f"probe responder on {name} is {proc.stdout.strip()}")
+    return unit
 
 
-def stop_responders(lab: HostLab) -> None:
+def stop_responders(lab: HostLab, unit: str) -> None:
+    """SIGTERM to each responder; not waiting for systemd to notice the unit is empty."""
     for host in lab.hosts.values():
-        lab.ssh(host, ["systemctl", "stop", UNIT])
+        lab.ssh(host, ["systemctl", "kill", "--signal=TERM", unit])
+        lab.ssh(host, ["systemctl", "stop", "--no-block", unit])
 
 
 @contextlib.contextmanager
@@ -298,14 +309,14 @@ def probe_flow(
     """Responders on every host and a sender in the controller namespace, torn down after."""
     if lab.controller is None:
         raise RuntimeError("lab is not open")
-    start_responders(lab, port)
+    unit = start_responders(lab, port)
     flow = ProbeFlow(lab.controller.ns, target, port=port, rate=rate)
     try:
         flow.start()
         yield flow
     finally:
         flow.kill()
-        stop_responders(lab)
+        stop_responders(lab, unit)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

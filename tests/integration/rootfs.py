@@ -1,4 +1,4 @@
-"""The Debian 12 root filesystem the lab hosts boot: built once, cached by its recipe.
+"""The Debian trees the lab hosts boot (12 bookworm, 13 trixie): built once, cached by recipe.
 
 The recipe (suite, variant, architecture, mirror, packages and the setup script
 run inside the new tree) is hashed; the tree lives in
@@ -6,10 +6,11 @@ run inside the new tree) is hashed; the tree lives in
 unchanged one is reused, so only the first run pays for ``debootstrap``.
 
 The mirror is the one this machine's apt already uses (``/etc/apt/sources.list``
-and ``sources.list.d``), never a host named here. The hosts sit on an isolated
-bridge with no route out, so everything the role installs must already be in
-the tree: the role's package task then finds them present, as on a host whose
-image already carries them.
+and ``sources.list.d``), never a host named here: the suite's own entry if it
+has one, else the archive it uses for bookworm (which carries trixie too).
+The hosts sit on an isolated bridge with no route out, so everything the role
+installs must already be in the tree: the role's package task then finds them
+present, as on a host whose image already carries them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ from lab.netns import ensure_tool
 
 CACHE_DIR: Final = Path(os.environ.get("FAILOVER_VRRP_LAB_CACHE", "/var/cache/failover-vrrp-lab"))
 SUITE: Final = "bookworm"
+TRIXIE: Final = "trixie"
+# The lab's Debian releases by version, as tests name them (``pytest.mark.debian``).
+RELEASES: Final = {"12": SUITE, "13": TRIXIE}
 
 # systemd + dbus: a booting init. python3 + python3-apt: what Ansible's modules
 # need on a Debian target (apt would otherwise try to install python3-apt, and
@@ -78,6 +82,11 @@ systemctl mask systemd-networkd-wait-online.service e2scrub_reap.service \
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log
 """
+
+# Debian 13 hosts also carry keepalived (2.3.3), the interoperability peer of
+# test_keepalived_peer.py; its unit stays off until a test writes a config.
+TRIXIE_PACKAGES: Final = PACKAGES  # keepalived 2.3.3 there: the interop peer
+TRIXIE_SETUP_SCRIPT: Final = SETUP_SCRIPT + "systemctl disable keepalived.service\n"
 
 
 def _dpkg_arch() -> str:
@@ -138,6 +147,21 @@ def configured_mirror(suite: str = SUITE) -> str:
     raise RuntimeError(f"no Debian mirror for {suite!r} in /etc/apt/sources.list*")
 
 
+def lab_recipe(suite: str = SUITE) -> Recipe:
+    """The recipe of the lab's tree for ``suite`` (``bookworm`` or ``trixie``)."""
+    try:
+        mirror = configured_mirror(suite)
+    except RuntimeError:
+        mirror = configured_mirror(SUITE)
+    if suite == SUITE:
+        return Recipe(mirror=mirror)
+    if suite == TRIXIE:
+        return Recipe(
+            mirror=mirror, suite=suite, packages=TRIXIE_PACKAGES, setup_script=TRIXIE_SETUP_SCRIPT
+        )
+    raise ValueError(f"the lab has no recipe for {suite!r} (it knows {sorted(RELEASES.values())})")
+
+
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive lock on ``path``: one build at a time across processes."""
@@ -160,10 +184,11 @@ class Rootfs:
 
 def ensure_rootfs(recipe: Recipe | None = None, *, cache_dir: Path = CACHE_DIR) -> Rootfs:
     """The cached tree for ``recipe``, built first when missing."""
-    recipe = recipe or Recipe(mirror=configured_mirror())
+    recipe = recipe or lab_recipe()
     target = cache_dir / f"rootfs-{recipe.key}"
     stamp = target / ".failover-vrrp-lab.json"
-    with _locked(cache_dir / ".lock"):
+    # One lock per suite: a tree of one suite can be built while the other is in use.
+    with _locked(cache_dir / f".lock-{recipe.suite}"):
         if stamp.is_file():
             return Rootfs(path=target, recipe=recipe, built=False, build_seconds=None)
         debootstrap = ensure_tool("debootstrap", "debootstrap")
@@ -195,14 +220,28 @@ def ensure_rootfs(recipe: Recipe | None = None, *, cache_dir: Path = CACHE_DIR) 
         )
         shutil.rmtree(target, ignore_errors=True)
         work.rename(target)
-        _prune(cache_dir, keep=recipe.key)
+        _prune(cache_dir, suite=recipe.suite, keep=recipe.key)
         return Rootfs(path=target, recipe=recipe, built=True, build_seconds=seconds)
 
 
-def _prune(cache_dir: Path, *, keep: str) -> None:
-    """Remove the trees (and logs) of other recipes: one tree is all the lab uses."""
-    for path in cache_dir.glob("rootfs-*"):
-        if not path.name.startswith(f"rootfs-{keep}"):
+def _prune(cache_dir: Path, *, suite: str, keep: str) -> None:
+    """Remove the trees (and logs) of ``suite``'s other recipes: one tree per suite.
+
+    A tree of another suite stays; a tree whose stamp cannot be read (no suite
+    known) is left alone too.
+    """
+    stale = []
+    for tree in cache_dir.glob("rootfs-*"):
+        if not tree.is_dir() or tree.name == f"rootfs-{keep}" or tree.suffix == ".partial":
+            continue
+        try:
+            stamp = json.loads((tree / ".failover-vrrp-lab.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if stamp.get("recipe", {}).get("suite") == suite:
+            stale.append(tree.name)
+    for name in stale:
+        for path in cache_dir.glob(f"{name}*"):
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
@@ -233,6 +272,7 @@ def _run_logged(argv: list[str], log: Path) -> None:
 
 
 if __name__ == "__main__":
-    fs = ensure_rootfs()
-    state = f"built in {fs.build_seconds:.0f} s" if fs.built else "cached"
-    print(f"{fs.path} ({state})")
+    for name in sys.argv[1:] or list(RELEASES.values()):
+        fs = ensure_rootfs(lab_recipe(name))
+        state = f"built in {fs.build_seconds:.0f} s" if fs.built else "cached"
+        print(f"{name}: {fs.path} ({state})")
