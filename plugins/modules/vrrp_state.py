@@ -148,7 +148,9 @@ ansible_facts:
               C(advert_interval), C(master_advert_interval), C(link_probe), C(faults),
               C(demoted) (the maintenance priority, null when not demoted), C(group) (the sync
               group), C(vmac_interface) (where a VMAC instance's addresses live, null without
-              VMAC), C(config_digest) (a digest of the definition the runner runs),
+              VMAC), C(vip_interfaces) (the virtual addresses declared on another
+              interface, address to interface), C(config_digest) (a digest of the
+              definition the runner runs),
               C(history) (the last transitions, oldest first, each with C(from),
               C(to), C(cause) and C(time)) and C(drift) (a list of C(kind) and C(message), of kinds
               C(vip_missing), C(vmac_missing), C(vip_held), C(config_not_running),
@@ -176,6 +178,7 @@ ansible_facts:
               demoted: null
               group: null
               vmac_interface: null
+              vip_interfaces: {}
               config_digest: 3f1c2a9b0d4e5f61
               history:
                 - {from: BACKUP, to: MASTER, cause: master_down timer, time: 1735689600.0}

@@ -144,10 +144,19 @@ def kernel_drift(
         state = inst.get("state")
         if state == "MASTER":
             where = inst.get("vmac_interface") or inst["interface"]
+            elsewhere = inst.get("vip_interfaces") or {}
             items.extend(
                 item
                 for vip in _vips(inst)
-                if (item := _vip_missing(name, where, vip, host, owner=inst.get("priority") == 255))
+                if (
+                    item := _vip_missing(
+                        name,
+                        elsewhere.get(str(vip.ip), where),
+                        vip,
+                        host,
+                        owner=inst.get("priority") == 255,
+                    )
+                )
             )
             vmac = _vmac_missing(name, inst, host)
             if vmac is not None:

@@ -330,6 +330,12 @@ class Instance:
             "demoted": demoted,
             "group": self.group,
             "vmac_interface": self.address_ifname if self.cfg.vmac else None,
+            # VIPs declared on another interface (their ``dev``): address -> interface.
+            "vip_interfaces": {
+                str(vip.ip): dev
+                for vip in self.virtual_interfaces
+                if (dev := self.vip_ifname(vip)) is not None
+            },
             "config_digest": self.config_digest,
         }
 

@@ -251,3 +251,34 @@ def test_unread_parts_are_not_judged() -> None:
     assert per == {"web": []} and host == []
     per, host = verdict(state, declared=None, config_error="bad fragment")
     assert host == [{"kind": "config_unreadable", "message": "bad fragment"}]
+
+
+def test_a_vip_declared_on_another_interface_is_looked_for_there() -> None:
+    """A VIP with ``dev`` (keepalived's ``virtual_ipaddress ... dev``) lives on that
+    interface: present there is no drift, on the instance's interface it is."""
+    config = declared(
+        web(virtual_addresses=["192.0.2.100/24", {"address": "198.51.100.100/24", "dev": "eth1"}])
+    )
+    state = running(config, {"web": "MASTER"})
+    assert state["instances"]["web"]["vip_interfaces"] == {"198.51.100.100": "eth1"}
+    links = {
+        "eth0": HostLink("eth0", "02:00:00:00:00:01", True),
+        "eth1": HostLink("eth1", "02:00:00:00:00:02", True),
+    }
+    base = (
+        HostAddress("eth0", ipaddress.ip_interface("192.0.2.11/24")),
+        HostAddress("eth0", ipaddress.ip_interface("192.0.2.100/24")),
+    )
+    right = HostView(
+        addresses=(*base, HostAddress("eth1", ipaddress.ip_interface("198.51.100.100/24"))),
+        links=links,
+    )
+    per, _ = verdict(state, declared=config, host=right)
+    assert per["web"] == []
+    wrong = HostView(
+        addresses=(*base, HostAddress("eth0", ipaddress.ip_interface("198.51.100.100/24"))),
+        links=links,
+    )
+    per, _ = verdict(state, declared=config, host=wrong)
+    assert kinds(per) == [VIP_MISSING]
+    assert "is not on eth1 as declared" in per["web"][0]["message"]

@@ -84,6 +84,7 @@ def test_state_dict_fields(loop: asyncio.AbstractEventLoop) -> None:
         "demoted",
         "group",
         "vmac_interface",
+        "vip_interfaces",
         "config_digest",
     }
 
