@@ -144,7 +144,7 @@ ansible-lint: venv ## ansible-lint, profile production (.ansible-lint)
 integration: deps venv ## systemd lab hosts (nspawn over a cached debootstrap tree, root): the role over SSH
 	$(PY) -m pytest tests/integration --durations=0
 
-bench: deps venv ## the core's figures, a scrape of 510 instances, failover vs keepalived on the lab, handover loss on systemd hosts (root; BENCH_ARGS=--quick)
+bench: deps venv ## the core's figures, a scrape of 510 instances, failover and mass takeover vs keepalived on the lab, handover loss on systemd hosts (root; BENCH_ARGS=--quick)
 	@if [ -f bench/run.py ]; then \
 	  $(PY) bench/run.py; \
 	else \
@@ -152,6 +152,7 @@ bench: deps venv ## the core's figures, a scrape of 510 instances, failover vs k
 	fi
 	$(PY) bench/metrics.py
 	$(PY) bench/failover.py $(BENCH_ARGS)
+	$(PY) bench/mass.py $(BENCH_ARGS)
 	$(PY) bench/handover.py $(BENCH_ARGS)
 
 demo: deps venv ## an HA pair of systemd hosts provisioned by playbooks: crash, takeover, rolling maintenance under a UDP flow (root)
