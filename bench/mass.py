@@ -169,7 +169,7 @@ def instances(vrids: int, ipv6: bool, priority: int, interval: float) -> list[di
             f"198.51.100.{vrid}/32"]})  # fmt: skip
         if ipv6:
             out.append({"name": f"v6-{vrid}", **common, "virtual_addresses": [
-                f"2001:db8:5::{vrid:x}/128"]})  # fmt: skip
+                f"fe80::5:{vrid:x}/64", f"2001:db8:5::{vrid:x}/128"]})  # fmt: skip
     return out
 
 
@@ -194,6 +194,8 @@ class OurPair:
             proc.start("--log-level", "warning", wait=False)
 
     def converged(self) -> bool:
+        for proc in self.procs.values():
+            proc._alive()  # raises with its log when it exited (a refused configuration)
         try:
             m = self.procs["master"].result("state")["instances"].values()
             b = self.procs["backup"].result("state")["instances"].values()
