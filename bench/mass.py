@@ -298,13 +298,14 @@ def one(lab: Any, impl: str, case: str, interval: float) -> dict[str, Any]:
         if event["t"] < t_kill or addr in first:
             false += 1
         first.setdefault(addr, event["t"])
-    over, missing = [], 0
+    over, expiries, missing = [], [], 0
     for addr, key in vips.items():
         heard = table["last"].get(f"{key}/{MASTER_PRIORITY}")
         if heard is None or addr not in first:
             missing += 1
             continue
-        over.append((first[addr] - heard - mdi(interval)) * 1000)
+        expiries.append(heard + mdi(interval))
+        over.append((first[addr] - expiries[-1]) * 1000)
     last_vip = max(first.values())
     stalls = [
         (g - interval) * 1000
@@ -320,6 +321,9 @@ def one(lab: Any, impl: str, case: str, interval: float) -> dict[str, Any]:
         "converge_s": round(converge, 1),
         "over_mdi_ms": _stats(over),
         "kill_to_last_vip_ms": round((last_vip - t_kill) * 1000, 1),
+        # How bunched the work is: every MDI expiry falls within this span.
+        "expiry_span_ms": round((max(expiries) - min(expiries)) * 1000, 1) if expiries else None,
+        "over_mdi_raw_ms": [round(v, 2) for v in over],
         "stall_ms": round(max(stalls), 1) if stalls else None,
         "false": false,
         "missing": missing,
