@@ -159,7 +159,7 @@ integration: deps venv ## systemd lab hosts (nspawn over cached Debian 12 and 13
 	echo "integration: Debian 12 session exit $$rc, Debian 13 and mixed session exit $$other_rc"; \
 	[ "$$rc" -eq 0 ] && [ "$$other_rc" -eq 0 ]
 
-bench: deps venv ## the core's figures, a scrape of 510 instances, failover vs keepalived on the lab, handover loss on systemd hosts (root; BENCH_ARGS=--quick)
+bench: deps venv ## the core's figures, a scrape of 510 instances, failover and mass takeover vs keepalived on the lab, handover loss on systemd hosts (root; BENCH_ARGS=--quick)
 	@if [ -f bench/run.py ]; then \
 	  $(PY) bench/run.py; \
 	else \
@@ -167,6 +167,7 @@ bench: deps venv ## the core's figures, a scrape of 510 instances, failover vs k
 	fi
 	$(PY) bench/metrics.py
 	$(PY) bench/failover.py $(BENCH_ARGS)
+	$(PY) bench/mass.py $(BENCH_ARGS)
 	$(PY) bench/handover.py $(BENCH_ARGS)
 
 demo: deps venv ## an HA pair of systemd hosts provisioned by playbooks: crash, takeover, rolling maintenance under a UDP flow (root)

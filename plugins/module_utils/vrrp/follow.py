@@ -93,7 +93,8 @@ class HostFollower:
                 if isinstance(event, LinkChanged):
                     self._link_changed(event.ifname, up=event.up and event.carrier)
                 elif isinstance(event, AddressChanged):
-                    address_ifnames.add(event.ifname)
+                    if not self._is_virtual(event.ifname, event.address):
+                        address_ifnames.add(event.ifname)
                     if not event.added:
                         removed.add((event.ifname, event.address))
                 elif isinstance(event, Resynced):
@@ -218,6 +219,14 @@ class HostFollower:
         if current in candidates and choose(candidates=[current]) == current:
             return current
         return choose(candidates=candidates)
+
+    def _is_virtual(self, ifname: str, address: str) -> bool:
+        """A VIP on ``ifname``: never a source, so its change re-checks none
+        (a takeover of N instances would otherwise dump the addresses N times)."""
+        try:
+            return ip_address(address) in self._virtual_addresses_on(ifname)
+        except ValueError:
+            return False
 
     def _virtual_addresses_on(self, ifname: str) -> frozenset[IPAddress]:
         """Every instance's VIPs that live on ``ifname``: never anyone's source.
