@@ -39,7 +39,36 @@ def netns_unusable() -> str | None:
     return None
 
 
+def shard_of(counts: dict[str, int], shards: int) -> dict[str, int]:
+    """File -> shard: the files with most tests first, each to the lightest shard
+    (by test count, ties by index). Deterministic, so two sessions agree."""
+    load = [0] * shards
+    out: dict[str, int] = {}
+    for name, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        index = min(range(shards), key=lambda i: (load[i], i))
+        out[name] = index
+        load[index] += count
+    return out
+
+
+def _keep_shard(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """NETNS_SHARD=I/N (``make netns`` runs N sessions side by side): keep the
+    files of shard I. A file stays whole (its module fixtures are set up once)."""
+    spec = os.environ.get("NETNS_SHARD")
+    if not spec:
+        return
+    index, _slash, total = spec.partition("/")
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[str(item.path)] = counts.get(str(item.path), 0) + 1
+    shards = shard_of(counts, int(total))
+    kept = [item for item in items if shards[str(item.path)] == int(index)]
+    config.hook.pytest_deselected(items=[item for item in items if item not in kept])
+    items[:] = kept
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    _keep_shard(config, items)
     for item in items:
         if _HERE in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.netns)
