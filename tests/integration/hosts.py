@@ -283,7 +283,13 @@ class HostLab:
         notify_path = host.workdir / "notify.sock"
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
         notify.bind(str(notify_path))
-        host_env = dict(os.environ, NOTIFY_SOCKET=str(notify_path))
+        # /proc/sys/net writable as on a real host: nspawn leaves it read-only
+        # with --network-namespace-path; Debian 12's systemd hid that (its
+        # ProtectKernelTunables= mounts a fresh procfs), Debian 13's binds the
+        # container's, so a VMAC's sysctls failed there (EROFS).
+        host_env = dict(
+            os.environ, NOTIFY_SOCKET=str(notify_path), SYSTEMD_NSPAWN_API_VFS_WRITABLE="network"
+        )
         argv = [
             "systemd-nspawn",
             "--quiet",

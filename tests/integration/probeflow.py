@@ -4,8 +4,9 @@ The two halves of the loss measurement of rolling maintenance:
 
 - **Responder** (:data:`RESPONDER`, runs on each lab host as a transient systemd
   unit, started over SSH by :func:`start_responders`): a UDP socket on
-  ``0.0.0.0:PORT`` that answers each datagram with its sequence number and the
-  host's name, from the address the datagram was sent to (``IP_PKTINFO``), so
+  ``0.0.0.0:PORT`` (``[::]:PORT`` for an IPv6 VIP) that answers each datagram
+  with its sequence number and the host's name, from the address the datagram
+  was sent to (``IP_PKTINFO`` / ``IPV6_PKTINFO``), so
   a reply comes from the VIP the way a service's would. Python's standard
   library only: the hosts run Debian's python3.
 - **Sender** (``python -m integration.probeflow send``, runs in the controller
@@ -53,16 +54,26 @@ _HEADER: Final = struct.Struct("!QQ")  # run id, sequence number
 RESPONDER: Final = r"""
 import socket, struct, sys
 name, port = sys.argv[1].encode(), int(sys.argv[2])
-IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.setsockopt(socket.SOL_IP, IP_PKTINFO, 1)
-s.bind(("0.0.0.0", port))
+v6 = len(sys.argv) > 3 and sys.argv[3] == "6"
+if v6:
+    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+    s.bind(("::", port))
+    level, kind, size = socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, 20
+else:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    level, kind, size = socket.SOL_IP, getattr(socket, "IP_PKTINFO", 8), 12
+    s.setsockopt(level, kind, 1)
+    s.bind(("0.0.0.0", port))
 while True:
-    data, anc, _flags, peer = s.recvmsg(64, socket.CMSG_SPACE(12))
+    data, anc, _flags, peer = s.recvmsg(64, socket.CMSG_SPACE(size))
     cmsg = []
-    for level, kind, info in anc:
-        if level == socket.SOL_IP and kind == IP_PKTINFO and len(info) >= 12:
-            cmsg = [(level, kind, struct.pack("=i4s4s", 0, info[8:12], b"\0" * 4))]
+    for lvl, knd, info in anc:
+        if (lvl, knd) == (level, kind) and len(info) >= size:
+            # in6_pktinfo {addr, ifindex 0} / in_pktinfo {ifindex 0, spec_dst, addr}
+            src = info[:16] + b"\0" * 4 if v6 else struct.pack("=i4s4s", 0, info[8:12], b"\0" * 4)
+            cmsg = [(level, kind, src)]
     try:
         s.sendmsg([data[:16] + name], cmsg, 0, peer)
     except OSError as exc:  # e.g. the VIP left between receive and reply: lost
@@ -126,7 +137,8 @@ class _Sender:
     def __init__(self, target: str, port: int, rate: float) -> None:
         self.target, self.port, self.rate = target, port, rate
         self.run_id = int.from_bytes(os.urandom(8), "big")
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        family = socket.AF_INET6 if ":" in target else socket.AF_INET
+        self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
         self.sent_at: list[float] = []
         self.answered: dict[int, tuple[float, str]] = {}
@@ -271,7 +283,7 @@ class ProbeFlow:
         self.proc = None
 
 
-def start_responders(lab: HostLab, port: int = PORT) -> str:
+def start_responders(lab: HostLab, port: int = PORT, *, ipv6: bool = False) -> str:
     """Run the responder on every host as a transient unit (gone when the host is).
 
     Each flow's unit has a name of its own (returned): under Debian 12's
@@ -284,7 +296,7 @@ def start_responders(lab: HostLab, port: int = PORT) -> str:
         proc = lab.ssh(
             host,
             ["systemd-run", f"--unit={unit}", "--collect", "--quiet",
-             "/usr/bin/python3", "-c", RESPONDER, name, str(port)],
+             "/usr/bin/python3", "-c", RESPONDER, name, str(port), "6" if ipv6 else "4"],
         )  # fmt: skip
         if proc.returncode != 0:
             raise RuntimeError(f"probe responder on {name} did not start: {proc.stderr.strip()}")
@@ -309,7 +321,7 @@ def probe_flow(
     """Responders on every host and a sender in the controller namespace, torn down after."""
     if lab.controller is None:
         raise RuntimeError("lab is not open")
-    unit = start_responders(lab, port)
+    unit = start_responders(lab, port, ipv6=":" in target)
     flow = ProbeFlow(lab.controller.ns, target, port=port, rate=rate)
     try:
         flow.start()

@@ -21,7 +21,9 @@ The rules:
   (:class:`~.fsm.GroupBackup`): the host's peer takes the whole group over.
   Each member pulled down sends a priority-0 advert as it leaves, so that its
   peer member re-announces (a healed split brain) or takes over after
-  Skew_Time.
+  Skew_Time. Except in maintenance: a resigning member that hands over
+  (:class:`~.fsm.Resign`) pulls no other resigning Master; each keeps its
+  addresses until its own new Master's advert arrives (make before break).
 - **Master by request.** A member whose Master_Down_Timer expired (or whose
   preempt delay ended) only *asks* (:class:`~.fsm.RequestMaster`). The group
   lets it go only when every member can: each other member is Master, or is
@@ -200,10 +202,15 @@ class SyncGroup:
     def _on_transition(self, member: str, move: Transition) -> list[_Work]:
         if move.old is State.MASTER and move.new in (State.BACKUP, State.INIT):
             why = f"{member} left MASTER: {move.cause}"
+            # A resigning member handed over: the other resigning Masters
+            # hand over on their own new Master's advert (make before break).
+            handed_over = move.new is State.BACKUP and self.routers[member].resigning
             return [
                 _Work(name, GroupBackup(why), pulled=True)
                 for name, router in self.routers.items()
-                if name != member and router.state is State.MASTER
+                if name != member
+                and router.state is State.MASTER
+                and not (handed_over and router.resigning)
             ]
         if move.new is State.MASTER:
             why = f"{member} became MASTER: {move.cause}"

@@ -18,6 +18,7 @@ from vrrp.fsm import (
     GroupMaster,
     RemoveAddresses,
     RequestMaster,
+    Resign,
     RouterParams,
     SendAdvert,
     Shutdown,
@@ -315,6 +316,32 @@ def test_a_master_that_hears_a_better_master_pulls_the_others_back() -> None:
     assert group.state is State.BACKUP
     # Pulled back without a better Master of its own, b watches with its timer.
     assert Timer.MASTER_DOWN in group.routers["b"].timers
+
+
+def test_resigning_masters_each_hand_over_on_their_own_new_masters_advert() -> None:
+    """Maintenance (every member resigns): the peer host's group takes over all
+    at once, but its members' first adverts arrive one by one. A resigning
+    member that hears its new Master steps down alone; the others keep their
+    addresses until their own new Master is heard (make before break: pulled
+    at the first one, b's VIP would be served by nobody until its peer's
+    gratuitous ARP lands, and a datagram in flight is lost)."""
+    group = both_master()
+    for name in group.routers:
+        group.handle(name, Resign(active=True), 5.0)
+    out = group.handle("a", better_master(1), 6.0)
+    assert moves(out) == [("a", State.MASTER, State.BACKUP)]
+    assert group.routers["b"].state is State.MASTER
+    assert not of(out, "b", RemoveAddresses)
+    out = group.handle("b", better_master(2), 6.001)
+    assert moves(out) == [("b", State.MASTER, State.BACKUP)]
+    assert group.state is State.BACKUP
+
+
+def test_a_resigning_master_still_pulls_a_member_that_does_not_resign() -> None:
+    group = both_master()
+    group.handle("a", Resign(active=True), 5.0)
+    out = group.handle("a", better_master(1), 6.0)
+    assert moves(out) == [("a", State.MASTER, State.BACKUP), ("b", State.MASTER, State.BACKUP)]
 
 
 def test_shutting_one_member_down_hands_the_whole_group_over() -> None:
