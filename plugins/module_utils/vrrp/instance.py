@@ -41,6 +41,7 @@ from .fsm import (
     Transition,
     VirtualRouter,
 )
+from .loop_timers import LoopTimers
 from .packet import (
     CHECKSUM_PSEUDO_HEADER,
     VRRP_MCAST_V4,
@@ -155,7 +156,7 @@ class Instance:
         self.stats: collections.Counter[str] = collections.Counter()
         self.history: collections.deque[HistoryEntry] = collections.deque(maxlen=HISTORY_LENGTH)
         self.link_probe = "netlink"
-        self._timers: dict[Timer, asyncio.TimerHandle] = {}
+        self._timers = LoopTimers(loop, self._expire)
         self._announce_handles: list[asyncio.TimerHandle] = []
         # Virtual addresses the kernel refused to add (or remove): tried again
         # at the advert rhythm until the kernel matches the core's state.
@@ -480,14 +481,9 @@ class Instance:
                 self.stats["priority_zero_sent"] += 1
             self.io.send_advert(self, action.advert)
         elif isinstance(action, ArmTimer):
-            old = self._timers.pop(action.timer, None)
-            if old is not None:
-                old.cancel()
-            self._timers[action.timer] = self.loop.call_at(action.at, self._expire, action.timer)
+            self._timers.arm(action.timer, action.at)
         elif isinstance(action, CancelTimer):
-            handle = self._timers.pop(action.timer, None)
-            if handle is not None:
-                handle.cancel()
+            self._timers.cancel(action.timer)
         elif isinstance(action, Drop):
             self.stats[f"drop.{action.reason}"] += 1
             log.debug("%s: dropped advertisement: %s", self.name, action.detail)
@@ -518,7 +514,6 @@ class Instance:
             self.stats["group_requests"] += 1
 
     def _expire(self, timer: Timer) -> None:
-        self._timers.pop(timer, None)
         self.feed(self, TimerExpired(timer))
 
     def _record(self, transition: Transition) -> None:
@@ -597,8 +592,6 @@ class Instance:
 
     def close(self) -> None:
         """Cancel every timer this instance owns (after its Shutdown)."""
-        for handle in self._timers.values():
-            handle.cancel()
-        self._timers.clear()
+        self._timers.close()
         self._cancel_announcements()
         self._cancel_address_retry()

@@ -20,14 +20,53 @@ works in both, ``msg.get_attr('IFLA_IFNAME')`` is the spelling used here.
 from __future__ import annotations
 
 import errno
+import importlib
+import importlib.util
 import os
 import socket
 import struct
+import sys
 import traceback
 from typing import Any, Final
 
 from .._deps import MissingLibraryError
 from ..errors import NetlinkError
+
+
+def _codec_without_package_init() -> None:
+    """Let pyroute2's codec load without running ``pyroute2/__init__.py``.
+
+    That ``__init__`` imports every part of the library (IPRoute, NDB with
+    sqlite3, IPDB, nftables, wireless, process pools, ...): 24 MiB of a
+    runner's resident memory, where the four message classes below take 4.6.
+    The package goes into ``sys.modules`` with its path but bare; it runs its
+    ``__init__`` the first time someone asks it for a name it has not got
+    (a module ``__getattr__``, PEP 562) that is not one of its submodules, so
+    code that wants the whole library still gets it. Nothing happens when
+    pyroute2 is imported already or is not installed (the import below then
+    fails as before).
+    """
+    if "pyroute2" in sys.modules:
+        return
+    spec = importlib.util.find_spec("pyroute2")
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return
+    loader = spec.loader
+    package = importlib.util.module_from_spec(spec)
+
+    def whole(name: str) -> Any:
+        if importlib.util.find_spec(f"pyroute2.{name}") is not None:
+            # ``from pyroute2 import config`` in the codec: a submodule.
+            return importlib.import_module(f"pyroute2.{name}")
+        del package.__dict__["__getattr__"]
+        loader.exec_module(package)
+        return getattr(package, name)
+
+    package.__dict__["__getattr__"] = whole
+    sys.modules["pyroute2"] = package
+
+
+_codec_without_package_init()
 
 try:
     from pyroute2.netlink.rtnl.fibmsg import fibmsg  # type: ignore[import-untyped]

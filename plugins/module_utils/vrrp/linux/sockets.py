@@ -19,8 +19,7 @@ import socket
 import struct
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from ..errors import NetlinkError
 
@@ -44,8 +43,10 @@ _MAX_DATAGRAM: Final = 65535
 _IPV4_MIN_HEADER: Final = 20
 
 
-@dataclass(frozen=True)
-class Received:
+# NamedTuples, not frozen dataclasses: made once per datagram received, and a
+# frozen dataclass's __init__ (object.__setattr__ per field) cost more than
+# the rest of the socket's parse.
+class Received(NamedTuple):
     """One datagram: the VRRP message (after the IP header) and its envelope."""
 
     payload: bytes
@@ -55,8 +56,7 @@ class Received:
     ifindex: int
 
 
-@dataclass(frozen=True)
-class IPv4Header:
+class IPv4Header(NamedTuple):
     """The fields of an IPv4 header this layer needs."""
 
     header_length: int
