@@ -25,6 +25,9 @@ from integration.hosts import Host, HostLab, PlaybookRun
 from integration.installed import playbook_fqcn
 from lab.keepalived import Keepalived, KeepalivedInstance
 
+# Debian 13 hosts: the shorter session of `make integration` (make test's budget).
+pytestmark = pytest.mark.debian("13")
+
 KEEPALIVED_V4 = "192.0.2.31/24"
 
 WEB: dict[str, Any] = {
