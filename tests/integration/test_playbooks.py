@@ -223,41 +223,6 @@ def test_rolling_maintenance_demotes_and_restores_each_host_in_turn(pair: HostLa
         assert pair.runner_state(node)["instances"]["web"]["demoted"] is None
 
 
-@ON_EVERY_TREE
-def test_kill_9_of_the_master_runner_under_the_flow(pair: HostLab) -> None:
-    """The flow to the VIP moves to the peer when the MASTER's runner is SIGKILLed
-    (no goodbye advert: the peer waits out its Master_Down_Interval); systemd
-    restarts the killed runner and it rejoins as BACKUP (preempt off)."""
-    assert ha_pair(pair).returncode == 0
-    before = states(pair)
-    assert sorted(before.values()) == ["BACKUP", "MASTER"], before
-    master = next(name for name, state in before.items() if state == "MASTER")
-    peer = next(name for name in before if name != master)
-    pid = pair.on(pair.hosts[master], "systemctl", "show", "--value", "--property=MainPID", UNIT)
-    with probe_flow(pair, VIP.split("/", maxsplit=1)[0], rate=100.0) as flow:
-        time.sleep(1.0)  # the flow is answered before the kill
-        pair.on(pair.hosts[master], "kill", "-9", pid.strip())
-        wait_for(
-            lambda: states_now(pair) == {master: "BACKUP", peer: "MASTER"},
-            timeout=30,
-            interval=0.3,
-            what=f"{peer} MASTER and {master}'s restarted runner BACKUP",
-        )
-        time.sleep(1.0)
-        report = flow.stop()
-    TIMINGS["kill -9 probe flow"] = report.summary()
-    assert report.handovers == [master, peer], report.summary()
-    assert report.duplicates == 0, report.summary()
-    # The outage is the peer's Master_Down_Interval (3.6 s at 1 s adverts) and
-    # its gratuitous ARP, with slack for a loaded machine; never the whole run.
-    assert report.longest_outage_ms < 8000, report.summary()
-    assert report.answered > report.lost_count, report.summary()
-    restarted = pair.on(
-        pair.hosts[master], "systemctl", "show", "--value", "--property=MainPID", UNIT
-    )
-    assert restarted.strip() not in ("0", pid.strip())
-
-
 PLAN_PLAYBOOK = Path(__file__).resolve().parent / "playbooks" / "plan.yml"
 
 
@@ -272,7 +237,8 @@ def wait_states(lab: HostLab, wanted: dict[str, str], *, within: float = 30.0) -
 
 
 def test_the_plan_predicts_the_election_and_what_a_failure_does(pair: HostLab) -> None:
-    """Last in this file: it leaves r2 MASTER.
+    """Before the kill -9 test (which starts from whichever host is MASTER): it
+    leaves r2 MASTER.
 
     The plan that ha_pair.yml printed before provisioning named r1, which was
     elected. web tracks a file with weight 0: the plan's what-if for that file
@@ -337,3 +303,38 @@ def test_the_plan_predicts_the_election_and_what_a_failure_does(pair: HostLab) -
     }
     assert after_check == before
     assert states(pair) == {"r1": "BACKUP", "r2": "MASTER"}
+
+
+@ON_EVERY_TREE
+def test_kill_9_of_the_master_runner_under_the_flow(pair: HostLab) -> None:
+    """The flow to the VIP moves to the peer when the MASTER's runner is SIGKILLed
+    (no goodbye advert: the peer waits out its Master_Down_Interval); systemd
+    restarts the killed runner and it rejoins as BACKUP (preempt off)."""
+    assert ha_pair(pair).returncode == 0
+    before = states(pair)
+    assert sorted(before.values()) == ["BACKUP", "MASTER"], before
+    master = next(name for name, state in before.items() if state == "MASTER")
+    peer = next(name for name in before if name != master)
+    pid = pair.on(pair.hosts[master], "systemctl", "show", "--value", "--property=MainPID", UNIT)
+    with probe_flow(pair, VIP.split("/", maxsplit=1)[0], rate=100.0) as flow:
+        time.sleep(1.0)  # the flow is answered before the kill
+        pair.on(pair.hosts[master], "kill", "-9", pid.strip())
+        wait_for(
+            lambda: states_now(pair) == {master: "BACKUP", peer: "MASTER"},
+            timeout=30,
+            interval=0.3,
+            what=f"{peer} MASTER and {master}'s restarted runner BACKUP",
+        )
+        time.sleep(1.0)
+        report = flow.stop()
+    TIMINGS["kill -9 probe flow"] = report.summary()
+    assert report.handovers == [master, peer], report.summary()
+    assert report.duplicates == 0, report.summary()
+    # The outage is the peer's Master_Down_Interval (3.6 s at 1 s adverts) and
+    # its gratuitous ARP, with slack for a loaded machine; never the whole run.
+    assert report.longest_outage_ms < 8000, report.summary()
+    assert report.answered > report.lost_count, report.summary()
+    restarted = pair.on(
+        pair.hosts[master], "systemctl", "show", "--value", "--property=MainPID", UNIT
+    )
+    assert restarted.strip() not in ("0", pid.strip())
