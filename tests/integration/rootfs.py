@@ -79,13 +79,15 @@ def role_packages() -> tuple[str, ...]:
 
 # Run with `chroot TREE /bin/sh -c SCRIPT sh PACKAGE...` after debootstrap, from
 # the suite's mirror (debootstrap's sources.list): the .debs apt would install
-# for the role's packages on this tree (Recommends too, as apt's default), left
-# in /var/cache/apt/archives. Part of the recipe hash.
+# for the role's packages on this tree, left in /var/cache/apt/archives. Without
+# Recommends, as the hosts' apt is set up (SETUP_SCRIPT): on trixie they would
+# pull python3-typeshed (15 MB) through jsonschema's format checkers, and
+# double the role's first run there. Part of the recipe hash.
 DOWNLOAD_SCRIPT: Final = r"""
 set -eu
 apt-get clean
 apt-get update -q
-apt-get install -y -q --download-only "$@"
+apt-get install -y -q --download-only --no-install-recommends "$@"
 """
 
 # Run with `chroot TREE /bin/sh -c` after debootstrap. Part of the recipe hash.
@@ -111,6 +113,10 @@ rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log
 # dependencies), here during the build, bind-mounted read-only at boot. Its
 # lists stay in the tree, as on a host whose apt lists are current.
 rm -f /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources
+# A slim image's apt: no Recommends (the repository holds none), and dpkg
+# without fsync (a throwaway overlay on a busy machine: the role's install).
+echo 'APT::Install-Recommends "false";' > /etc/apt/apt.conf.d/90failover-vrrp-lab
+echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/failover-vrrp-lab
 echo 'deb [trusted=yes] file:/srv/failover-vrrp-lab-apt ./' > /etc/apt/sources.list
 apt-get update -q
 rm -f /var/cache/apt/*.bin
