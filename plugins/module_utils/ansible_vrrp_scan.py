@@ -28,6 +28,9 @@ from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.config import (
     load_config,
     load_dir,
 )
+from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.config_build import (
+    build_unchecked as build_config,
+)
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.errors import VRRPError
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.linux import scan as linux_scan
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.scan_report import (
@@ -37,14 +40,47 @@ from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.scan_report imp
 
 
 def declared_instances(
-    instances: list[dict[str, Any]] | None, config_dir: str | None
+    instances: list[dict[str, Any]] | None,
+    config_dir: str | None,
+    warnings: list[str] | None = None,
 ) -> tuple[InstanceConfig, ...]:
     """The instances to check: given, else the config directory's when it exists."""
     if instances is not None:
-        return load_config({"instances": instances}).instances
+        try:
+            return load_config({"instances": instances}).instances
+        except MissingLibraryError as exc:
+            if exc.library != "jsonschema":
+                raise
+            return _unchecked_instances(instances, warnings)
     if config_dir is not None and os.path.isdir(config_dir):
         return load_dir(config_dir).instances
     return ()
+
+
+def _unchecked_instances(
+    instances: list[dict[str, Any]], warnings: list[str] | None
+) -> tuple[InstanceConfig, ...]:
+    """``instances`` without the schema check, on a host that lacks jsonschema.
+
+    jsonschema is one of the packages the role installs, and ha_pair.yml scans
+    before it provisions: a bare host has not got it yet. The playbook's
+    vrrp_plan checked the instances against the schema on the controller; the
+    engine's own checks still run here, and what they cannot read is an error.
+    """
+    if warnings is not None:
+        warnings.append(
+            "the Python library jsonschema is missing: the instances were not checked "
+            "against the schema here (failover.vrrp.vrrp_plan checks them on the controller)"
+        )
+    try:
+        return build_config({"instances": instances}).instances
+    except VRRPError:
+        raise
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise VRRPError(
+            "instances: not a valid configuration, and the Python library jsonschema "
+            f"that would say why is missing on this host ({type(exc).__name__}: {exc})"
+        ) from None
 
 
 def own_addresses(warnings: list[str]) -> set[str]:
@@ -81,7 +117,8 @@ def scan_segment(
     own: Callable[[list[str]], Iterable[str]] = own_addresses,
 ) -> dict[str, Any]:
     """``vrrp_scan``'s result (without ``changed``); raises VRRPError."""
-    declared = declared_instances(instances, config_dir)
+    warnings: list[str] = []
+    declared = declared_instances(instances, config_dir, warnings)
     ours = _addresses(peer_addresses)
     names = linux_scan.up_interfaces() if interfaces is None else interfaces
     if not names:
@@ -90,7 +127,6 @@ def scan_segment(
     scan = Scan()
     listened = listen(names, duration=duration, on_heard=scan.add)
     scan.add_drops(listened.drops)
-    warnings: list[str] = []
     routers = scan.routers()
     # An instance can only be checked where a socket heard its interface and family.
     checked = [i for i in declared if f"{i.interface} IPv{i.family}" in listened.listening]

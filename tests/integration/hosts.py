@@ -43,7 +43,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
 
-from integration.rootfs import CACHE_DIR
+from integration.rootfs import CACHE_DIR, REPO_MOUNT, repo_of
 from lab import REPO_ROOT, Lab, Router, sweep
 from lab.netns import ensure_tool, wait_for
 
@@ -311,6 +311,10 @@ class HostLab:
             "--resolv-conf=off",
             "--timezone=off",
         ]
+        repo = repo_of(host.tree)
+        if repo.is_dir():
+            # The local apt repository (the engine's dependencies): the host's only source.
+            argv.append(f"--bind-ro={repo}:{REPO_MOUNT}")
         started = time.monotonic()
         with host.console_log.open("wb") as log:
             host.nspawn = subprocess.Popen(

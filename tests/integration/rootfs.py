@@ -8,14 +8,21 @@ unchanged one is reused, so only the first run pays for ``debootstrap``.
 The mirror is the one this machine's apt already uses (``/etc/apt/sources.list``
 and ``sources.list.d``), never a host named here: the suite's own entry if it
 has one, else the archive it uses for bookworm (which carries trixie too).
-The hosts sit on an isolated bridge with no route out, so everything the role
-installs must already be in the tree: the role's package task then finds them
-present, as on a host whose image already carries them.
+The hosts sit on an isolated bridge with no route out. The tree carries what
+the role does not install (a booting systemd, SSH, Python with python3-apt, the
+tools the tests use, keepalived for the interoperability and migration tests);
+the engine's dependencies, which the role installs (``roles/vrrp/vars/Debian.yml``),
+are left out. This machine downloads them (with whatever they pull in that the
+tree lacks) into a flat apt repository beside the tree, ``{tree}.apt``
+(``Packages`` + ``Release``), which each host sees read-only at
+:data:`REPO_MOUNT` as its only apt source (``[trusted=yes]``, lists current from
+the build): the role's package task really installs them, as from a mirror.
 """
 
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import fcntl
 import hashlib
 import json
@@ -31,6 +38,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final
 
+import yaml
+
+from lab import REPO_ROOT
 from lab.netns import ensure_tool
 
 CACHE_DIR: Final = Path(os.environ.get("FAILOVER_VRRP_LAB_CACHE", "/var/cache/failover-vrrp-lab"))
@@ -39,28 +49,46 @@ TRIXIE: Final = "trixie"
 # The lab's Debian releases by version, as tests name them (``pytest.mark.debian``).
 RELEASES: Final = {"12": SUITE, "13": TRIXIE}
 
-# systemd + dbus: a booting init. python3 + python3-apt: what Ansible's modules
-# need on a Debian target (apt would otherwise try to install python3-apt, and
-# the lab has no route to a mirror). procps: /bin/kill for the unit's ExecReload.
-# nftables: nft, which the runner needs for accept: false (the role installs it).
-# keepalived: the pair the migration playbook takes over (Debian's unit does not
-# start without /etc/keepalived/keepalived.conf, so it stays idle elsewhere).
+# What the role does not install. systemd + dbus: a booting init. python3 +
+# python3-apt: what Ansible's modules need on a Debian target (apt would
+# otherwise try to install python3-apt). procps: /bin/kill for the unit's
+# ExecReload (the role lists it too; minbase has it). keepalived: the pair the
+# migration playbook takes over (Debian's unit does not start without
+# /etc/keepalived/keepalived.conf, so it stays idle elsewhere).
 PACKAGES: Final = (
     "dbus",
     "iproute2",
     "iputils-ping",
     "keepalived",
-    "nftables",
     "openssh-server",
     "procps",
     "python3",
     "python3-apt",
-    "python3-jsonschema",
-    "python3-prometheus-client",
-    "python3-pyroute2",
-    "python3-yaml",
     "systemd",
 )
+
+# Where the hosts see the local apt repository (bind-mounted read-only).
+REPO_MOUNT: Final = "/srv/failover-vrrp-lab-apt"
+
+
+def role_packages() -> tuple[str, ...]:
+    """The packages the role installs on Debian (its ``vars/Debian.yml``)."""
+    data = yaml.safe_load((REPO_ROOT / "roles" / "vrrp" / "vars" / "Debian.yml").read_text())
+    return tuple(sorted(data["vrrp_packages"]))
+
+
+# Run with `chroot TREE /bin/sh -c SCRIPT sh PACKAGE...` after debootstrap, from
+# the suite's mirror (debootstrap's sources.list): the .debs apt would install
+# for the role's packages on this tree, left in /var/cache/apt/archives. Without
+# Recommends, as the hosts' apt is set up (SETUP_SCRIPT): on trixie they would
+# pull python3-typeshed (15 MB) through jsonschema's format checkers, and
+# double the role's first run there. Part of the recipe hash.
+DOWNLOAD_SCRIPT: Final = r"""
+set -eu
+apt-get clean
+apt-get update -q
+apt-get install -y -q --download-only --no-install-recommends "$@"
+"""
 
 # Run with `chroot TREE /bin/sh -c` after debootstrap. Part of the recipe hash.
 SETUP_SCRIPT: Final = r"""
@@ -81,6 +109,17 @@ systemctl mask systemd-networkd-wait-online.service e2scrub_reap.service \
     apt-daily.timer apt-daily-upgrade.timer 2>/dev/null || true
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log
+# The hosts' only apt source: the lab's local repository (the engine's
+# dependencies), here during the build, bind-mounted read-only at boot. Its
+# lists stay in the tree, as on a host whose apt lists are current.
+rm -f /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources
+# A slim image's apt: no Recommends (the repository holds none), and dpkg
+# without fsync (a throwaway overlay on a busy machine: the role's install).
+echo 'APT::Install-Recommends "false";' > /etc/apt/apt.conf.d/90failover-vrrp-lab
+echo force-unsafe-io > /etc/dpkg/dpkg.cfg.d/failover-vrrp-lab
+echo 'deb [trusted=yes] file:/srv/failover-vrrp-lab-apt ./' > /etc/apt/sources.list
+apt-get update -q
+rm -f /var/cache/apt/*.bin
 """
 
 # Debian 13 hosts also carry keepalived (2.3.3), the interoperability peer of
@@ -105,6 +144,9 @@ class Recipe:
     arch: str = field(default_factory=_dpkg_arch)
     packages: tuple[str, ...] = PACKAGES
     setup_script: str = SETUP_SCRIPT
+    # The local apt repository's packages (with what they pull in) and how it is fetched.
+    repo_packages: tuple[str, ...] = field(default_factory=role_packages)
+    download_script: str = DOWNLOAD_SCRIPT
 
     @property
     def key(self) -> str:
@@ -181,6 +223,15 @@ class Rootfs:
     built: bool  # True when this call ran debootstrap
     build_seconds: float | None  # how long that took (None when cached)
 
+    @property
+    def repo(self) -> Path:
+        return repo_of(self.path)
+
+
+def repo_of(tree: Path) -> Path:
+    """The local apt repository built with ``tree`` (the hosts mount it at :data:`REPO_MOUNT`)."""
+    return tree.with_name(tree.name + ".apt")
+
 
 def ensure_rootfs(recipe: Recipe | None = None, *, cache_dir: Path = CACHE_DIR) -> Rootfs:
     """The cached tree for ``recipe``, built first when missing."""
@@ -194,6 +245,7 @@ def ensure_rootfs(recipe: Recipe | None = None, *, cache_dir: Path = CACHE_DIR) 
         debootstrap = ensure_tool("debootstrap", "debootstrap")
         work = cache_dir / f"rootfs-{recipe.key}.partial"
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(repo_of(target), ignore_errors=True)
         started = time.monotonic()
         print(
             f"lab rootfs: debootstrap {recipe.suite} ({recipe.variant}, "
@@ -211,9 +263,22 @@ def ensure_rootfs(recipe: Recipe | None = None, *, cache_dir: Path = CACHE_DIR) 
         ]
         _run_logged(argv, cache_dir / f"rootfs-{recipe.key}.log")
         _run_logged(
+            ["chroot", str(work), "/bin/sh", "-c", recipe.download_script, "sh",
+             *recipe.repo_packages],
+            cache_dir / f"rootfs-{recipe.key}.download.log",
+        )  # fmt: skip
+        repo = work / REPO_MOUNT.lstrip("/")
+        repo.mkdir(parents=True)
+        for deb in (work / "var" / "cache" / "apt" / "archives").glob("*.deb"):
+            deb.rename(repo / deb.name)
+        write_repo_index(repo, suite=recipe.suite)
+        _run_logged(
             ["chroot", str(work), "/bin/sh", "-c", recipe.setup_script],
             cache_dir / f"rootfs-{recipe.key}.setup.log",
         )
+        # Out of the tree, beside it; the empty directory stays as the mount point.
+        repo.rename(repo_of(target))
+        repo.mkdir()
         seconds = time.monotonic() - started
         (work / stamp.name).write_text(
             json.dumps({"recipe": asdict(recipe), "build_seconds": round(seconds, 1)}, indent=2)
@@ -222,6 +287,31 @@ def ensure_rootfs(recipe: Recipe | None = None, *, cache_dir: Path = CACHE_DIR) 
         work.rename(target)
         _prune(cache_dir, suite=recipe.suite, keep=recipe.key)
         return Rootfs(path=target, recipe=recipe, built=True, build_seconds=seconds)
+
+
+def write_repo_index(repo: Path, *, suite: str) -> None:
+    """``Packages`` and ``Release`` of the flat repository of the .debs in ``repo``."""
+    paragraphs = []
+    for deb in sorted(repo.glob("*.deb")):
+        control = subprocess.run(
+            ["dpkg-deb", "--field", str(deb)], capture_output=True, text=True, check=True
+        ).stdout.rstrip("\n")
+        data = deb.read_bytes()
+        paragraphs.append(
+            f"{control}\nFilename: ./{deb.name}\nSize: {len(data)}\n"
+            f"MD5sum: {hashlib.md5(data).hexdigest()}\n"
+            f"SHA256: {hashlib.sha256(data).hexdigest()}\n"
+        )
+    if not paragraphs:
+        raise RuntimeError(f"no .deb downloaded for the local repository {repo}")
+    index = "\n".join(paragraphs).encode()
+    (repo / "Packages").write_bytes(index)
+    release = (
+        f"Origin: failover-vrrp-lab\nLabel: failover-vrrp-lab\nSuite: {suite}\n"
+        f"Date: {email.utils.formatdate(usegmt=True)}\n"
+        f"SHA256:\n {hashlib.sha256(index).hexdigest()} {len(index)} Packages\n"
+    )
+    (repo / "Release").write_text(release)
 
 
 def _prune(cache_dir: Path, *, suite: str, keep: str) -> None:

@@ -18,6 +18,7 @@ import pytest
 
 from integration.conftest import TIMINGS
 from integration.hosts import Host, HostLab, PlaybookRun, task_events
+from integration.rootfs import PACKAGES, REPO_MOUNT, role_packages
 from lab import REPO_ROOT
 
 pytestmark = pytest.mark.debian("12", "13")
@@ -79,7 +80,43 @@ def wait_roles(lab: HostLab, *, timeout: float = 20.0) -> dict[str, str]:
     raise AssertionError(f"no single MASTER + BACKUP within {timeout:g} s: {seen}")
 
 
+# The engine's dependencies the role installs that the lab's tree leaves out.
+ENGINE_DEPS = tuple(p for p in role_packages() if p not in PACKAGES)
+INSTALL_TASK = "failover.vrrp.vrrp : Install the engine's dependencies from the OS packages"
+
+
+def installed(lab: HostLab, host: Host, packages: tuple[str, ...]) -> set[str]:
+    """Which of ``packages`` dpkg has installed on ``host``."""
+    out = lab.on(
+        host, "dpkg-query", "-W", "-f", "${Package} ${db:Status-Status}\n", *packages, check=False
+    )
+    return {line.split()[0] for line in out.splitlines() if line.endswith(" installed")}
+
+
+def apt_installs(lab: HostLab, host: Host) -> list[str]:
+    """The ``Commandline``/``Start-Date``/``End-Date`` of each apt run in the host's history."""
+    out = lab.on(host, "sh", "-c", "cat /var/log/apt/history.log 2>/dev/null || true")
+    return [block.strip() for block in out.split("\n\n") if "Start-Date" in block]
+
+
 # --- on the lab hosts ---------------------------------------------------------------
+
+
+def test_bare_hosts_get_the_engines_dependencies_from_the_local_repository(
+    pair: HostLab,
+) -> None:
+    """A bare host lacks the engine's dependencies; its only apt source is the
+    lab's local repository (read-only), which offers each of them."""
+    assert "first run" not in _runs.get(pair.prefix, {}), "runs before the first provisioning"
+    assert ENGINE_DEPS, "the tree carries every package the role installs"
+    for host in pair.hosts.values():
+        assert installed(pair, host, ENGINE_DEPS) == set(), host.name
+        policy = pair.on(host, "apt-cache", "policy", *ENGINE_DEPS)
+        assert policy.count(f"file:{REPO_MOUNT} ./ Packages") == len(ENGINE_DEPS), policy
+        assert "http" not in policy, policy
+        options = pair.on(host, "findmnt", "-n", "-o", "OPTIONS", REPO_MOUNT).strip()
+        assert "ro" in options.split(","), options
+        assert apt_installs(pair, host) == []
 
 
 def test_check_mode_on_bare_hosts_predicts_and_touches_nothing(pair: HostLab) -> None:
@@ -116,6 +153,27 @@ def test_provision_from_nothing(pair: HostLab) -> None:
     assert run.warnings() == [], run.output[-6000:]
     for counts in run.recap.values():
         assert counts["changed"] > 0
+    # The role's apt task installed the engine's dependencies, once per host.
+    changed = {
+        h
+        for task, h, status in task_events(run.output)
+        if task == INSTALL_TASK and status == "changed"
+    }
+    assert changed == {"r1", "r2"}, run.output[-6000:]
+    for host in pair.hosts.values():
+        assert installed(pair, host, ENGINE_DEPS) == set(ENGINE_DEPS), host.name
+        history = apt_installs(pair, host)
+        assert len(history) == 1, history
+        TIMINGS[f"apt install of the engine's dependencies on {host.name} (history.log)"] = (
+            _apt_seconds(history[0])
+        )
+
+
+def _apt_seconds(entry: str) -> int:
+    """End-Date minus Start-Date of one apt history entry (whole seconds)."""
+    dates = dict(line.split(": ", 1) for line in entry.splitlines() if "-Date: " in line)
+    start, end = (time.strptime(dates[k], "%Y-%m-%d  %H:%M:%S") for k in ("Start-Date", "End-Date"))
+    return int(time.mktime(end) - time.mktime(start))
 
 
 def test_engine_installed_is_the_collections_engine(pair: HostLab) -> None:
@@ -198,6 +256,8 @@ def test_second_run_changes_nothing(pair: HostLab) -> None:
     assert set(run.recap) == {"r1", "r2"}
     assert run.changed() == 0, run.output[-6000:]
     assert run.warnings() == [], run.output[-6000:]
+    for host in pair.hosts.values():  # apt ran once: on the first run only
+        assert len(apt_installs(pair, host)) == 1, host.name
 
 
 # Tasks a no-op rerun must not send to a host: one look at the host (the engine,
@@ -226,8 +286,8 @@ def test_first_run_reloads_each_runner_once(pair: HostLab) -> None:
 def test_second_run_asks_the_hosts_only_what_it_must(pair: HostLab) -> None:
     """The no-op rerun skips every install step whose result is already on the
     host (decided from one find per host), so it costs a few round trips."""
-    assert "second run" in _runs, "runs after test_second_run_changes_nothing"
-    run = _runs["second run"]
+    assert "second run" in _runs.get(pair.prefix, {}), "runs after test_second_run_changes_nothing"
+    run = _runs[pair.prefix]["second run"]
     ran = {task for task, _host, status in task_events(run.output) if status in ("ok", "changed")}
     asked = ran & ASKED_ONLY_WHEN_SOMETHING_DIFFERS
     assert not asked, sorted(asked)

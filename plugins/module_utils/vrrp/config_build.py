@@ -426,6 +426,13 @@ def load_config(data: Mapping[str, Any]) -> Config:
     return _build_config(document)
 
 
+def build_unchecked(data: Mapping[str, Any]) -> Config:
+    """A configuration with every check but the schema's, for a caller whose
+    document was checked against the schema elsewhere (``vrrp_scan`` on a host
+    that lacks jsonschema); input the schema would refuse may raise anything."""
+    return _build_config(data)
+
+
 def load_instance(obj: Mapping[str, Any]) -> InstanceConfig:
     """Validate and normalize one instance (paths start inside it).
 

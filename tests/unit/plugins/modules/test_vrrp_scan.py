@@ -349,3 +349,30 @@ def test_a_peer_of_the_group_is_no_collision(
     assert [c["source"] for c in other["collisions"]] == ["192.0.2.1"]
     bad = run({"instances": [changed], "peer_addresses": ["r2"]}, capsys)
     assert bad["failed"] is True and "peer_addresses: 'r2' is not an IP address" in bad["msg"]
+
+
+def test_declared_instances_are_checked_on_a_host_without_jsonschema(
+    listen: FakeListen, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ha_pair.yml scans before the role installs the engine's dependencies: on a
+    bare host (no jsonschema) the scan still compares the instances, with a warning
+    (vrrp_plan checked them against the schema on the controller); a malformed one
+    is an error naming the instance, not a traceback."""
+    from ansible_collections.failover.vrrp.plugins.module_utils.vrrp import _deps, schema
+
+    monkeypatch.setattr(_deps, "JSONSCHEMA_IMPORT_ERROR", "Traceback: no jsonschema")
+    schema._validator.cache_clear()
+    try:
+        result = run({"instances": [keepalived_v2(["192.0.2.200/24"])]}, capsys)
+        broken = run({"instances": [{"name": "web", "vrid": "many"}]}, capsys)
+    finally:
+        monkeypatch.undo()
+        schema._validator.cache_clear()
+    assert "failed" not in result, result
+    (collision,) = result["collisions"]
+    assert collision["instance"] == "web"
+    assert result["instances_checked"] == ["web"]
+    assert "jsonschema is missing" in json.dumps(result["warnings"]), result
+    assert broken["failed"] is True
+    assert "instances" in broken["msg"] and "jsonschema" in broken["msg"], broken["msg"]
+    assert "Traceback" not in broken["msg"]
