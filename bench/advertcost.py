@@ -45,7 +45,7 @@ def system_seconds(pid: int) -> float:
 
 def frame_name(frame: str) -> str:
     """``func (path/file.py:line)`` -> ``file.py:func`` (lines vary inside one function)."""
-    func, _, where = frame.partition(" (")
+    func, _sep, where = frame.partition(" (")
     return f"{Path(where.split(':')[0]).name}:{func}" if where else func
 
 
@@ -55,7 +55,7 @@ def summarize(raw: Path, top: int) -> tuple[int, list[tuple[str, int]], list[tup
     incl: collections.Counter[str] = collections.Counter()
     total = 0
     for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
+        stack, _sep, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
         n = int(count)

@@ -286,7 +286,7 @@ def one(lab: Any, impl: str, case: str, interval: float) -> dict[str, Any]:
         lab.wait_for(all_in, timeout=mdi(interval) + 60, interval=0.05, what="every VIP on r2")
         time.sleep(max(1.0, 3 * interval))  # the new Master's adverts after the last VIP
         added, table = backup_w.finish()
-        _, sent = master_w.finish()
+        _first, sent = master_w.finish()
     finally:
         pair.close()
     first: dict[str, float] = {}

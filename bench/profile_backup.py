@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Profile the runner at 510 instances: where a Backup's CPU goes.
 
 Two runners in a lab (r1 Master at priority 200, r2 Backup at 100), each with
@@ -69,7 +68,7 @@ def flat_profile(raw: Path, top: int) -> None:
     total: collections.Counter[str] = collections.Counter()
     samples = waiting = 0
     for line in raw.read_text().splitlines():
-        stack, _, count_text = line.rpartition(" ")
+        stack, _sep, count_text = line.rpartition(" ")
         if not stack:
             continue
         count = int(count_text)
@@ -94,7 +93,7 @@ def flat_profile(raw: Path, top: int) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--master", action="store_true", help="profile the Master instead")

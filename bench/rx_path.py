@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Microbenchmark: one advert through a Backup runner's receive path, in process.
 
 A real :class:`vrrp.runner.Runner` with 510 Backup instances (255 VRIDs ×
@@ -126,16 +125,16 @@ def parse_cost(rounds: int, n: int = 20000) -> float:
         ),
     ]
     times = []
-    for _ in range(rounds):
+    for _round in range(rounds):
         t0 = time.process_time()
-        for _ in range(n):
+        for _round in range(n):
             sock._parse(data, anc, (MASTER_V4, 0))
         times.append((time.process_time() - t0) / n * 1e6)
     return statistics.median(times)
 
 
 def main() -> int:  # noqa: PLR0915 (one straight script)
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", maxsplit=1)[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--per-round", type=int, default=20, help="adverts per instance a round")
     parser.add_argument("--profile", action="store_true", help="cProfile one round")
@@ -162,7 +161,7 @@ def main() -> int:  # noqa: PLR0915 (one straight script)
         fleet = runner.fleet
 
         def one_round() -> None:
-            for _ in range(args.per_round):
+            for _round in range(args.per_round):
                 clock[0] += 1.0  # one Advertisement_Interval a pass
                 for key, rx in grams:
                     kernel.queue = [rx]
@@ -184,7 +183,7 @@ def main() -> int:  # noqa: PLR0915 (one straight script)
 
         loop.call_at = counted  # type: ignore[method-assign]
         times = []
-        for _ in range(args.rounds):
+        for _round in range(args.rounds):
             t0 = time.process_time()
             one_round()
             times.append((time.process_time() - t0) / n * 1e6)

@@ -181,7 +181,7 @@ def test_metrics_from_both_hosts_match_ctl_stats(pair: HostLab, provisioned: Pla
         body = pair.on(host, "python3", "-c", SCRAPE)
         after = _ctl_stats(pair, host)
         scraped = _scraped(body)
-        assert {name for name, _ in scraped} == {"web", "uni"}, body[:2000]
+        assert {name for name, _labels in scraped} == {"web", "uni"}, body[:2000]
         for inst in ("web", "uni"):
             transitions = {k for k in after[inst] if k.startswith("transition.")}
             assert transitions, (host.name, inst, after[inst])

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
-import modules_harness  # noqa: F401  (the collection importable)
+import modules_harness  # noqa: F401  # pylint: disable=unused-import  # the collection importable
 import pytest
 from ansible.errors import AnsibleActionFail
 from ansible.module_utils import _internal

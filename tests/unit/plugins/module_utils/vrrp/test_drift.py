@@ -119,12 +119,12 @@ def test_master_missing_its_vip_and_the_near_misses() -> None:
     wrong_length = HostAddress("eth0", ipaddress.ip_interface("192.0.2.100/32"))
     other_if = HostAddress("eth1", ipaddress.ip_interface("192.0.2.101/24"))
     broken = HostView(addresses=(host.addresses[0], wrong_length, other_if), links=host.links)
-    per, _ = verdict(state, declared=config, host=broken)
+    per, _host = verdict(state, declared=config, host=broken)
     assert kinds(per) == [VIP_MISSING, VIP_MISSING]
     assert "192.0.2.100/32 on eth0" in per["web"][0]["message"]
     assert "192.0.2.101/24 on eth1" in per["web"][1]["message"]
     gone = HostView(addresses=host.addresses[:2], links=host.links)
-    per, _ = verdict(state, declared=config, host=gone)
+    per, _host = verdict(state, declared=config, host=gone)
     assert kinds(per) == [VIP_MISSING]
     assert "192.0.2.101/24 is not on eth0 (nor on any other interface)" in per["web"][0]["message"]
 
@@ -133,17 +133,17 @@ def test_ipv6_vip_missing_prefix_and_dad_failed() -> None:
     config = declared(web(virtual_addresses=["fe80::100/64", "2001:db8::100/64"]))
     state = running(config, {"web": "MASTER"})
     host = as_it_should_be(state)
-    per, _ = verdict(state, declared=config, host=host)
+    per, _host = verdict(state, declared=config, host=host)
     assert per["web"] == []
     link_local = HostAddress("eth0", ipaddress.ip_interface("fe80::100/64"))
     slash128 = HostAddress("eth0", ipaddress.ip_interface("2001:db8::100/128"))
-    per, _ = verdict(
+    per, _host = verdict(
         state, declared=config, host=HostView(addresses=(link_local, slash128), links=host.links)
     )
     assert kinds(per) == [VIP_MISSING]
     assert "2001:db8::100/64 is not on eth0 as declared" in per["web"][0]["message"]
     dad = HostAddress("eth0", ipaddress.ip_interface("2001:db8::100/64"), dadfailed=True)
-    per, _ = verdict(
+    per, _host = verdict(
         state, declared=config, host=HostView(addresses=(link_local, dad), links=host.links)
     )
     assert kinds(per) == [VIP_MISSING]
@@ -156,14 +156,14 @@ def test_master_missing_its_vmac() -> None:
     host = as_it_should_be(state)
     assert state["instances"]["web"]["vmac_interface"] == "vrrp.51"
     no_link = {k: v for k, v in host.links.items() if k != "vrrp.51"}
-    per, _ = verdict(state, declared=config, host=HostView(host.addresses, no_link))
+    per, _host = verdict(state, declared=config, host=HostView(host.addresses, no_link))
     assert kinds(per) == [VMAC_MISSING]
     assert "vrrp.51 does not exist" in per["web"][0]["message"]
     wrong = dict(host.links, **{"vrrp.51": HostLink("vrrp.51", "02:00:00:00:00:09", True)})
-    per, _ = verdict(state, declared=config, host=HostView(host.addresses, wrong))
+    per, _host = verdict(state, declared=config, host=HostView(host.addresses, wrong))
     assert "not 00:00:5e:00:01:33" in per["web"][0]["message"]
     down = dict(host.links, **{"vrrp.51": HostLink("vrrp.51", "00:00:5E:00:01:33", False)})
-    per, _ = verdict(state, declared=config, host=HostView(host.addresses, down))
+    per, _host = verdict(state, declared=config, host=HostView(host.addresses, down))
     assert kinds(per) == [VMAC_MISSING]
     assert "is down" in per["web"][0]["message"]
 
@@ -179,7 +179,7 @@ def test_backup_holding_a_vip_any_length_any_interface() -> None:
             HostAddress("eth0", ipaddress.ip_interface("192.0.2.100/32")),
             HostAddress("eth1", ipaddress.ip_interface("2001:db8::100/128")),
         )
-        per, _ = verdict(
+        per, _host = verdict(
             state, declared=config, host=HostView(host.addresses + by_hand, host.links)
         )
         assert kinds(per) == [VIP_HELD]
@@ -196,7 +196,7 @@ def test_vip_held_by_a_master_sibling_or_an_owner_is_not_drift() -> None:
         web(name="own", vrid=53, priority=255, virtual_addresses=["192.0.2.11/24"]),
     )
     state = running(config, {"web": "MASTER", "web2": "BACKUP", "own": "FAULT"})
-    per, _ = verdict(state, declared=config, host=as_it_should_be(state))
+    per, _host = verdict(state, declared=config, host=as_it_should_be(state))
     assert per == {"web": [], "web2": [], "own": []}
 
 
@@ -204,10 +204,10 @@ def test_an_owner_master_holds_its_own_address_at_the_host_s_length() -> None:
     config = declared(web(priority=255, virtual_addresses=["192.0.2.11"]))
     state = running(config, {"web": "MASTER"})
     host = HostView(addresses=(HostAddress("eth0", ipaddress.ip_interface("192.0.2.11/24")),))
-    per, _ = verdict(state, declared=config, host=host)
+    per, _host = verdict(state, declared=config, host=host)
     assert per["web"] == []
     elsewhere = HostView(addresses=(HostAddress("eth1", ipaddress.ip_interface("192.0.2.11/24")),))
-    per, _ = verdict(state, declared=config, host=elsewhere)
+    per, _host = verdict(state, declared=config, host=elsewhere)
     assert kinds(per) == [VIP_MISSING]
 
 
@@ -229,7 +229,7 @@ def test_a_description_is_not_drift_a_sync_group_is() -> None:
     per, host = verdict(state, declared=declared(web(description="the web VIP")))
     assert per["web"] == [] and host == []
     grouped = declared(web(), sync_groups=[{"name": "g", "members": ["web"]}])
-    per, _ = verdict(state, declared=grouped)
+    per, _host = verdict(state, declared=grouped)
     assert kinds(per) == [CONFIG_NOT_RUNNING]
     assert "sync group None" in per["web"][0]["message"]
 
@@ -237,11 +237,11 @@ def test_a_description_is_not_drift_a_sync_group_is() -> None:
 def test_a_runtime_demotion_in_force() -> None:
     config = declared(web(priority=150))
     state = running(config, {"web": "BACKUP"}, demoted={"web": 0})
-    per, _ = verdict(state, declared=config, host=as_it_should_be(state))
+    per, _host = verdict(state, declared=config, host=as_it_should_be(state))
     assert kinds(per) == [DEMOTED]
     assert "priority 0 (vrrp_maintenance); configured 150" in per["web"][0]["message"]
     state["runtime_fail_safe"] = "runtime.json unreadable"
-    per, _ = verdict(state, declared=None)
+    per, _host = verdict(state, declared=None)
     assert "fail-safe: runtime.json unreadable" in per["web"][0]["message"]
 
 
@@ -273,12 +273,12 @@ def test_a_vip_declared_on_another_interface_is_looked_for_there() -> None:
         addresses=(*base, HostAddress("eth1", ipaddress.ip_interface("198.51.100.100/24"))),
         links=links,
     )
-    per, _ = verdict(state, declared=config, host=right)
+    per, _host = verdict(state, declared=config, host=right)
     assert per["web"] == []
     wrong = HostView(
         addresses=(*base, HostAddress("eth0", ipaddress.ip_interface("198.51.100.100/24"))),
         links=links,
     )
-    per, _ = verdict(state, declared=config, host=wrong)
+    per, _host = verdict(state, declared=config, host=wrong)
     assert kinds(per) == [VIP_MISSING]
     assert "is not on eth1 as declared" in per["web"][0]["message"]

@@ -93,7 +93,7 @@ def test_a_steady_backup_makes_a_handle_every_few_adverts_not_every_one() -> Non
     log, expired = fired_log(loop)
     timers = LoopTimers(cast(asyncio.AbstractEventLoop, loop), expired)
     adverts = 300
-    for _ in range(adverts):  # an advert a second; Master_Down_Interval 3.6 s
+    for _round in range(adverts):  # an advert a second; Master_Down_Interval 3.6 s
         timers.arm(Timer.MASTER_DOWN, loop.time() + 3.6)
         loop.run(loop.time() + 1.0)
     assert log == []
