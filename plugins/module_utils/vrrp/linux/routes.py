@@ -117,19 +117,31 @@ def _route_msg(route: Route, *, delete: bool) -> Any:
     return msg
 
 
-def add_route(route: Route) -> bool:
-    """Install ``route``; False when it was there already."""
+def _add(msg: Any, msg_type: int, what: str) -> bool:
+    """Send a create-exclusive request; False when an equal item was there already."""
     with netlink.Rtnl() as rtnl:
-        code = rtnl.request(
-            _route_msg(route, delete=False),
-            msg_type=netlink.RTM_NEWROUTE,
-            flags=netlink.NLM_F_CREATE | netlink.NLM_F_EXCL,
-        )
+        code = rtnl.request(msg, msg_type=msg_type, flags=netlink.NLM_F_CREATE | netlink.NLM_F_EXCL)
     if code == errno.EEXIST:
         return False
     if code:
-        raise NetlinkError(f"virtual route {route}: the kernel refused it: {os.strerror(code)}")
+        raise NetlinkError(f"{what}: the kernel refused it: {os.strerror(code)}")
     return True
+
+
+def _remove(msg: Any, msg_type: int, what: str) -> bool:
+    """Send a delete request; False when the item was not there."""
+    with netlink.Rtnl() as rtnl:
+        code = rtnl.request(msg, msg_type=msg_type)
+    if code in _GONE:
+        return False
+    if code:
+        raise NetlinkError(f"remove {what}: {os.strerror(code)}")
+    return True
+
+
+def add_route(route: Route) -> bool:
+    """Install ``route``; False when it was there already."""
+    return _add(_route_msg(route, delete=False), netlink.RTM_NEWROUTE, f"virtual route {route}")
 
 
 def remove_route(route: Route) -> bool:
@@ -138,13 +150,7 @@ def remove_route(route: Route) -> bool:
         msg = _route_msg(route, delete=True)
     except NetlinkError:
         return False  # its interface is gone, and the kernel removed the route with it
-    with netlink.Rtnl() as rtnl:
-        code = rtnl.request(msg, msg_type=netlink.RTM_DELROUTE)
-    if code in _GONE:
-        return False
-    if code:
-        raise NetlinkError(f"remove virtual route {route}: {os.strerror(code)}")
-    return True
+    return _remove(msg, netlink.RTM_DELROUTE, f"virtual route {route}")
 
 
 def _rule_msg(rule: Rule) -> Any:
@@ -171,25 +177,9 @@ def _rule_msg(rule: Rule) -> Any:
 
 def add_rule(rule: Rule) -> bool:
     """Install ``rule``; False when an equal rule was there already."""
-    with netlink.Rtnl() as rtnl:
-        code = rtnl.request(
-            _rule_msg(rule),
-            msg_type=netlink.RTM_NEWRULE,
-            flags=netlink.NLM_F_CREATE | netlink.NLM_F_EXCL,
-        )
-    if code == errno.EEXIST:
-        return False
-    if code:
-        raise NetlinkError(f"virtual rule {rule}: the kernel refused it: {os.strerror(code)}")
-    return True
+    return _add(_rule_msg(rule), netlink.RTM_NEWRULE, f"virtual rule {rule}")
 
 
 def remove_rule(rule: Rule) -> bool:
     """Remove ``rule``; False when it was not there."""
-    with netlink.Rtnl() as rtnl:
-        code = rtnl.request(_rule_msg(rule), msg_type=netlink.RTM_DELRULE)
-    if code in _GONE:
-        return False
-    if code:
-        raise NetlinkError(f"remove virtual rule {rule}: {os.strerror(code)}")
-    return True
+    return _remove(_rule_msg(rule), netlink.RTM_DELRULE, f"virtual rule {rule}")
