@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "plugins" / "module_utils"), str(ROOT / "tests")]
+
+from failover import cpu_seconds, rss_mib  # noqa: E402  (bench/, the script's own folder)
 
 from lab import Lab, unique_prefix  # noqa: E402
 from lab.runner import RunnerProc  # noqa: E402
@@ -48,18 +49,6 @@ def instances(priority: int) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def flat_profile(raw: Path, top: int) -> None:
