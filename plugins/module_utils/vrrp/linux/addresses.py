@@ -89,7 +89,7 @@ class Address:
         return str(self.interface.ip)
 
 
-def _ifname_to_index(ifname: str) -> int:
+def ifname_to_index(ifname: str) -> int:
     try:
         return socket.if_nametoindex(ifname)
     except OSError as exc:
@@ -157,7 +157,7 @@ def add_address(
     Returns True when the address was added, False when it was already there.
     """
     iface = _parse_interface(address)
-    ifindex = _ifname_to_index(ifname)
+    ifindex = ifname_to_index(ifname)
     with netlink.Rtnl() as rtnl:
         code = rtnl.request(
             _addr_msg(ifindex, iface, nodad=True, route_metric=route_metric, options=options),
@@ -183,7 +183,7 @@ def add_vip(
 def remove_address(ifname: str, address: str) -> bool:
     """Remove ``address``; returns False when it was not there."""
     iface = _parse_interface(address)
-    ifindex = _ifname_to_index(ifname)
+    ifindex = ifname_to_index(ifname)
     with netlink.Rtnl() as rtnl:
         code = rtnl.request(_addr_msg(ifindex, iface, nodad=False), msg_type=netlink.RTM_DELADDR)
     if code in (errno.EADDRNOTAVAIL, errno.ENOENT):
@@ -213,7 +213,7 @@ def address_from_message(msg: Any) -> Address | None:
 
 def list_addresses(ifname: str, *, family: int = socket.AF_UNSPEC) -> list[Address]:
     """The addresses of ``ifname`` in the kernel's order (primary first)."""
-    ifindex = _ifname_to_index(ifname)
+    ifindex = ifname_to_index(ifname)
     with netlink.Rtnl() as rtnl:
         messages = rtnl.addresses(family)
     out = []
@@ -290,7 +290,7 @@ def remove_vmac_addresses(vmac_ifname: str, vips: list[str]) -> None:
     wanted = {str(_parse_interface(vip).ip) for vip in vips}
     if not any(addr.ip in wanted for addr in list_addresses(vmac_ifname)):
         return
-    ifindex = _ifname_to_index(vmac_ifname)
+    ifindex = ifname_to_index(vmac_ifname)
     with netlink.Rtnl() as rtnl:
         _set_up(rtnl, ifindex, vmac_ifname, up=False)
         try:
@@ -308,7 +308,7 @@ def create_vmac(*, ifname: str, vmac_ifname: str, vrid: int, version: int) -> in
     anything else by that name is an error (never silently replaced).
     Returns the VMAC's ifindex.
     """
-    parent = _ifname_to_index(ifname)
+    parent = ifname_to_index(ifname)
     mac = vmac_address(vrid, version=version)
     with netlink.Rtnl() as rtnl:
         existing = _link_state(rtnl, vmac_ifname)

@@ -20,6 +20,7 @@ from typing import Any, Final, Union
 
 from ..errors import NetlinkError
 from . import netlink
+from .addresses import ifname_to_index
 
 Network = Union[IPv4Network, IPv6Network]
 
@@ -76,13 +77,6 @@ class Rule:
         return " ".join([*words, f"lookup {self.table}"])
 
 
-def _ifindex(ifname: str) -> int:
-    try:
-        return socket.if_nametoindex(ifname)
-    except OSError as exc:
-        raise NetlinkError(f"interface {ifname!r} does not exist") from exc
-
-
 def _family(version: int) -> int:
     return socket.AF_INET if version == 4 else socket.AF_INET6
 
@@ -108,7 +102,7 @@ def _route_msg(route: Route, *, delete: bool) -> Any:
     if route.via is not None:
         attrs.append(("RTA_GATEWAY", route.via))
     if route.dev is not None:
-        attrs.append(("RTA_OIF", _ifindex(route.dev)))
+        attrs.append(("RTA_OIF", ifname_to_index(route.dev)))
     if route.src is not None:
         attrs.append(("RTA_PREFSRC", route.src))
     if route.metric is not None:
