@@ -28,6 +28,7 @@ IFA_F_TENTATIVE: Final = 0x40
 RT_SCOPE_UNIVERSE: Final = 0
 RT_SCOPE_LINK: Final = 253
 MACVLAN_MODE_PRIVATE: Final = 1
+SYSCTL_NET = Path("/proc/sys/net")  # a name, so that unit tests can point it elsewhere
 
 # keepalived (vrrp/vrrp_if_config.c) sets these for a VMAC: the macvlan must
 # hear its peers' multicast with a local source (accept_local), must not answer
@@ -252,7 +253,9 @@ def vmac_address(vrid: int, *, version: int) -> str:
 
 def _write_sysctls(ifname: str, values: dict[str, str], *, version: int = 4) -> None:
     family = "ipv4" if version == 4 else "ipv6"
-    base = Path("/proc/sys/net") / family / "conf" / ifname
+    if version == 6 and not (SYSCTL_NET / family).is_dir():
+        return  # a kernel booted without IPv6 (ipv6.disable=1): nothing to set
+    base = SYSCTL_NET / family / "conf" / ifname
     for key, value in values.items():
         try:
             (base / key).write_text(value)
