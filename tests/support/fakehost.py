@@ -40,6 +40,7 @@ class FakeHost:
         self.vmacs: set[str] = set()  # VMAC interfaces made (ours)
         self.vmac_error: str | None = None
         self.vmac_tries = 0
+        self.vmac_ready: dict[str, int] = {}  # VMAC -> the ifindex its set-up succeeded on
         # The classic link probe every interface supports (None: none), and
         # what it says per interface (default "up").
         self.probe_method: str | None = None
@@ -101,8 +102,10 @@ class FakeHost:
         if name not in self.interfaces:
             self.interfaces[name] = max(self.interfaces.values(), default=1) + 1
             self.vmacs.add(name)
+        self.vmac_ready.pop(name, None)
         if self.vmac_error is not None:
             raise NetlinkError(self.vmac_error)
+        self.vmac_ready[name] = self.interfaces[name]
 
     def delete_vmac(self, instance: Instance) -> None:
         name = instance.address_ifname

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from types import SimpleNamespace
 from typing import Any
 
@@ -176,3 +177,51 @@ def test_the_vmac_fault_is_a_metric_like_the_others(
     samples = scrape(two.api)
     faulted = {dict(k).get("reason") for k in samples.get("vrrp_fault", {})}
     assert faults.vmac(SYSCTL_ERROR) in faulted, faulted
+
+
+def usable(kernel: FakeHost, name: str) -> bool:
+    """The VMAC is ours and its last set-up on its current ifindex succeeded."""
+    index = kernel.interfaces.get(name)
+    return index is not None and name in kernel.vmacs and kernel.vmac_ready.get(name) == index
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_vmac_trouble_never_lets_the_instance_out_of_fault_unusable(
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop, seed: int
+) -> None:
+    """Errors coming and going, the VMAC deleted or replaced by a foreign
+    interface (each with its link event), reloads, time passing: whenever the
+    instance is BACKUP or MASTER its VMAC is usable; once every cause is gone
+    it leaves FAULT and wins (priority 200, alone)."""
+    rng = random.Random(seed)
+    two = _two(runner)
+    vm = two.instances["vm"]
+    foreign = 900
+    for _step in range(30):
+        op = rng.choice(["error", "error", "delete", "foreign", "link", "reload", "wait", "wait"])
+        if op == "error":
+            kernel.vmac_error = rng.choice([None, SYSCTL_ERROR, SYSCTL_ERROR.upper()])
+        elif op in ("delete", "foreign"):
+            kernel.vmacs.discard("vrrp.60")
+            kernel.interfaces.pop("vrrp.60", None)
+            if op == "foreign":
+                foreign += 1
+                kernel.interfaces["vrrp.60"] = foreign
+            link_event(two, kernel, "vrrp.60")
+        elif op == "link":
+            link_event(two, kernel, rng.choice(["eth0", "vrrp.60"]))
+        elif op == "reload":
+            two.fleet.apply(two.config, previous=two.config)
+        else:
+            loop.run_until_complete(asyncio.sleep(rng.uniform(0.02, 0.15)))
+        state = vm.router.state.value
+        assert state in ("INIT", "FAULT") or usable(kernel, "vrrp.60"), (seed, _step, op)
+        assert (state == "FAULT") == bool(vm.router.faults), (state, vm.router.faults)
+        assert len(vmac_reasons(two, "vm")) <= 1, vm.router.faults
+        assert states(two)["plain"] in ("BACKUP", "MASTER")  # untouched
+    kernel.vmac_error = None
+    if "vrrp.60" not in kernel.vmacs:
+        kernel.interfaces.pop("vrrp.60", None)
+        link_event(two, kernel, "vrrp.60")
+    run_until(loop, lambda: states(two)["vm"] == "MASTER", timeout=20)
+    assert not vm.router.faults and usable(kernel, "vrrp.60")
