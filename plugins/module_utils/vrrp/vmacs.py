@@ -73,7 +73,7 @@ class VmacKeeper:
         self._ready.pop(name, None)
         try:
             self.io.create_vmac(inst)
-        except VRRPError as exc:
+        except (VRRPError, OSError) as exc:  # OSError: no netlink socket (EMFILE)
             reason = faults.vmac(str(exc))
             if self.failing.get(inst.name) != reason:
                 inst.stats["vmac_errors"] += 1

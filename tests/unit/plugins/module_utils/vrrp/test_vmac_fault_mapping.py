@@ -225,3 +225,16 @@ def test_random_vmac_trouble_never_lets_the_instance_out_of_fault_unusable(
         link_event(two, kernel, "vrrp.60")
     run_until(loop, lambda: states(two)["vm"] == "MASTER", timeout=20)
     assert not vm.router.faults and usable(kernel, "vrrp.60")
+
+
+def test_an_os_error_while_setting_up_is_a_fault_too_never_an_escape(
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop, monkeypatch: Any
+) -> None:
+    def no_socket(instance: Any) -> None:
+        raise OSError(24, "Too many open files")
+
+    monkeypatch.setattr(kernel, "create_vmac", no_socket)
+    two = _two(runner)
+    link_event(two, kernel, "eth0")
+    assert vmac_reasons(two, "vm") == [faults.vmac("[Errno 24] Too many open files")]
+    run_until(loop, lambda: states(two) == {"vm": "FAULT", "plain": "MASTER"})
