@@ -114,7 +114,10 @@ class VmacKeeper:
     def _fire(self) -> None:
         self._timer = None
         self._delay = min(self._delay * 2, RETRY_MAX)
-        self._retry(sorted(self.failing))
+        try:
+            self._retry(sorted(self.failing))
+        except Exception:  # a bug must not end the retries (nor reach the loop)
+            log.exception("VMAC retry failed")
         if self.failing:
             self._schedule()
         else:
