@@ -27,6 +27,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -381,15 +382,42 @@ class Lab:
             self._logs[proc.pid] = log_path
         return proc
 
-    def python(self, target: Target, args: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
-        """This interpreter inside the namespace, with the engine and tests importable."""
+    def python(
+        self,
+        target: Target,
+        args: Sequence[str],
+        *,
+        read_only: Sequence[str] = (),
+        **kwargs: Any,
+    ) -> subprocess.Popen[Any]:
+        """This interpreter inside the namespace, with the engine and tests importable.
+
+        ``read_only``: paths bind-mounted read-only for this process alone
+        (``/proc/sys/net``: what systemd-nspawn with a private network gives
+        its services). ``ip netns exec`` runs it in a mount namespace of its
+        own whose changes do not reach the host; :func:`remount` turns them
+        writable again. The program is exec'd, so its PID is still ours.
+        """
         env = dict(kwargs.pop("env", None) or os.environ)
         paths = [str(REPO_ROOT / "plugins" / "module_utils"), str(REPO_ROOT / "tests")]
         if env.get("PYTHONPATH"):
             paths.append(env["PYTHONPATH"])
         env["PYTHONPATH"] = os.pathsep.join(paths)
         env.setdefault("PYTHONUNBUFFERED", "1")
-        return self.popen(target, [sys.executable, *args], env=env, **kwargs)
+        argv = [sys.executable, *args]
+        if read_only:
+            mounts = [
+                f"mount --bind {q} {q} && mount -o remount,bind,ro {q}"
+                for q in map(shlex.quote, read_only)
+            ]
+            argv = ["sh", "-c", " && ".join([*mounts, 'exec "$@"']), "sh", *argv]
+        return self.popen(target, argv, env=env, **kwargs)
+
+    def remount(self, proc: subprocess.Popen[Any], path: str, *, read_only: bool) -> None:
+        """Turn a ``python(read_only=...)`` mount of ``proc`` read-only or writable."""
+        flag = "ro" if read_only else "rw"
+        argv = ["nsenter", "-t", str(proc.pid), "-m", "mount", "-o", f"remount,bind,{flag}", path]
+        run_cmd(argv, check=True, timeout=10)
 
     def log_of(self, proc: subprocess.Popen[Any]) -> str:
         """What a ``popen`` process without explicit stdout/stderr has written so far."""

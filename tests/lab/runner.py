@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -62,7 +63,8 @@ class RunnerProc:
         tmp.write_text(json.dumps(config, indent=2))
         os.replace(tmp, self.config_path)
 
-    def start(self, *extra: str, wait: bool = True) -> RunnerProc:
+    def start(self, *extra: str, wait: bool = True, read_only: Sequence[str] = ()) -> RunnerProc:
+        """Run it (``read_only``: paths it sees read-only, see ``Lab.python``)."""
         self.proc = self.lab.python(
             self.router,
             [
@@ -78,6 +80,7 @@ class RunnerProc:
                 "debug",
                 *extra,
             ],
+            read_only=read_only,
         )
         if wait:
             self.lab.wait_for(

@@ -191,3 +191,11 @@ def test_vmac_refuses_a_foreign_interface_of_that_name(lab: Lab) -> None:
         "except NetlinkError as exc:\n    print(json.dumps(str(exc)))\n"
     )
     assert "refusing to touch it" in run_script(lab, r1, code, None)
+    # Nor is it deleted when the runner removes the instance of that VMAC.
+    code = (
+        "from vrrp.errors import NetlinkError\nfrom vrrp.linux import addresses\nimport json\n"
+        "try:\n    addresses.delete_vmac('vrrp.9', ifname='eth0', vrid=9, version=4)\n"
+        "except NetlinkError as exc:\n    print(json.dumps(str(exc)))\n"
+    )
+    assert "refusing to touch it" in run_script(lab, r1, code, None)
+    assert lab.run(r1, ["ip", "link", "show", "dev", "vrrp.9"]).returncode == 0

@@ -5,6 +5,12 @@ announcements, adverts sent) and can be told to fail: ``fail_on`` names an
 interface whose address dump fails (a NetlinkError: the instance starts in
 FAULT) and on which no socket can be opened (EMFILE: an OSError, not a
 VRRPError). ``interfaces`` maps the names that exist to their ifindex.
+
+VMAC interfaces behave as ``linux.addresses`` makes them: one made gets a
+new ifindex; ``vmac_error`` (a message) fails the set-up after the macvlan
+was made (a sysctl the kernel refused: it stays, down); an interface of the
+VMAC's name that the fake did not make is refused ("not the VMAC") and never
+deleted.
 """
 
 from __future__ import annotations
@@ -31,7 +37,10 @@ class FakeHost:
         self.sockets: set[SocketKey] = set()
         self.announced: list[tuple[str, str]] = []
         self.sent: list[tuple[str, Advertisement]] = []
-        self.vmacs: set[str] = set()
+        self.vmacs: set[str] = set()  # VMAC interfaces made (ours)
+        self.vmac_error: str | None = None
+        self.vmac_tries = 0
+        self.vmac_ready: dict[str, int] = {}  # VMAC -> the ifindex its set-up succeeded on
         # The classic link probe every interface supports (None: none), and
         # what it says per interface (default "up").
         self.probe_method: str | None = None
@@ -84,10 +93,25 @@ class FakeHost:
         return added
 
     def create_vmac(self, instance: Instance) -> None:
-        self.vmacs.add(instance.address_ifname)
+        self.vmac_tries += 1
+        name = instance.address_ifname
+        if name in self.interfaces and name not in self.vmacs:
+            raise NetlinkError(
+                f"{name} exists but is not the VMAC on {instance.ifname}: refusing to touch it"
+            )
+        if name not in self.interfaces:
+            self.interfaces[name] = max(self.interfaces.values(), default=1) + 1
+            self.vmacs.add(name)
+        self.vmac_ready.pop(name, None)
+        if self.vmac_error is not None:
+            raise NetlinkError(self.vmac_error)
+        self.vmac_ready[name] = self.interfaces[name]
 
-    def delete_vmac(self, ifname: str) -> None:
-        self.vmacs.discard(ifname)
+    def delete_vmac(self, instance: Instance) -> None:
+        name = instance.address_ifname
+        if name in self.vmacs:
+            self.vmacs.discard(name)
+            self.interfaces.pop(name, None)
 
     # the socket pool
     def listening(self, key: SocketKey) -> bool:

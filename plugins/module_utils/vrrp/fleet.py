@@ -46,6 +46,7 @@ from .persist import RuntimeState
 from .source import UNSPECIFIED, IPAddress
 from .tracking import Tracking, TrackResult
 from .trackio import FileTracker, ScriptTracker
+from .vmacs import VmacKeeper
 
 log = logging.getLogger("failover-vrrp")
 
@@ -97,6 +98,7 @@ class Fleet(HostFollower):
         self._attached: dict[str, int] = {}
         self._probe_seen: dict[str, str] = {}  # ifname -> last probe result acted on
         self._background: set[asyncio.Future[Any]] = set()
+        self.vmacs = VmacKeeper(loop=loop, io=io, retry=self._retry_vmacs)
 
     def feed(self, inst: Instance, event: Event) -> None:
         self._feed(inst, event)
@@ -253,6 +255,7 @@ class Fleet(HostFollower):
                 "the previous configuration runs on",
             ) from exc
         self.config = config
+        self.vmacs.retry_now()  # a reload is the user's "try again"
         return plan.report()
 
     def _roll_back(self, undo: list[Callable[[], None]], previous: Config | None) -> None:
@@ -357,7 +360,8 @@ class Fleet(HostFollower):
             del self.by_vrid[key]
             self.heard_on_vmac.discard((inst.ifname, inst.ip_version, inst.cfg.vrid))
         if inst.cfg.vmac:
-            self.io.delete_vmac(inst.address_ifname)
+            self.io.delete_vmac(inst)
+            self.vmacs.forget(inst)
         self.io.release_unused(
             keys={(i.socket_ifname, i.ip_version) for i in self.instances.values()},
             ifnames={i.address_ifname for i in self.instances.values()},

@@ -10,7 +10,9 @@ opened on an interface follows that interface as it is now:
   deleted by hand) is made again. The instance is in FAULT (``socket``) from
   the moment they are stale until they are open on the interface as it is,
   so it listens again BEFORE it may become Master: a deaf Backup would take
-  the virtual addresses beside the real Master for good.
+  the virtual addresses beside the real Master for good. A VMAC that cannot
+  be set up as configured also holds it in FAULT (``vmac:<error>``, see
+  :mod:`.vmacs`) until a retry succeeds.
 - The advert source (RFC 9568 §5.1.1.1, §5.1.2.1) is re-chosen on every
   address change: a usable (not tentative, not DAD-failed) non-virtual
   address, the current one while it stays; none is FAULT (``address``).
@@ -39,6 +41,7 @@ from .linux.watch import AddressChanged, LinkChanged, LinkWatcher, Resynced
 from .persist import RuntimeState
 from .source import UNSPECIFIED, IPAddress, primary_address
 from .tracking import TrackResult
+from .vmacs import VmacKeeper
 
 log = logging.getLogger("failover-vrrp")
 
@@ -69,6 +72,7 @@ class HostFollower:
     # ifname -> the ifindex the sockets and announcer on it were opened for.
     _attached: dict[str, int]
     _probe_seen: dict[str, str]  # ifname -> last probe result acted on
+    vmacs: VmacKeeper
 
     def feed(self, inst: Instance, event: Event) -> None:
         raise NotImplementedError
@@ -292,11 +296,29 @@ class HostFollower:
         socket) and comes back through Initialize.
         """
         ok, renewed = self._listen(inst)
+        vmac = self.vmacs.failing.get(inst.name)
+        if vmac is not None:
+            self.feed(inst, FaultRaised(vmac))
         if renewed or not ok:
             self.feed(inst, FaultRaised(faults.SOCKET))
+        # Raised first, cleared after: no gap out of FAULT; the VMAC's last,
+        # so that leaving FAULT names it.
         if ok:
             self.feed(inst, FaultCleared(faults.SOCKET))
+        for reason in sorted(inst.router.faults):
+            if reason.startswith(faults.VMAC_PREFIX) and reason != vmac:
+                self.feed(inst, FaultCleared(reason))
         return renewed
+
+    def _retry_vmacs(self, names: list[str]) -> None:
+        """Set up the VMACs that failed again (:class:`~.vmacs.VmacKeeper`'s timer)."""
+        for name in names:
+            inst = self.instances.get(name)
+            if inst is None:
+                self.vmacs.failing.pop(name, None)
+            elif self._relisten(inst):
+                self._drop_view(inst.ifname)
+                self._check_primary(inst)
 
     def _listen(self, inst: Instance) -> tuple[bool, bool]:
         """Open what ``inst`` needs on its interfaces as they are: (listening, renewed)."""
@@ -316,11 +338,11 @@ class HostFollower:
         inst.link_probe = self.probe_methods.get(inst.ifname, "netlink")
         version = inst.ip_version
         try:
-            if inst.cfg.vmac and self.io.kernel_index(inst.address_ifname) is None:
+            if inst.cfg.vmac:
                 # Before the socket: a VMAC socket binds to it, and it must be up.
-                self.io.create_vmac(inst)
-                log.info("%s: VMAC %s made on %s", inst.name, inst.address_ifname, inst.ifname)
-                renewed = True
+                renewed = self.vmacs.set_up(inst) or renewed
+                if inst.name in self.vmacs.failing:
+                    return False, renewed
             key = (inst.socket_ifname, version)
             if not self.io.listening(key):
                 vmac_vrid = inst.cfg.vrid if inst.socket_ifname != inst.ifname else None
@@ -363,6 +385,9 @@ class HostFollower:
                 log.warning("%s: %s yet: instance in FAULT", inst.name, _no_source(inst))
             if not self._listen(inst)[0]:
                 raised.add(faults.SOCKET)
+            vmac = self.vmacs.failing.get(inst.name)
+            if vmac is not None:
+                raised.add(vmac)
             # Opened now, not at the first takeover, where it cost a few ms
             # between taking the addresses and telling the link (tried again then).
             with contextlib.suppress(VRRPError):

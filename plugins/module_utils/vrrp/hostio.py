@@ -13,7 +13,6 @@ what a failure means for the state machine are the caller's.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from collections.abc import Callable, Iterable, Sequence
@@ -59,7 +58,7 @@ class HostIo(InstanceKernelIo, Protocol):
 
     def create_vmac(self, instance: Instance) -> None: ...
 
-    def delete_vmac(self, ifname: str) -> None: ...
+    def delete_vmac(self, instance: Instance) -> None: ...
 
     # ---- the socket pool
     def listening(self, key: SocketKey) -> bool: ...
@@ -334,9 +333,17 @@ class KernelIo:
             version=instance.ip_version,
         )
 
-    def delete_vmac(self, ifname: str) -> None:
-        with contextlib.suppress(VRRPError):
-            addresses.delete_vmac(ifname)
+    def delete_vmac(self, instance: Instance) -> None:
+        """Delete ``instance``'s VMAC; an interface of its name that is not (someone's) stays."""
+        try:
+            addresses.delete_vmac(
+                instance.address_ifname,
+                ifname=instance.ifname,
+                vrid=instance.cfg.vrid,
+                version=instance.ip_version,
+            )
+        except VRRPError as exc:
+            log.debug("%s: VMAC not deleted: %s", instance.name, exc)
 
     # ------------------------------------------------------- the socket pool
 

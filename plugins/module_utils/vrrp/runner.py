@@ -216,6 +216,7 @@ class Runner:
             self._execute_tagged(group.stop(now))
         for name in list(self.instances):
             self.fleet.remove_instance(name)
+        self.fleet.vmacs.close()
         await self.fleet.close_trackers()
         await self.control.close()
         if self._metrics is not None:

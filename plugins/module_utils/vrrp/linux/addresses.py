@@ -28,6 +28,7 @@ IFA_F_TENTATIVE: Final = 0x40
 RT_SCOPE_UNIVERSE: Final = 0
 RT_SCOPE_LINK: Final = 253
 MACVLAN_MODE_PRIVATE: Final = 1
+SYSCTL_NET = Path("/proc/sys/net")  # a name, so that unit tests can point it elsewhere
 
 # keepalived (vrrp/vrrp_if_config.c) sets these for a VMAC: the macvlan must
 # hear its peers' multicast with a local source (accept_local), must not answer
@@ -252,12 +253,15 @@ def vmac_address(vrid: int, *, version: int) -> str:
 
 def _write_sysctls(ifname: str, values: dict[str, str], *, version: int = 4) -> None:
     family = "ipv4" if version == 4 else "ipv6"
-    base = Path("/proc/sys/net") / family / "conf" / ifname
+    if version == 6 and not (SYSCTL_NET / family).is_dir():
+        return  # a kernel booted without IPv6 (ipv6.disable=1): nothing to set
+    base = SYSCTL_NET / family / "conf" / ifname
     for key, value in values.items():
         try:
             (base / key).write_text(value)
         except OSError as exc:
-            raise NetlinkError(f"sysctl net.{family}.conf.{ifname}.{key}={value}: {exc}") from exc
+            # The path and the errno text: what a fault reason shows (faults.vmac).
+            raise NetlinkError(f"sysctl {base / key}={value}: {exc.strerror or exc}") from exc
 
 
 def _link_state(rtnl: netlink.Rtnl, ifname: str) -> Any:
@@ -339,9 +343,9 @@ def create_vmac(*, ifname: str, vmac_ifname: str, vrid: int, version: int) -> in
             existing = _link_state(rtnl, vmac_ifname)
             if existing is None:
                 raise NetlinkError(f"VMAC {vmac_ifname} vanished right after creation")
-        elif existing.get_attr("IFLA_ADDRESS") != mac or existing.get_attr("IFLA_LINK") != parent:
-            raise NetlinkError(
-                f"{vmac_ifname} exists but is not the VMAC {mac} on {ifname}: refusing to touch it"
+        else:
+            _check_ours(
+                existing, vmac_ifname=vmac_ifname, ifname=ifname, vrid=vrid, version=version
             )
         ifindex = int(existing["index"])
         _write_sysctls(vmac_ifname, VMAC_SYSCTLS)
@@ -359,12 +363,32 @@ def create_vmac(*, ifname: str, vmac_ifname: str, vrid: int, version: int) -> in
     return ifindex
 
 
-def delete_vmac(vmac_ifname: str) -> bool:
-    """Delete the VMAC interface; False when it did not exist."""
+def _check_ours(existing: Any, *, vmac_ifname: str, ifname: str, vrid: int, version: int) -> None:
+    """Raise unless the link ``existing`` is the VMAC of ``vrid`` on ``ifname``."""
+    mac = vmac_address(vrid, version=version)
+    parent = ifname_to_index(ifname)
+    if existing.get_attr("IFLA_ADDRESS") != mac or existing.get_attr("IFLA_LINK") != parent:
+        raise NetlinkError(
+            f"{vmac_ifname} exists but is not the VMAC {mac} on {ifname}: refusing to touch it"
+        )
+
+
+def delete_vmac(
+    vmac_ifname: str, *, ifname: str | None = None, vrid: int = 0, version: int = 4
+) -> bool:
+    """Delete the VMAC interface; False when it did not exist.
+
+    With ``ifname`` (and ``vrid``, ``version``), only the VMAC of that VRID
+    on that interface: anything else by that name is an error, never deleted.
+    """
     with netlink.Rtnl() as rtnl:
         existing = _link_state(rtnl, vmac_ifname)
         if existing is None:
             return False
+        if ifname is not None:
+            _check_ours(
+                existing, vmac_ifname=vmac_ifname, ifname=ifname, vrid=vrid, version=version
+            )
         msg = netlink.new_link_msg()
         msg["index"] = int(existing["index"])
         code = rtnl.request(msg, msg_type=netlink.RTM_DELLINK)
