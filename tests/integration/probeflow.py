@@ -35,7 +35,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -98,6 +98,10 @@ class FlowReport:
     longest_outage_ms: float
     duplicates: int = 0
     errors: list[str] = field(default_factory=list)
+    # Filled in by the driver only when datagrams were lost: what each host's
+    # responder logged (a reply that failed had reached a host that lost the
+    # VIP before it answered, not a host that never received it).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def lost_count(self) -> int:
@@ -119,6 +123,7 @@ class FlowReport:
             f"{self.sent} datagrams to {self.target} at {self.rate:g}/s over "
             f"{self.seconds:.1f} s: {self.answered} answered, {self.lost_count} lost "
             f"(longest outage {self.longest_outage_ms:.0f} ms); answered by {order}; {rtt}"
+            + "".join(f"; {note}" for note in self.notes)
         )
 
     @classmethod
@@ -250,6 +255,8 @@ class ProbeFlow:
     ) -> None:
         self.ns, self.target, self.port, self.rate, self.grace = ns, target, port, rate, grace
         self.proc: subprocess.Popen[str] | None = None
+        # Called when datagrams were lost: notes for the report (probe_flow sets it).
+        self.explain: Callable[[], list[str]] | None = None
 
     def start(self) -> None:
         argv = [
@@ -274,7 +281,10 @@ class ProbeFlow:
         out, err = proc.communicate(timeout=self.grace + 30)
         if proc.returncode != 0:
             raise RuntimeError(f"probe flow sender failed ({proc.returncode}): {err.strip()}")
-        return FlowReport.from_json(out)
+        report = FlowReport.from_json(out)
+        if report.lost and self.explain is not None:
+            report.notes = self.explain()
+        return report
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -307,6 +317,21 @@ def start_responders(lab: HostLab, port: int = PORT, *, ipv6: bool = False) -> s
     return unit
 
 
+def failed_replies(lab: HostLab, unit: str) -> list[str]:
+    """Per host, the replies its responder could not send (from its journal)."""
+    notes = []
+    for name, host in lab.hosts.items():
+        try:
+            out = lab.ssh(host, ["journalctl", "-u", unit, "-o", "cat", "--no-pager"]).stdout
+        except Exception as exc:  # a note must never hide the loss it explains
+            notes.append(f"{name}: journal unreadable ({exc})")
+            continue
+        failed = [line.split()[2] for line in out.splitlines() if line.startswith("reply failed:")]
+        if failed:
+            notes.append(f"{name}: {len(failed)} replies failed (seq {failed[0]}..{failed[-1]})")
+    return notes
+
+
 def stop_responders(lab: HostLab, unit: str) -> None:
     """SIGTERM to each responder; not waiting for systemd to notice the unit is empty."""
     for host in lab.hosts.values():
@@ -323,6 +348,7 @@ def probe_flow(
         raise RuntimeError("lab is not open")
     unit = start_responders(lab, port, ipv6=":" in target)
     flow = ProbeFlow(lab.controller.ns, target, port=port, rate=rate)
+    flow.explain = lambda: failed_replies(lab, unit)
     try:
         flow.start()
         yield flow

@@ -148,7 +148,7 @@ def test_vmac_instance_elects_with_the_vip_on_the_virtual_mac(pair: HostLab) -> 
         assert vmac["address"] == VMAC_MAC
         assert vmac["linkinfo"]["info_kind"] == "macvlan"
         # The per-interface sysctls the runner wrote through ProtectKernelTunables.
-        for key, value in (("arp_ignore", "1"), ("accept_local", "1"), ("rp_filter", "0")):
+        for key, value in (("arp_ignore", "1"), ("accept_local", "0"), ("rp_filter", "0")):
             got = pair.on(host, "cat", f"/proc/sys/net/ipv4/conf/{VMAC_IF}/{key}").strip()
             assert got == value, (host.name, key, got)
         got = pair.on(host, "cat", f"/proc/sys/net/ipv6/conf/{VMAC_IF}/addr_gen_mode").strip()

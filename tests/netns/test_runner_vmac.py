@@ -11,6 +11,7 @@ MAC's new port from the new Master's gratuitous ARP / unsolicited NA.
 from __future__ import annotations
 
 import json
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -328,9 +329,8 @@ def test_vmac6_master_that_steps_down_sends_no_mld(lab: Lab) -> None:
 
     Dropping the VIPs leaves their solicited-node groups, which the kernel
     reports (MLD) from the VMAC unless the VMAC is down meanwhile. (IPv4 has
-    no such report. Its old Master may still answer the new Master's
-    gratuitous ARP in the few milliseconds before it drops the VIP: a race
-    keepalived shares, not checked here.)
+    no such report; its old Master's kernel must not answer the new Master's
+    gratuitous ARP either: test_vmac_old_master_does_not_answer_the_announcement.)
     """
     fam = V6
     r1 = lab.add_router("r1", v6=fam.r1)
@@ -359,6 +359,55 @@ def test_vmac6_master_that_steps_down_sends_no_mld(lab: Lab) -> None:
     late = [o for o in decode_other(str(pcap)) if o["time"] > last_advert]
     assert not late, [(round(o["time"] - last_advert, 3), o["icmpv6_type"]) for o in late]
     assert a.state_of("vm") == "BACKUP"
+
+
+@pytest.mark.parametrize("fam", [V4, V6], ids=["ipv4", "ipv6"])
+def test_vmac_old_master_does_not_answer_the_announcement(lab: Lab, fam: Family) -> None:
+    """RFC 9568 §7.3: only the Master uses the virtual MAC, even while the old one
+    still holds the VIP.
+
+    Make before break: the old Master drops its VIPs only once it has processed
+    the new Master's advert, and on a loaded host that is late. Meanwhile the
+    new Master's gratuitous ARPs reach the old Master's VMAC, which still has
+    the VIP: had its kernel answered them (an ARP reply from the virtual MAC,
+    which ``accept_local`` on the VMAC allowed, the sender being one of its
+    own addresses), the link's bridges would learn the virtual MAC back on
+    the old Master's port, and the VIP's traffic would go there, to a host
+    about to drop the VIP, until the new Master's next advert: 1 s of loss at
+    each rolling-maintenance handover (debian13 CI). The old Master's runner
+    is frozen here (SIGSTOP), the limit of "late": it keeps the VIP while r2
+    takes over and announces.
+    """
+    key = "v4" if fam.name == "ipv4" else "v6"
+    r1 = lab.add_router("r1", **{key: fam.r1})
+    r2 = lab.add_router("r2", **{key: fam.r2})
+    vips = list(fam.vips)
+    a = RunnerProc(lab, r1, single_instance("vm", vrid=VRID, priority=200, vips=vips, vmac=True))
+    a.start()
+    wait_state(a, "vm", "MASTER")
+    b = RunnerProc(lab, r2, single_instance("vm", vrid=VRID, priority=100, vips=vips, vmac=True))
+    b.start()
+    lab.wait_for(lambda: instance_state(b, "vm")["master"], timeout=2, what="r2 hears r1")
+    assert a.proc is not None
+    with Capture(lab, on=r1, arp=True, icmp6=True, name="frozen") as cap:
+        frozen = time.time()
+        lab.kill(a.proc, signal.SIGSTOP)
+        try:
+            wait_state(b, "vm", "MASTER")
+            lab.wait_for(
+                lambda: len([o for o in _announcements(cap, fam) if o["time"] >= frozen]) >= 5,
+                timeout=5,
+                interval=0.2,
+                what="r2's announcements reach r1",
+            )
+            assert vip_on(lab, r1, fam), "r1 dropped its VIP while frozen"
+            time.sleep(0.3)  # a kernel answer follows its request within microseconds
+        finally:
+            lab.kill(a.proc, signal.SIGCONT)
+    announced = [o for o in _announcements(cap, fam) if o["time"] >= frozen]
+    assert {o["eth_src"] for o in announced} == {fam.vmac}, announced
+    answers = [o for o in _answers(cap, fam) if o["time"] >= frozen]
+    assert not answers, [(round(o["time"] - frozen, 3), o["eth_src"]) for o in answers]
 
 
 @pytest.mark.parametrize("fam", [V4, V6], ids=["ipv4", "ipv6"])

@@ -30,17 +30,26 @@ RT_SCOPE_LINK: Final = 253
 MACVLAN_MODE_PRIVATE: Final = 1
 SYSCTL_NET = Path("/proc/sys/net")  # a name, so that unit tests can point it elsewhere
 
-# keepalived (vrrp/vrrp_if_config.c) sets these for a VMAC: the macvlan must
-# hear its peers' multicast with a local source (accept_local), must not answer
-# ARP for the parent's addresses (arp_ignore) and must receive while it has no
-# address (rp_filter 0); the parent must not answer ARP for the VIP.
+# For a VMAC, as keepalived (vrrp/vrrp_if_config.c): the macvlan must not
+# answer ARP for the parent's addresses (arp_ignore) and must receive while it
+# has no address (rp_filter 0); the parent must not answer ARP for the VIP.
+# Unlike keepalived, accept_local stays 0 (written, so that a VMAC an older
+# runner made is put right): adverts are heard on a packet socket
+# (linux.vmac_socket), which no IP source check touches, and with
+# accept_local 1 the kernel answered an ARP request whose sender is one of
+# its own addresses: the new Master's gratuitous ARP for the VIP, while the old
+# Master still holds it (make before break, until it processes the new
+# Master's advert). The answer leaves from the virtual MAC (RFC 9568 §7.3: only
+# the Master may use it), the link's bridges learn the MAC back on the old
+# Master's port, and the VIP's traffic goes there until the new Master's next
+# advert: an Advertisement_Interval lost when the old Master is slow.
 # arp_announce 2 on the parent goes beyond keepalived 2.2.7: traffic from a
 # VIP leaves by the parent (its prefix route wins, see VMAC_ROUTE_METRIC), and
 # the parent's ARP request would name the VIP as sender with the parent's own
 # MAC, which makes every host that hears it bind the VIP to the physical MAC.
 VMAC_SYSCTLS: Final = {
     "arp_ignore": "1",
-    "accept_local": "1",
+    "accept_local": "0",
     "rp_filter": "0",
     "promote_secondaries": "1",
 }
