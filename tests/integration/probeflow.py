@@ -8,7 +8,13 @@ The two halves of the loss measurement of rolling maintenance:
   with its sequence number and the host's name, from the address the datagram
   was sent to (``IP_PKTINFO`` / ``IPV6_PKTINFO``), so
   a reply comes from the VIP the way a service's would. Python's standard
-  library only: the hosts run Debian's python3.
+  library only: the hosts run Debian's python3. The socket is transparent
+  (``IP_TRANSPARENT`` / ``IPV6_TRANSPARENT``): a datagram the kernel delivered
+  while the host held the VIP is answered from the VIP even when the responder
+  reads it after a handover took the VIP away (it lagged behind on a loaded
+  machine: 15 consecutive "reply failed" at one handover). What the flow judges
+  is VRRP's delivery, not the responder's scheduling: a datagram that reaches a
+  host after its VIP left is still dropped by that host's kernel, unanswered.
 - **Sender** (``python -m integration.probeflow send``, runs in the controller
   namespace, driven by :class:`ProbeFlow`): datagrams at a fixed rate on an
   absolute schedule (no drift), replies matched by sequence number. On SIGTERM
@@ -59,12 +65,14 @@ if v6:
     s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, 75, 1)  # IPV6_TRANSPARENT
     s.bind(("::", port))
     level, kind, size = socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, 20
 else:
     s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     level, kind, size = socket.SOL_IP, getattr(socket, "IP_PKTINFO", 8), 12
     s.setsockopt(level, kind, 1)
+    s.setsockopt(socket.SOL_IP, 19, 1)  # IP_TRANSPARENT
     s.bind(("0.0.0.0", port))
 while True:
     data, anc, _flags, peer = s.recvmsg(64, socket.CMSG_SPACE(size))
@@ -76,7 +84,7 @@ while True:
             cmsg = [(level, kind, src)]
     try:
         s.sendmsg([data[:16] + name], cmsg, 0, peer)
-    except OSError as exc:  # e.g. the VIP left between receive and reply: lost
+    except OSError as exc:  # counted lost; the journal says why
         print("reply failed:", struct.unpack_from("!QQ", data)[1] if len(data) >= 16 else "?",
               exc, flush=True)
 """
