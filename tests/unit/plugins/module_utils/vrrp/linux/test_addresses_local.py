@@ -10,7 +10,7 @@ route (``linux.addresses.LOCAL_WAIT``). The lab shows the loss it prevents:
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -102,6 +102,15 @@ class FakeSocket:
         self.reply = reply
         self.sent: list[bytes] = []
 
+    def settimeout(self, _timeout: float) -> None:
+        pass
+
+    def setsockopt(self, *_args: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
     def send(self, data: bytes) -> int:
         self.sent.append(bytes(data))
         return len(data)
@@ -116,15 +125,19 @@ def nlmsg(msg_type: int, body: bytes, *, seq: int) -> bytes:
     return struct.pack("=IHHII", length, msg_type, 0, seq, 0) + body + bytes(-length % 4)
 
 
-def rtnl_over(sock: FakeSocket) -> netlink.Rtnl:
-    rtnl = netlink.Rtnl.__new__(netlink.Rtnl)
-    rtnl._sock = sock  # type: ignore[assignment]
-    rtnl._seq = 41
-    return rtnl
+@pytest.fixture
+def rtnl_over(monkeypatch: pytest.MonkeyPatch) -> Callable[[FakeSocket], netlink.Rtnl]:
+    def make(sock: FakeSocket) -> netlink.Rtnl:
+        monkeypatch.setattr(netlink, "open_socket", lambda **_kw: sock)
+        return netlink.Rtnl()
+
+    return make
 
 
 @pytest.mark.parametrize("rtm_type", [1, 2])
-def test_route_type_reads_the_type_of_the_route_the_kernel_answers(rtm_type: int) -> None:
+def test_route_type_reads_the_type_of_the_route_the_kernel_answers(
+    rtnl_over: Callable[[FakeSocket], netlink.Rtnl], rtm_type: int
+) -> None:
     # struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
     body = struct.pack("=BBBBBBBBI", 10, 128, 0, 0, 255, 2, 254, rtm_type, 0)
 
@@ -140,7 +153,9 @@ def test_route_type_reads_the_type_of_the_route_the_kernel_answers(rtm_type: int
     assert request[16] == 10 and request[17] == 128  # AF_INET6, a host route
 
 
-def test_route_type_is_none_when_the_kernel_has_no_route() -> None:
+def test_route_type_is_none_when_the_kernel_has_no_route(
+    rtnl_over: Callable[[FakeSocket], netlink.Rtnl],
+) -> None:
     unreachable = struct.pack("=i", -101)  # -ENETUNREACH
 
     def reply(seq: int) -> bytes:
