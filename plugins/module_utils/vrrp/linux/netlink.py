@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno
 import importlib
 import importlib.util
+import ipaddress
 import os
 import socket
 import struct
@@ -103,6 +104,7 @@ RTM_DELADDR: Final = 21
 RTM_GETADDR: Final = 22
 RTM_NEWROUTE: Final = 24
 RTM_DELROUTE: Final = 25
+RTM_GETROUTE: Final = 26
 RTM_NEWRULE: Final = 32
 RTM_DELRULE: Final = 33
 
@@ -112,6 +114,8 @@ RTMGRP_IPV6_IFADDR: Final = 0x100
 
 NLMSG_HEADER: Final = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 _RCVBUF: Final = 1 << 16
+# struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type.
+_RTM_TYPE_OFFSET: Final = NLMSG_HEADER.size + 7
 _DUMP_RETRIES: Final = 5
 
 
@@ -287,6 +291,30 @@ class Rtnl:
         msg = new_link_msg()
         msg["family"] = socket.AF_UNSPEC
         return self.dump(msg, msg_type=RTM_GETLINK)
+
+    def route_type(self, address: str, *, ifindex: int = 0) -> int | None:
+        """The type (``RTN_*``) of the route the kernel takes to ``address``, as
+        ``ip route get`` asks it (RTM_GETROUTE); None when there is none.
+
+        ``ifindex`` is the outgoing interface, needed for a link-local address.
+        RTN_LOCAL means a packet to ``address`` is delivered to this host.
+        """
+        ip = ipaddress.ip_address(address)
+        msg = new_route_msg()
+        msg["family"] = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+        msg["dst_len"] = ip.max_prefixlen
+        msg["attrs"] = [("RTA_DST", str(ip))]
+        if ifindex:
+            msg["attrs"].append(("RTA_OIF", ifindex))
+        seq = self._send(msg, msg_type=RTM_GETROUTE, flags=NLM_F_REQUEST)
+        while True:
+            for rtype, _flags, rseq, message in split_messages(self._recv()):
+                if rseq != seq:
+                    continue
+                if rtype == NLMSG_ERROR:
+                    return None  # ENETUNREACH and the like: no route
+                if rtype == RTM_NEWROUTE and len(message) > _RTM_TYPE_OFFSET:
+                    return message[_RTM_TYPE_OFFSET]
 
     def addresses(self, family: int = socket.AF_UNSPEC) -> list[Any]:
         """Every address of the current network namespace (ifaddrmsg)."""
