@@ -121,7 +121,9 @@ def test_watcher_reports_carrier_loss_fast_and_address_removal(lab: Lab) -> None
                 return dict(event)
 
     ready = next_event("ready")
-    assert ready["link"] == {"ifname": "eth0", "ifindex": r1.ifindex, "up": True, "carrier": True}
+    mac = next(str(link["address"]) for link in lab.ip_json(r1, "link", "show", "eth0"))
+    want = {"ifname": "eth0", "ifindex": r1.ifindex, "up": True, "carrier": True, "mac": mac}
+    assert ready["link"] == want
     assert "192.0.2.11" in ready["addresses"] and "2001:db8::11" in ready["addresses"]
 
     t0 = time.monotonic()

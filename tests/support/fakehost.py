@@ -10,7 +10,8 @@ VMAC interfaces behave as ``linux.addresses`` makes them: one made gets a
 new ifindex; ``vmac_error`` (a message) fails the set-up after the macvlan
 was made (a sysctl the kernel refused: it stays, down); an interface of the
 VMAC's name that the fake did not make is refused ("not the VMAC") and never
-deleted.
+deleted. ``vmac_down`` holds the VMACs another program set down; a set-up
+that succeeds sets it up again.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class FakeHost:
         self.vmac_error: str | None = None
         self.vmac_tries = 0
         self.vmac_ready: dict[str, int] = {}  # VMAC -> the ifindex its set-up succeeded on
+        self.vmac_down: set[str] = set()  # VMACs set down by another program
         # The classic link probe every interface supports (None: none), and
         # what it says per interface (default "up").
         self.probe_method: str | None = None
@@ -92,7 +94,7 @@ class FakeHost:
         self.vips.add((ifname, address))
         return added
 
-    def create_vmac(self, instance: Instance) -> None:
+    def create_vmac(self, instance: Instance, *, ours: int | None = None) -> None:
         self.vmac_tries += 1
         name = instance.address_ifname
         if name in self.interfaces and name not in self.vmacs:
@@ -106,6 +108,7 @@ class FakeHost:
         if self.vmac_error is not None:
             raise NetlinkError(self.vmac_error)
         self.vmac_ready[name] = self.interfaces[name]
+        self.vmac_down.discard(name)
 
     def delete_vmac(self, instance: Instance) -> None:
         name = instance.address_ifname

@@ -92,9 +92,11 @@ class HostFollower:
             events = self.watcher.resync()
         address_ifnames: set[str] = set()
         removed: set[tuple[str, str]] = set()
+        links: set[str] = set()
         with self._one_address_view():
             for event in events:
                 if isinstance(event, LinkChanged):
+                    links.add(event.ifname)
                     self._link_changed(event.ifname, up=event.up and event.carrier)
                 elif isinstance(event, AddressChanged):
                     if not self._is_virtual(event.ifname, event.address):
@@ -106,6 +108,7 @@ class HostFollower:
                     self._resync_links()
             if address_ifnames:
                 self._addresses_changed(address_ifnames)
+            self._keep_vmacs(links)
         if removed:
             # After the source check: a flush that took the primary too faults
             # the instance (item "address"), which then needs no VIP back.
@@ -309,6 +312,37 @@ class HostFollower:
             if reason.startswith(faults.VMAC_PREFIX) and reason != vmac:
                 self.feed(inst, FaultCleared(reason))
         return renewed
+
+    def _keep_vmacs(self, ifnames: set[str]) -> None:
+        """Put back our VMACs among ``ifnames`` that another program set down or re-MACed.
+
+        Judged on the link as it is after the whole batch (the watcher's
+        view), not on each event: the runner's own down-and-up (see
+        ``remove_vmac_addresses``) is no disturbance. A Master gets its
+        VIPs back (IPv6 ones leave with the link) and announces them.
+        """
+        for inst in list(self.instances.values()):
+            name = inst.address_ifname
+            if name not in ifnames or not inst.cfg.vmac or self.watcher is None:
+                continue
+            what = self.vmacs.disturbed(inst, self.watcher.link(name))
+            if what is None:
+                continue
+            was = inst.router.state.name
+            said = f"{inst.name}: VMAC {name} {what} by another program while {was}"
+            if not self.vmacs.put_back(inst):
+                log.warning("%s", said)  # the keeper logs why it cannot be put back
+                self.feed(inst, FaultRaised(self.vmacs.failing[inst.name]))
+                continue
+            log.warning("%s: put back", said)
+            if inst.router.state is not State.MASTER:
+                continue
+            try:
+                self.io.add_addresses(inst)
+                self.io.announce(inst)
+            except VRRPError as exc:
+                inst.stats["io_error.restore"] += 1
+                log.warning("%s: VMAC %s put back: %s", inst.name, name, exc)
 
     def _retry_vmacs(self, names: list[str]) -> None:
         """Set up the VMACs that failed again (:class:`~.vmacs.VmacKeeper`'s timer)."""

@@ -56,7 +56,7 @@ class HostIo(InstanceKernelIo, Protocol):
 
     def put_back(self, ifname: str, address: str, *, vmac: bool) -> bool: ...
 
-    def create_vmac(self, instance: Instance) -> None: ...
+    def create_vmac(self, instance: Instance, *, ours: int | None = None) -> None: ...
 
     def delete_vmac(self, instance: Instance) -> None: ...
 
@@ -325,12 +325,13 @@ class KernelIo:
     def put_back(self, ifname: str, address: str, *, vmac: bool) -> bool:
         return addresses.add_vip(ifname, address, vmac=vmac)
 
-    def create_vmac(self, instance: Instance) -> None:
+    def create_vmac(self, instance: Instance, *, ours: int | None = None) -> None:
         addresses.create_vmac(
             ifname=instance.ifname,
             vmac_ifname=instance.address_ifname,
             vrid=instance.cfg.vrid,
             version=instance.ip_version,
+            ours=ours,
         )
 
     def delete_vmac(self, instance: Instance) -> None:

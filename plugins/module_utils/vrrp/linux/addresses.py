@@ -351,12 +351,16 @@ def remove_vmac_addresses(vmac_ifname: str, vips: list[str]) -> None:
             _set_up(rtnl, ifindex, vmac_ifname)
 
 
-def create_vmac(*, ifname: str, vmac_ifname: str, vrid: int, version: int) -> int:
+def create_vmac(
+    *, ifname: str, vmac_ifname: str, vrid: int, version: int, ours: int | None = None
+) -> int:
     """Create (or adopt) macvlan ``vmac_ifname`` on ``ifname`` with the VRRP MAC, up.
 
     Mode private: the VMAC does not talk to its siblings on the same parent.
     An existing interface of that name with the right MAC and parent is kept;
-    anything else by that name is an error (never silently replaced).
+    anything else by that name is an error (never silently replaced), except
+    the VMAC we made ourselves (ifindex ``ours``, on ``ifname``) whose MAC
+    another program changed: that gets the VRRP MAC back.
     Returns the VMAC's ifindex.
     """
     parent = ifname_to_index(ifname)
@@ -391,6 +395,10 @@ def create_vmac(*, ifname: str, vmac_ifname: str, vrid: int, version: int) -> in
             if existing is None:
                 raise NetlinkError(f"VMAC {vmac_ifname} vanished right after creation")
         else:
+            if ours is not None and int(existing["index"]) == ours:
+                existing = _put_mac_back(
+                    rtnl, existing, vmac_ifname=vmac_ifname, ifname=ifname, mac=mac
+                )
             _check_ours(
                 existing, vmac_ifname=vmac_ifname, ifname=ifname, vrid=vrid, version=version
             )
@@ -408,6 +416,23 @@ def create_vmac(*, ifname: str, vmac_ifname: str, vrid: int, version: int) -> in
         if parent_ll is not None:
             remove_address(vmac_ifname, f"{parent_ll}/64")
     return ifindex
+
+
+def _put_mac_back(
+    rtnl: netlink.Rtnl, existing: Any, *, vmac_ifname: str, ifname: str, mac: str
+) -> Any:
+    """Give our VMAC (still on ``ifname``) its VRRP MAC again; the link as it is then."""
+    if existing.get_attr("IFLA_ADDRESS") == mac or existing.get_attr("IFLA_LINK") != (
+        ifname_to_index(ifname)
+    ):
+        return existing
+    msg = netlink.new_link_msg()
+    msg["index"] = int(existing["index"])
+    msg["attrs"] = [("IFLA_ADDRESS", mac)]
+    code = rtnl.request(msg, msg_type=netlink.RTM_NEWLINK)
+    if code:
+        raise NetlinkError(f"set {vmac_ifname} address {mac}: {os.strerror(code)}")
+    return _link_state(rtnl, vmac_ifname) or existing
 
 
 def _check_ours(existing: Any, *, vmac_ifname: str, ifname: str, vrid: int, version: int) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import errno
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Union
 
 from ..errors import NetlinkError
@@ -32,12 +32,17 @@ _DEFAULT_RCVBUF: Final = 1 << 20
 
 @dataclass(frozen=True)
 class LinkChanged:
-    """A link's admin state (``up``) or carrier changed; a deleted link is down."""
+    """A link's admin state (``up``), carrier or MAC changed; a deleted link is down.
+
+    ``mac`` (lower case, ``""`` when the link has none or is gone) is not
+    compared: the same state is the same event whatever MAC it was read with.
+    """
 
     ifname: str
     ifindex: int
     up: bool
     carrier: bool
+    mac: str = field(default="", compare=False)
 
 
 @dataclass(frozen=True)
@@ -68,12 +73,15 @@ class _Link:
     ifname: str
     up: bool
     carrier: bool
+    mac: str  # a VMAC's MAC changed by another program is an event (see .vmacs)
 
 
 def _link_from(msg: Any) -> tuple[int, _Link]:
     flags = int(msg["flags"])
     ifname = msg.get_attr("IFLA_IFNAME") or ""
-    return int(msg["index"]), _Link(str(ifname), bool(flags & IFF_UP), bool(flags & IFF_LOWER_UP))
+    mac = str(msg.get_attr("IFLA_ADDRESS") or "").lower()
+    up, carrier = bool(flags & IFF_UP), bool(flags & IFF_LOWER_UP)
+    return int(msg["index"]), _Link(str(ifname), up, carrier, mac)
 
 
 _AddrKey = tuple[int, str, int]  # ifindex, address, prefix length
@@ -124,7 +132,7 @@ class LinkWatcher:
         """The last known state of ``ifname`` (None: no such link)."""
         for ifindex, link in self._links.items():
             if link.ifname == ifname:
-                return LinkChanged(link.ifname, ifindex, link.up, link.carrier)
+                return LinkChanged(link.ifname, ifindex, link.up, link.carrier, link.mac)
         return None
 
     def addresses(self, ifname: str) -> list[str]:
@@ -195,7 +203,7 @@ class LinkWatcher:
         if previous is not None and previous.ifname != link.ifname:
             # Renamed: for whoever follows the old name, that interface is gone.
             events.append(LinkChanged(previous.ifname, ifindex, up=False, carrier=False))
-        events.append(LinkChanged(link.ifname, ifindex, link.up, link.carrier))
+        events.append(LinkChanged(link.ifname, ifindex, link.up, link.carrier, link.mac))
         return events
 
     def _apply_address(self, msg: Any, *, added: bool) -> list[Event]:
@@ -241,7 +249,7 @@ class LinkWatcher:
                 events.append(LinkChanged(old.ifname, ifindex, up=False, carrier=False))
         for ifindex, link in links.items():
             if self._links.get(ifindex) != link:
-                events.append(LinkChanged(link.ifname, ifindex, link.up, link.carrier))
+                events.append(LinkChanged(link.ifname, ifindex, link.up, link.carrier, link.mac))
         names = {i: link.ifname for i, link in {**self._links, **links}.items()}
         for ifindex, ip, prefixlen in sorted(self._addresses.keys() - addresses.keys()):
             events.append(AddressChanged(names.get(ifindex, ""), ip, False, ifindex, prefixlen))

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -36,11 +35,15 @@ def fast_retry(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class EventWatcher:
-    def __init__(self) -> None:
+    def __init__(self, kernel: FakeHost) -> None:
         self.events: list[Any] = []
+        self.kernel = kernel
 
-    def link(self, ifname: str) -> Any:
-        return SimpleNamespace(up=True, carrier=True)
+    def link(self, ifname: str) -> LinkChanged | None:
+        index = self.kernel.interfaces.get(ifname)
+        if index is None:
+            return None
+        return LinkChanged(ifname, index, ifname not in self.kernel.vmac_down, True)
 
     def read(self) -> list[Any]:
         out, self.events = self.events, []
@@ -95,7 +98,8 @@ def test_a_refused_sysctl_holds_the_vmac_instance_in_fault_until_it_is_written(
 
 
 def _two(runner: Runner) -> Runner:
-    runner.watcher = EventWatcher()  # type: ignore[assignment]
+    assert isinstance(runner.io, FakeHost)
+    runner.watcher = EventWatcher(runner.io)  # type: ignore[assignment]
     runner.fleet.apply(
         config(
             instance("vm", vrid=60, vmac=True),
@@ -179,18 +183,82 @@ def test_the_vmac_fault_is_a_metric_like_the_others(
     assert faults.vmac(SYSCTL_ERROR) in faulted, faulted
 
 
+def test_a_masters_vmac_set_down_by_another_program_is_put_back_at_once(
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop, caplog: Any
+) -> None:
+    """Like a VIP removed from a Master: put back, its VIPs too, announced, counted,
+    logged; the same Master, no transition."""
+    two = _two(runner)
+    vm = two.instances["vm"]
+    run_until(loop, lambda: states(two)["vm"] == "MASTER")
+    moved, tries = len(vm.history), kernel.vmac_tries
+    kernel.vmac_down.add("vrrp.60")
+    kernel.vips = {(dev, vip) for dev, vip in kernel.vips if dev != "vrrp.60"}  # IPv6 loses them
+    kernel.announced.clear()
+    with caplog.at_level(logging.WARNING, logger="failover-vrrp"):
+        link_event(two, kernel, "vrrp.60")
+    assert kernel.vmac_tries == tries + 1 and usable(kernel, "vrrp.60")
+    assert any(dev == "vrrp.60" for dev, _vip in kernel.vips)
+    assert any(dev == "vrrp.60" for dev, _vip in kernel.announced)
+    assert len(vm.history) == moved and states(two)["vm"] == "MASTER"
+    assert vm.stats["vmac_restored"] == 1
+    assert "VMAC vrrp.60 was set down by another program while MASTER: put back" in caplog.text
+    # Its events seen again (nothing changed): nothing more is done.
+    link_event(two, kernel, "vrrp.60")
+    assert kernel.vmac_tries == tries + 1 and vm.stats["vmac_restored"] == 1
+
+
+def test_a_vmac_set_down_that_cannot_be_put_back_faults_until_a_retry_works(
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop
+) -> None:
+    two = _two(runner)
+    vm = two.instances["vm"]
+    run_until(loop, lambda: states(two)["vm"] == "MASTER")
+    kernel.vmac_error = SYSCTL_ERROR
+    kernel.vmac_down.add("vrrp.60")
+    link_event(two, kernel, "vrrp.60")
+    assert states(two)["vm"] == "FAULT"
+    assert vmac_reasons(two, "vm") == [faults.vmac(SYSCTL_ERROR)]
+    assert vm.stats["vmac_restored"] == 0 and vm.stats["vmac_errors"] == 1
+    assert not any(dev == "vrrp.60" for dev, _vip in kernel.vips)  # left with Master
+    kernel.vmac_error = None
+    run_until(loop, lambda: states(two)["vm"] == "MASTER", timeout=20)
+    assert usable(kernel, "vrrp.60") and not vm.router.faults
+
+
+def test_the_runners_own_down_and_up_of_a_vmac_is_no_disturbance(
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Judged on the link as it is after the batch: a down event read with the
+    link up again (the runner's own remove_vmac_addresses) puts nothing back."""
+    two = _two(runner)
+    vm = two.instances["vm"]
+    run_until(loop, lambda: states(two)["vm"] == "MASTER")
+    tries = kernel.vmac_tries
+    watcher = two.watcher
+    assert isinstance(watcher, EventWatcher)
+    index = kernel.interfaces["vrrp.60"]
+    watcher.events += [
+        LinkChanged("vrrp.60", index, False, False),
+        LinkChanged("vrrp.60", index, True, True),
+    ]
+    two.fleet.on_netlink()
+    assert kernel.vmac_tries == tries and vm.stats["vmac_restored"] == 0
+
+
 def usable(kernel: FakeHost, name: str) -> bool:
     """The VMAC is ours and its last set-up on its current ifindex succeeded."""
     index = kernel.interfaces.get(name)
-    return index is not None and name in kernel.vmacs and kernel.vmac_ready.get(name) == index
+    ready = name in kernel.vmacs and kernel.vmac_ready.get(name) == index
+    return index is not None and ready and name not in kernel.vmac_down
 
 
 @pytest.mark.parametrize("seed", range(8))
 def test_random_vmac_trouble_never_lets_the_instance_out_of_fault_unusable(
     runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop, seed: int
 ) -> None:
-    """Errors coming and going, the VMAC deleted or replaced by a foreign
-    interface (each with its link event), reloads, time passing: whenever the
+    """Errors coming and going, the VMAC deleted, set down or replaced by a
+    foreign interface (each with its link event), reloads, time passing: whenever the
     instance is BACKUP or MASTER its VMAC is usable; once every cause is gone
     it leaves FAULT and wins (priority 200, alone)."""
     rng = random.Random(seed)
@@ -198,7 +266,8 @@ def test_random_vmac_trouble_never_lets_the_instance_out_of_fault_unusable(
     vm = two.instances["vm"]
     foreign = 900
     for _step in range(30):
-        op = rng.choice(["error", "error", "delete", "foreign", "link", "reload", "wait", "wait"])
+        ops = ["error", "error", "delete", "foreign", "down", "link", "reload", "wait", "wait"]
+        op = rng.choice(ops)
         if op == "error":
             kernel.vmac_error = rng.choice([None, SYSCTL_ERROR, SYSCTL_ERROR.upper()])
         elif op in ("delete", "foreign"):
@@ -207,6 +276,10 @@ def test_random_vmac_trouble_never_lets_the_instance_out_of_fault_unusable(
             if op == "foreign":
                 foreign += 1
                 kernel.interfaces["vrrp.60"] = foreign
+            link_event(two, kernel, "vrrp.60")
+        elif op == "down":
+            if "vrrp.60" in kernel.vmacs:  # another program's ip link set down
+                kernel.vmac_down.add("vrrp.60")
             link_event(two, kernel, "vrrp.60")
         elif op == "link":
             link_event(two, kernel, rng.choice(["eth0", "vrrp.60"]))
@@ -230,7 +303,7 @@ def test_random_vmac_trouble_never_lets_the_instance_out_of_fault_unusable(
 def test_an_os_error_while_setting_up_is_a_fault_too_never_an_escape(
     runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop, monkeypatch: Any
 ) -> None:
-    def no_socket(instance: Any) -> None:
+    def no_socket(instance: Any, **_: Any) -> None:
         raise OSError(24, "Too many open files")
 
     monkeypatch.setattr(kernel, "create_vmac", no_socket)

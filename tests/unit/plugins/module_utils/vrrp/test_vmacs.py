@@ -52,7 +52,7 @@ class Io:
     def kernel_index(self, ifname: str) -> int | None:
         return self.index
 
-    def create_vmac(self, instance: Any) -> None:
+    def create_vmac(self, instance: Any, *, ours: int | None = None) -> None:
         if self.error is not None:
             raise NetlinkError(self.error)
 

@@ -18,11 +18,11 @@ from vrrp.linux.watch import AddressChanged, LinkChanged, LinkWatcher
 IFINDEX = 999_999  # no real interface has it
 
 
-def link_msg(msg_type: int, *, flags: int, ifname: str = "vrrptest0") -> bytes:
+def link_msg(msg_type: int, *, flags: int, ifname: str = "vrrptest0", mac: str = "") -> bytes:
     msg = netlink.new_link_msg()
     msg["index"] = IFINDEX
     msg["flags"] = flags
-    msg["attrs"] = [("IFLA_IFNAME", ifname)]
+    msg["attrs"] = [("IFLA_IFNAME", ifname)] + ([("IFLA_ADDRESS", mac)] if mac else [])
     msg["header"]["type"] = msg_type
     msg.encode()
     return bytes(msg.data)
@@ -62,6 +62,18 @@ def test_link_changes_only_when_state_changes(watcher: LinkWatcher) -> None:
     ]
     assert watcher.link("vrrptest0") is None
     assert watcher.feed(link_msg(netlink.RTM_DELLINK, flags=0)) == []
+
+
+def test_a_changed_mac_is_a_change_and_is_reported(watcher: LinkWatcher) -> None:
+    """Another program re-MACing a VMAC must reach the runner (see vrrp.vmacs)."""
+    vmac, other = "00:00:5e:00:01:54", "02:00:00:00:00:54"
+    (first,) = watcher.feed(link_msg(netlink.RTM_NEWLINK, flags=UP | RUNNING, mac=vmac))
+    assert first.mac == vmac
+    assert watcher.feed(link_msg(netlink.RTM_NEWLINK, flags=UP | RUNNING, mac=vmac)) == []
+    (changed,) = watcher.feed(link_msg(netlink.RTM_NEWLINK, flags=UP | RUNNING, mac=other))
+    assert (changed.up, changed.carrier, changed.mac) == (True, True, other)
+    link = watcher.link("vrrptest0")
+    assert link is not None and link.mac == other
 
 
 def test_addresses_added_and_removed_once(watcher: LinkWatcher) -> None:
