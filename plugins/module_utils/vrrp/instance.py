@@ -170,6 +170,9 @@ class Instance:
         # a Master told to remove one finds its prefix length here.
         self._retired: dict[IPAddress, IPInterface] = {}
         self._previous: InstanceConfig | None = None  # the definition before a reload
+        # The last datagram decoded for this instance, (payload, src, dst, TTL),
+        # and its advert: the fleet decodes the same datagram once.
+        self.last_heard: tuple[tuple[bytes, str, str, int], Advertisement] | None = None
 
     def reconfigure(self, cfg: InstanceConfig, *, group: str | None) -> None:
         """Run on with a new definition of the same virtual router (a reload in place).
@@ -184,6 +187,7 @@ class Instance:
         self._digest = (cfg, cfg.digest())
         self._retired = {vip.ip: vip for vip in old.virtual_addresses}
         self._wire_key = None  # peers or checksum form may have changed
+        self.last_heard = None  # decoded under the old unicast_ttl
         if cfg.garp != old.garp and self.router.state is State.MASTER:
             # The refresh chain runs on the old period: start it again.
             self._cancel_announcements()
