@@ -122,12 +122,13 @@ class Fleet(HostFollower):
                     self.counters["drop.unknown_vrid"] += 1
                 continue
             # A Master sends the same advert every interval: decoded once, the
-            # result reused while the datagram is the same (decode is a pure
+            # event reused while the datagram is the same (decode is a pure
             # function of these; a refused one is decoded, and counted, again).
+            # The core recognises the event it already checked.
             heard = (payload, rx.src, rx.dst, rx.ttl)
             last = inst.last_heard
             if last is not None and last[0] == heard:
-                advert = last[1]
+                event = last[1]
             else:
                 try:
                     advert = decode(
@@ -140,11 +141,12 @@ class Fleet(HostFollower):
                 except PacketError as exc:
                     inst.stats[f"drop.{exc.reason}"] += 1
                     continue
-                inst.last_heard = (heard, advert)
+                event = AdvertReceived(advert, _source_address(rx.src))
+                inst.last_heard = (heard, event)
             inst.stats["adverts_received"] += 1
-            if advert.priority == 0:
+            if event.advert.priority == 0:
                 inst.stats["priority_zero_received"] += 1
-            self.feed(inst, AdvertReceived(advert, _source_address(rx.src)))
+            self.feed(inst, event)
 
     # -------------------------------------------------------------- tracking
 
