@@ -40,6 +40,16 @@ _IN6_PKTINFO: Final = struct.Struct("=16sI")  # addr, ifindex
 _IP_MREQN: Final = struct.Struct("=4s4si")  # multiaddr, address, ifindex
 _IPV6_MREQ: Final = struct.Struct("=16sI")
 _INT: Final = struct.Struct("=i")
+# The fixed part of an IPv4 header this layer reads, in one unpack:
+# version/IHL, total length, TTL, protocol, source, destination.
+_IPV4_FIXED: Final = struct.Struct("!BxH4xBB2x4s4s")
+_AF_INET: Final = socket.AF_INET
+_AF_INET6: Final = socket.AF_INET6
+_SOL_IP: Final = socket.IPPROTO_IP
+_SOL_IPV6: Final = socket.IPPROTO_IPV6
+_IP_TTL: Final = socket.IP_TTL
+_IPV6_HOPLIMIT: Final = socket.IPV6_HOPLIMIT
+_IPV6_PKTINFO: Final = socket.IPV6_PKTINFO
 _ANCBUFSIZE: Final = socket.CMSG_SPACE(_IN6_PKTINFO.size) + socket.CMSG_SPACE(_INT.size) * 2
 _MAX_DATAGRAM: Final = 65535
 _IPV4_MIN_HEADER: Final = 20
@@ -71,25 +81,26 @@ class IPv4Header(NamedTuple):
 
 def parse_ipv4_header(datagram: bytes) -> IPv4Header | str:
     """Parse the IPv4 header a raw socket delivers; a drop reason when unusable."""
-    if len(datagram) < _IPV4_MIN_HEADER:
+    size = len(datagram)
+    if size < _IPV4_MIN_HEADER:
         return "ip_short"
-    version, ihl = datagram[0] >> 4, datagram[0] & 0x0F
-    if version != 4:
+    version_ihl, total_length, ttl, protocol, src, dst = _IPV4_FIXED.unpack_from(datagram)
+    if version_ihl >> 4 != 4:
         return "ip_version"
-    header_length = ihl * 4
-    if header_length < _IPV4_MIN_HEADER or header_length > len(datagram):
+    header_length = (version_ihl & 0x0F) * 4
+    if header_length < _IPV4_MIN_HEADER or header_length > size:
         return "ip_header_length"
-    (total_length,) = struct.unpack_from("!H", datagram, 2)
     # The kernel hands the whole datagram; a total length beyond it is garbled.
-    if total_length < header_length or total_length > len(datagram):
+    if total_length < header_length or total_length > size:
         return "ip_total_length"
+    inet_ntop = socket.inet_ntop
     return IPv4Header(
-        header_length=header_length,
-        total_length=total_length,
-        ttl=datagram[8],
-        protocol=datagram[9],
-        src=socket.inet_ntop(socket.AF_INET, datagram[12:16]),
-        dst=socket.inet_ntop(socket.AF_INET, datagram[16:20]),
+        header_length,
+        total_length,
+        ttl,
+        protocol,
+        inet_ntop(_AF_INET, src),
+        inet_ntop(_AF_INET, dst),
     )
 
 
@@ -124,6 +135,26 @@ def more_queued(sock: socket.socket, buf: bytearray) -> bool:
 
 
 _NONE_QUEUED: Final = bytes(4)
+
+
+def _ancillary(ancdata: list[tuple[int, int, bytes]], ifindex: int) -> tuple[int, str, int]:
+    """(TTL or -1, destination or "", ifindex) from a datagram's ancillary data."""
+    ttl = -1
+    dst = ""
+    for level, kind, cdata in ancdata:
+        if level == _SOL_IP:
+            if kind == _IP_TTL:
+                ttl = _cmsg_int(cdata)
+            elif kind == IP_PKTINFO and len(cdata) >= _IN_PKTINFO.size:
+                ifindex, _spec, addr = _IN_PKTINFO.unpack_from(cdata)
+                dst = socket.inet_ntop(_AF_INET, addr)
+        elif level == _SOL_IPV6:
+            if kind == _IPV6_HOPLIMIT:
+                ttl = _cmsg_int(cdata)
+            elif kind == _IPV6_PKTINFO and len(cdata) >= _IN6_PKTINFO.size:
+                addr6, ifindex = _IN6_PKTINFO.unpack_from(cdata)
+                dst = socket.inet_ntop(_AF_INET6, addr6)
+    return ttl, dst, ifindex
 
 
 def _cmsg_int(data: bytes) -> int:
@@ -304,26 +335,7 @@ class VrrpSocket:
         ancdata: list[tuple[int, int, bytes]],
         address: tuple[str, int] | tuple[str, int, int, int],
     ) -> Received | None:
-        ttl = -1
-        dst = ""
-        ifindex = self.ifindex
-        for level, kind, cdata in ancdata:
-            if level == socket.IPPROTO_IP and kind == socket.IP_TTL:
-                ttl = _cmsg_int(cdata)
-            elif (
-                level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(cdata) >= _IN_PKTINFO.size
-            ):
-                ifindex, _spec, addr = _IN_PKTINFO.unpack_from(cdata)
-                dst = socket.inet_ntop(socket.AF_INET, addr)
-            elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT:
-                ttl = _cmsg_int(cdata)
-            elif (
-                level == socket.IPPROTO_IPV6
-                and kind == socket.IPV6_PKTINFO
-                and len(cdata) >= _IN6_PKTINFO.size
-            ):
-                addr6, ifindex = _IN6_PKTINFO.unpack_from(cdata)
-                dst = socket.inet_ntop(socket.AF_INET6, addr6)
+        ttl, dst, ifindex = _ancillary(ancdata, self.ifindex)
         if self.version == 4:
             header = vrrp_ipv4_header(data, self.drops)
             if header is None:
@@ -343,4 +355,4 @@ class VrrpSocket:
             # behaves the same): anything else is a stranger.
             self.drops["unknown_peer"] += 1
             return None
-        return Received(payload=payload, src=src, dst=dst, ttl=ttl, ifindex=int(ifindex))
+        return Received(payload, src, dst, ttl, int(ifindex))
