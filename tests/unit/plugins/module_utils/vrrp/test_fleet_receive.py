@@ -146,10 +146,13 @@ def test_reusing_a_decode_changes_nothing_the_core_sees(
     asyncio.set_event_loop(loop)
     clock = [loop.time()]
     loop.time = lambda: clock[0]  # type: ignore[method-assign]
+    made: list[Runner] = []
     try:
         mine, theirs = Kernel(), FakeHost()
         ours = make_runner(tmp_path_factory.mktemp("ours"), loop, mine)
+        made.append(ours)
         oracle = make_runner(tmp_path_factory.mktemp("oracle"), loop, theirs)
+        made.append(oracle)
         for pick in picks:
             clock[0] += 0.25  # never a Master_Down_Interval without an advert
             mine.queue = [VARIANTS[pick]]
@@ -157,10 +160,9 @@ def test_reusing_a_decode_changes_nothing_the_core_sees(
             reference_feed(oracle, VARIANTS[pick])
             assert seen(ours) == seen(oracle)
     finally:
-        for runner in (locals().get("ours"), locals().get("oracle")):
-            if runner is not None:
-                for name in list(runner.instances):
-                    runner.fleet.remove_instance(name)
+        for runner in made:
+            for name in list(runner.instances):
+                runner.fleet.remove_instance(name)
         loop.close()
         asyncio.set_event_loop(None)
 
