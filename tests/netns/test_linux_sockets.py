@@ -69,14 +69,50 @@ else:
 print("{}")
 """
 
+# Counts the socket's recvmsg calls, and those that found nothing (EAGAIN).
+COUNTING_RECEIVER = r"""
+import json, select, sys, time
+from vrrp.linux.sockets import VrrpSocket
+cfg = json.loads(sys.argv[1])
+
+class Counting:
+    def __init__(self, sock):
+        self.sock, self.calls, self.empty = sock, 0, 0
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+    def recvmsg(self, *args):
+        self.calls += 1
+        try:
+            return self.sock.recvmsg(*args)
+        except BlockingIOError:
+            self.empty += 1
+            raise
+
+sock = VrrpSocket(ifname="eth0", version=cfg["version"], source=cfg["source"])
+counting = sock._sock = Counting(sock._sock)
+print("ready", flush=True)
+got, deadline = [], time.monotonic() + cfg["wait"]
+while len(got) < cfg["count"] and time.monotonic() < deadline:
+    if select.select([sock.fileno()], [], [], 0.2)[0]:
+        time.sleep(0.2)  # let the rest of the burst queue up behind the first
+        got += [r.payload.hex() for r in sock.receive()]
+print(json.dumps({"got": got, "calls": counting.calls, "empty": counting.empty}), flush=True)
+"""
+
 PAYLOAD_A = "3105ff0100010000c000020a"  # shaped like a VRRPv3 advert; bytes are all we test
 PAYLOAD_B = "3105640100010000c000020b"
 
 
 def start_receiver(lab: Lab, router: Router, cfg: dict[str, Any]) -> subprocess.Popen[str]:
+    return start_receiver_script(lab, router, RECEIVER, cfg)
+
+
+def start_receiver_script(
+    lab: Lab, router: Router, script: str, cfg: dict[str, Any]
+) -> subprocess.Popen[str]:
     proc = lab.python(
         router,
-        ["-c", RECEIVER, json.dumps(cfg)],
+        ["-c", script, json.dumps(cfg)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -192,3 +228,24 @@ def test_send_on_missing_interface_is_a_clear_error(lab: Lab) -> None:
         '    print(\'{"error": "%s"}\' % exc)\n'
     )
     assert run_script(lab, r1, code, {}) == {"error": "interface 'nosuch0' does not exist"}
+
+
+@pytest.mark.parametrize("version", [4, 6])
+def test_receive_reads_what_is_queued_without_a_final_empty_read(lab: Lab, version: int) -> None:
+    """Called when the socket is readable, receive() takes every datagram queued
+    and stops there: no last recvmsg that can only say EAGAIN (one per loop
+    wake-up, the most frequent call of a Backup's loop)."""
+    r1, r2 = two_routers(lab)
+    payloads = [PAYLOAD_A, PAYLOAD_B, PAYLOAD_A]
+    rx = start_receiver_script(
+        lab,
+        r2,
+        COUNTING_RECEIVER,
+        {"version": version, "source": r2.v4 if version == 4 else r2.v6_ll, "count": 3, "wait": 10},
+    )
+    src = r1.v4 if version == 4 else r1.v6_ll
+    run_script(lab, r1, SENDER, {"version": version, "source": src, "payloads": payloads})
+    result = finish(rx)
+    assert result["got"] == payloads
+    assert result["empty"] == 0
+    assert result["calls"] == len(payloads)

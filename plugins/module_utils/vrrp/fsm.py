@@ -213,6 +213,12 @@ class VirtualRouter:
 
     def _derive(self) -> None:
         """Values computed once from ``params`` (again when they change)."""
+        # The last advert event that passed _check with the VIPs matching:
+        # a Backup hears the same one (the runner reuses the event object of
+        # an equal datagram) every interval. Valid for these params only.
+        self._accepted: AdvertReceived | None = None
+        self._mdi_key: tuple[int, int] | None = None
+        self._mdi = 0.0
         self._vip_set = frozenset(self.params.virtual_addresses)
         # RFC 3768 §5.3.10: the password travels as 8 bytes, zero padded.
         self._auth_wire = (
@@ -231,11 +237,17 @@ class VirtualRouter:
 
     @property
     def master_down_interval(self) -> float:
-        return master_down_interval(
-            version=self.params.version,
-            priority=self.effective_priority,
-            master_adver_interval_cs=self.master_adver_interval_cs,
-        )
+        # Computed again when an input moves (the version is fixed per router):
+        # a Backup asks on every advert it hears.
+        key = (self.effective_priority, self.master_adver_interval_cs)
+        if key != self._mdi_key:
+            self._mdi_key = key
+            self._mdi = master_down_interval(
+                version=self.params.version,
+                priority=self.effective_priority,
+                master_adver_interval_cs=self.master_adver_interval_cs,
+            )
+        return self._mdi
 
     @property
     def is_owner(self) -> bool:
@@ -445,6 +457,7 @@ class VirtualRouter:
                 f"({self.params.primary_address})"
             )
         self.params = replace(self.params, primary_address=address)
+        self._accepted = None  # the own-address check changed
         return True
 
     def _on_primary_address_changed(self, event: PrimaryAddressChanged, now: float) -> list[Action]:
@@ -586,21 +599,24 @@ class VirtualRouter:
         actions: list[Action] = []
         if self.state not in (State.BACKUP, State.MASTER):
             return actions
-        drop = self._check(advert, src)
-        if drop is not None:
-            actions.append(drop)
-            return actions
-        if advert.addresses != self.params.virtual_addresses and (
-            frozenset(advert.addresses) != self._vip_set
-        ):
-            # RFC 9568 §7.1 lets a receiver verify the address list; a
-            # mismatch is a misconfiguration to report, not a reason to flap.
-            actions.append(
-                Anomaly(
-                    "address_mismatch",
-                    f"{src} advertises {', '.join(map(str, advert.addresses))}",
+        if event is not self._accepted:  # else: checked under these params, VIPs matching
+            drop = self._check(advert, src)
+            if drop is not None:
+                actions.append(drop)
+                return actions
+            if advert.addresses == self.params.virtual_addresses or (
+                frozenset(advert.addresses) == self._vip_set
+            ):
+                self._accepted = event
+            else:
+                # RFC 9568 §7.1 lets a receiver verify the address list; a
+                # mismatch is a misconfiguration to report, not a reason to flap.
+                actions.append(
+                    Anomaly(
+                        "address_mismatch",
+                        f"{src} advertises {', '.join(map(str, advert.addresses))}",
+                    )
                 )
-            )
         if self.is_owner:
             # RFC 9568 erratum 8298: log-only. Another Master for our VRID
             # (a second owner, or a router that cannot hear us) must still be

@@ -24,6 +24,7 @@ from .errors import VRRPError
 from .fsm import (
     Action,
     AddAddresses,
+    AdvertReceived,
     Announce,
     Anomaly,
     ArmTimer,
@@ -170,6 +171,9 @@ class Instance:
         # a Master told to remove one finds its prefix length here.
         self._retired: dict[IPAddress, IPInterface] = {}
         self._previous: InstanceConfig | None = None  # the definition before a reload
+        # The last datagram decoded for this instance, (payload, src, dst, TTL),
+        # and its event: the fleet decodes the same datagram once.
+        self.last_heard: tuple[tuple[bytes, str, str, int], AdvertReceived] | None = None
 
     def reconfigure(self, cfg: InstanceConfig, *, group: str | None) -> None:
         """Run on with a new definition of the same virtual router (a reload in place).
@@ -184,6 +188,7 @@ class Instance:
         self._digest = (cfg, cfg.digest())
         self._retired = {vip.ip: vip for vip in old.virtual_addresses}
         self._wire_key = None  # peers or checksum form may have changed
+        self.last_heard = None  # decoded under the old unicast_ttl
         if cfg.garp != old.garp and self.router.state is State.MASTER:
             # The refresh chain runs on the old period: start it again.
             self._cancel_announcements()
@@ -475,13 +480,13 @@ class Instance:
             self._address_retry = None
 
     def _execute(self, action: Action) -> None:  # noqa: PLR0912
-        if isinstance(action, SendAdvert):
+        if isinstance(action, ArmTimer):  # first: a Backup's every advert
+            self._timers.arm(action.timer, action.at)
+        elif isinstance(action, SendAdvert):
             self.stats["adverts_sent"] += 1
             if action.advert.priority == 0:
                 self.stats["priority_zero_sent"] += 1
             self.io.send_advert(self, action.advert)
-        elif isinstance(action, ArmTimer):
-            self._timers.arm(action.timer, action.at)
         elif isinstance(action, CancelTimer):
             self._timers.cancel(action.timer)
         elif isinstance(action, Drop):

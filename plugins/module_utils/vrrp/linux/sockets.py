@@ -14,6 +14,7 @@ header) are counted in :attr:`VrrpSocket.drops` by reason, never raised.
 from __future__ import annotations
 
 import errno
+import fcntl
 import ipaddress
 import socket
 import struct
@@ -32,12 +33,23 @@ VRRP_TTL: Final = 255
 IP_PKTINFO: Final = getattr(socket, "IP_PKTINFO", 8)
 IP_RECVTTL: Final = getattr(socket, "IP_RECVTTL", 12)
 SO_BINDTODEVICE: Final = getattr(socket, "SO_BINDTODEVICE", 25)
+SIOCINQ: Final = 0x541B  # <linux/sockios.h>, FIONREAD: size of the next datagram queued
 
 _IN_PKTINFO: Final = struct.Struct("=i4s4s")  # ifindex, spec_dst, addr
 _IN6_PKTINFO: Final = struct.Struct("=16sI")  # addr, ifindex
 _IP_MREQN: Final = struct.Struct("=4s4si")  # multiaddr, address, ifindex
 _IPV6_MREQ: Final = struct.Struct("=16sI")
 _INT: Final = struct.Struct("=i")
+# The fixed part of an IPv4 header this layer reads, in one unpack:
+# version/IHL, total length, TTL, protocol, source, destination.
+_IPV4_FIXED: Final = struct.Struct("!BxH4xBB2x4s4s")
+_AF_INET: Final = socket.AF_INET
+_AF_INET6: Final = socket.AF_INET6
+_SOL_IP: Final = socket.IPPROTO_IP
+_SOL_IPV6: Final = socket.IPPROTO_IPV6
+_IP_TTL: Final = socket.IP_TTL
+_IPV6_HOPLIMIT: Final = socket.IPV6_HOPLIMIT
+_IPV6_PKTINFO: Final = socket.IPV6_PKTINFO
 _ANCBUFSIZE: Final = socket.CMSG_SPACE(_IN6_PKTINFO.size) + socket.CMSG_SPACE(_INT.size) * 2
 _MAX_DATAGRAM: Final = 65535
 _IPV4_MIN_HEADER: Final = 20
@@ -69,25 +81,26 @@ class IPv4Header(NamedTuple):
 
 def parse_ipv4_header(datagram: bytes) -> IPv4Header | str:
     """Parse the IPv4 header a raw socket delivers; a drop reason when unusable."""
-    if len(datagram) < _IPV4_MIN_HEADER:
+    size = len(datagram)
+    if size < _IPV4_MIN_HEADER:
         return "ip_short"
-    version, ihl = datagram[0] >> 4, datagram[0] & 0x0F
-    if version != 4:
+    version_ihl, total_length, ttl, protocol, src, dst = _IPV4_FIXED.unpack_from(datagram)
+    if version_ihl >> 4 != 4:
         return "ip_version"
-    header_length = ihl * 4
-    if header_length < _IPV4_MIN_HEADER or header_length > len(datagram):
+    header_length = (version_ihl & 0x0F) * 4
+    if header_length < _IPV4_MIN_HEADER or header_length > size:
         return "ip_header_length"
-    (total_length,) = struct.unpack_from("!H", datagram, 2)
     # The kernel hands the whole datagram; a total length beyond it is garbled.
-    if total_length < header_length or total_length > len(datagram):
+    if total_length < header_length or total_length > size:
         return "ip_total_length"
+    inet_ntop = socket.inet_ntop
     return IPv4Header(
-        header_length=header_length,
-        total_length=total_length,
-        ttl=datagram[8],
-        protocol=datagram[9],
-        src=socket.inet_ntop(socket.AF_INET, datagram[12:16]),
-        dst=socket.inet_ntop(socket.AF_INET, datagram[16:20]),
+        header_length,
+        total_length,
+        ttl,
+        protocol,
+        inet_ntop(_AF_INET, src),
+        inet_ntop(_AF_INET, dst),
     )
 
 
@@ -101,6 +114,47 @@ def vrrp_ipv4_header(datagram: bytes, drops: Counter[str]) -> IPv4Header | None:
         drops["ip_protocol"] += 1
         return None
     return header
+
+
+def more_queued(sock: socket.socket, buf: bytearray) -> bool:
+    """Whether another datagram waits in ``sock``'s receive queue (``buf``: 4 bytes).
+
+    A reader woken by the loop reads until this says no, instead of until a
+    read fails with EAGAIN: on a Backup most wake-ups bring one advert, and
+    that last read (a syscall and a raised BlockingIOError) cost more than
+    this ioctl. SIOCINQ gives the size of the next datagram (raw IPv4: with
+    its header, never 0); a zero-length one reads as none and stays queued,
+    so the level-triggered reader is woken again for it. When the ioctl
+    fails, the next read decides.
+    """
+    try:
+        fcntl.ioctl(sock.fileno(), SIOCINQ, buf)
+    except OSError:
+        return True
+    return buf != _NONE_QUEUED
+
+
+_NONE_QUEUED: Final = bytes(4)
+
+
+def _ancillary(ancdata: list[tuple[int, int, bytes]], ifindex: int) -> tuple[int, str, int]:
+    """(TTL or -1, destination or "", ifindex) from a datagram's ancillary data."""
+    ttl = -1
+    dst = ""
+    for level, kind, cdata in ancdata:
+        if level == _SOL_IP:
+            if kind == _IP_TTL:
+                ttl = _cmsg_int(cdata)
+            elif kind == IP_PKTINFO and len(cdata) >= _IN_PKTINFO.size:
+                ifindex, _spec, addr = _IN_PKTINFO.unpack_from(cdata)
+                dst = socket.inet_ntop(_AF_INET, addr)
+        elif level == _SOL_IPV6:
+            if kind == _IPV6_HOPLIMIT:
+                ttl = _cmsg_int(cdata)
+            elif kind == _IPV6_PKTINFO and len(cdata) >= _IN6_PKTINFO.size:
+                addr6, ifindex = _IN6_PKTINFO.unpack_from(cdata)
+                dst = socket.inet_ntop(_AF_INET6, addr6)
+    return ttl, dst, ifindex
 
 
 def _cmsg_int(data: bytes) -> int:
@@ -147,6 +201,7 @@ class VrrpSocket:
         self.drops: Counter[str] = Counter()
         self.sent = 0
         self.received = 0
+        self._queued = bytearray(4)  # more_queued()'s ioctl buffer
         self._sock = socket.socket(
             self.family, socket.SOCK_RAW | socket.SOCK_CLOEXEC, VRRP_PROTOCOL
         )
@@ -251,11 +306,16 @@ class VrrpSocket:
     # --- receiving ----------------------------------------------------------
 
     def receive(self, *, limit: int = 64) -> list[Received]:
-        """Every datagram waiting (up to ``limit``); empty when none is."""
+        """Every datagram waiting (up to ``limit``); empty when none is.
+
+        Meant for when the socket is readable: it reads one datagram, then
+        more while :func:`more_queued` says another waits.
+        """
         out: list[Received] = []
-        while len(out) < limit:
+        sock = self._sock
+        for _read in range(limit):
             try:
-                data, ancdata, _flags, address = self._sock.recvmsg(_MAX_DATAGRAM, _ANCBUFSIZE)
+                data, ancdata, _flags, address = sock.recvmsg(_MAX_DATAGRAM, _ANCBUFSIZE)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
@@ -265,6 +325,8 @@ class VrrpSocket:
             if item is not None:
                 self.received += 1
                 out.append(item)
+            if not more_queued(sock, self._queued):
+                break
         return out
 
     def _parse(
@@ -273,26 +335,7 @@ class VrrpSocket:
         ancdata: list[tuple[int, int, bytes]],
         address: tuple[str, int] | tuple[str, int, int, int],
     ) -> Received | None:
-        ttl = -1
-        dst = ""
-        ifindex = self.ifindex
-        for level, kind, cdata in ancdata:
-            if level == socket.IPPROTO_IP and kind == socket.IP_TTL:
-                ttl = _cmsg_int(cdata)
-            elif (
-                level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(cdata) >= _IN_PKTINFO.size
-            ):
-                ifindex, _spec, addr = _IN_PKTINFO.unpack_from(cdata)
-                dst = socket.inet_ntop(socket.AF_INET, addr)
-            elif level == socket.IPPROTO_IPV6 and kind == socket.IPV6_HOPLIMIT:
-                ttl = _cmsg_int(cdata)
-            elif (
-                level == socket.IPPROTO_IPV6
-                and kind == socket.IPV6_PKTINFO
-                and len(cdata) >= _IN6_PKTINFO.size
-            ):
-                addr6, ifindex = _IN6_PKTINFO.unpack_from(cdata)
-                dst = socket.inet_ntop(socket.AF_INET6, addr6)
+        ttl, dst, ifindex = _ancillary(ancdata, self.ifindex)
         if self.version == 4:
             header = vrrp_ipv4_header(data, self.drops)
             if header is None:
@@ -312,4 +355,4 @@ class VrrpSocket:
             # behaves the same): anything else is a stranger.
             self.drops["unknown_peer"] += 1
             return None
-        return Received(payload=payload, src=src, dst=dst, ttl=ttl, ifindex=int(ifindex))
+        return Received(payload, src, dst, ttl, int(ifindex))

@@ -31,7 +31,7 @@ import struct
 from typing import Final
 
 from ..errors import NetlinkError
-from .sockets import VRRP_PROTOCOL, Received, VrrpSocket, vrrp_ipv4_header
+from .sockets import VRRP_PROTOCOL, Received, VrrpSocket, more_queued, vrrp_ipv4_header
 
 ETH_P_IP: Final = 0x0800
 ETH_P_IPV6: Final = 0x86DD
@@ -179,22 +179,24 @@ class VmacSocket(VrrpSocket):
 
     def receive(self, *, limit: int = 64) -> list[Received]:
         out: list[Received] = []
-        if self._rx is None:
+        rx = self._rx
+        if rx is None:
             return out
-        while len(out) < limit:
+        for _read in range(limit):  # as VrrpSocket.receive: no last read ending in EAGAIN
             try:
-                data, address = self._rx.recvfrom(_MAX_FRAME)
+                data, address = rx.recvfrom(_MAX_FRAME)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
                 self.drops["recv_error:" + errno.errorcode.get(exc.errno or 0, "?")] += 1
                 break
-            if len(address) > 2 and address[2] == PACKET_OUTGOING:
-                continue
-            item = self._parse_frame(data)
-            if item is not None:
-                self.received += 1
-                out.append(item)
+            if len(address) <= 2 or address[2] != PACKET_OUTGOING:
+                item = self._parse_frame(data)
+                if item is not None:
+                    self.received += 1
+                    out.append(item)
+            if not more_queued(rx, self._queued):
+                break
         return out
 
     def _parse_frame(self, data: bytes) -> Received | None:

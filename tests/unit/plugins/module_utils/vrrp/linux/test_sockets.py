@@ -75,3 +75,40 @@ def test_any_bytes_give_a_header_or_a_reason(datagram: bytes) -> None:
         assert 20 <= result.header_length <= result.total_length <= len(datagram)
     else:
         assert result.startswith("ip_")
+
+
+def reference_parse(datagram: bytes) -> IPv4Header | str:
+    """The header read field by field, in the order of the checks."""
+    if len(datagram) < 20:
+        return "ip_short"
+    if datagram[0] >> 4 != 4:
+        return "ip_version"
+    header_length = (datagram[0] & 0x0F) * 4
+    if not 20 <= header_length <= len(datagram):
+        return "ip_header_length"
+    total_length = datagram[2] << 8 | datagram[3]
+    if not header_length <= total_length <= len(datagram):
+        return "ip_total_length"
+    return IPv4Header(
+        header_length,
+        total_length,
+        datagram[8],
+        datagram[9],
+        ".".join(str(b) for b in datagram[12:16]),
+        ".".join(str(b) for b in datagram[16:20]),
+    )
+
+
+@given(
+    st.tuples(st.integers(0, 15), st.integers(0, 15), st.integers(0, 120)),
+    st.tuples(st.integers(0, 255), st.integers(0, 255)),
+    st.binary(min_size=8, max_size=8),
+    st.binary(max_size=60),
+)
+def test_the_header_parse_reads_what_each_field_says(
+    lengths: tuple[int, int, int], ttl_proto: tuple[int, int], addresses: bytes, rest: bytes
+) -> None:
+    (version, ihl, total), (ttl, proto) = lengths, ttl_proto
+    datagram = struct.pack("!BBHHHBBH", version << 4 | ihl, 0, total, 0, 0, ttl, proto, 0)
+    datagram += addresses + rest
+    assert parse_ipv4_header(datagram) == reference_parse(datagram)
