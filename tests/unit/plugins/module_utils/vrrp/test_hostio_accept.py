@@ -43,8 +43,16 @@ def inst(name: str, vip: str, **fields: Any) -> Any:
 @pytest.fixture
 def kernel(monkeypatch: Any) -> tuple[hostio.KernelIo, list[Any]]:
     log: list[Any] = []
-    monkeypatch.setattr(hostio.addresses, "add_vip", lambda *a, **k: log.append(("add", a[1])))
-    monkeypatch.setattr(hostio.addresses, "remove_address", lambda *a: log.append(("rm", a[1])))
+
+    def change(op: str) -> Any:
+        def apply(self: Any, changes: Any) -> list[bool]:
+            log.extend((op, c.address) for c in changes)
+            return [True] * len(changes)
+
+        return apply
+
+    monkeypatch.setattr(hostio.AddressChannel, "add", change("add"))
+    monkeypatch.setattr(hostio.AddressChannel, "remove", change("rm"))
     monkeypatch.setattr(
         hostio.accept_filter, "apply", lambda addrs: log.append(("nft", sorted(map(str, addrs))))
     )
