@@ -139,7 +139,7 @@ class KernelIo:
         # The drop first (accept off): no moment where the kernel accepts for them.
         _unused, held = self._held.get(instance.name, (instance, frozenset()))
         self._held[instance.name] = (instance, held | {vip.ip for vip in chosen})
-        self.sync_accept_filter()
+        self._sync_for(instance)
         errors: list[str] = []
         self._change_vips(instance, chosen, add=True, retired=False, errors=errors)
         if vips is None:
@@ -162,7 +162,7 @@ class KernelIo:
             ifname = (options and options.dev) or instance.address_ifname
             vmac = instance.cfg.vmac and ifname == instance.address_ifname
             opts = address_options(options) if add else None
-            changes.append(AddressChange.vip(ifname, str(vip), vmac=vmac, options=opts))
+            changes.append(AddressChange.vip(ifname, vip, vmac=vmac, options=opts))
         results = self._vips.add(changes) if add else self._vips.remove(changes)
         errors += [str(result) for result in results if isinstance(result, VRRPError)]
 
@@ -177,6 +177,18 @@ class KernelIo:
             elif instance.name in self._held:
                 _unused, held = self._held[instance.name]
                 self._held[instance.name] = (instance, held - {vip.ip for vip in vips})
+            self._sync_for(instance)
+
+    def _sync_for(self, instance: Instance) -> None:
+        """:meth:`sync_accept_filter` after ``instance``'s VIPs came or went.
+
+        The VIPs of an instance that does not drop cannot change the table, so
+        nothing is looked at then (a takeover of N instances would otherwise
+        go over every held VIP N times), unless the table is not known: a
+        write that failed is tried again at the next change. A reload that
+        changes what drops syncs itself (``Runner.reload``).
+        """
+        if instance.cfg.drops_for_vips or self._dropped is None:
             self.sync_accept_filter()
 
     def _remove_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None) -> None:

@@ -41,13 +41,18 @@ class AddressChange:
     """One address on one interface, as :func:`.addresses.add_address` takes it."""
 
     ifname: str
-    address: str  # "192.0.2.1/24"; no length means /32 or /128
+    address: str | IPInterface  # "192.0.2.1/24"; no length means /32 or /128
     route_metric: int | None = None
     options: AddressOptions | None = None
 
     @classmethod
     def vip(
-        cls, ifname: str, address: str, *, vmac: bool, options: AddressOptions | None = None
+        cls,
+        ifname: str,
+        address: str | IPInterface,
+        *,
+        vmac: bool,
+        options: AddressOptions | None = None,
     ) -> AddressChange:
         """A virtual address, as :func:`.addresses.add_vip` adds it."""
         metric = VMAC_ROUTE_METRIC if vmac else None
@@ -77,10 +82,15 @@ class AddressChannel:
         results: list[Result | None] = [None] * len(changes)
         batch: list[tuple[Any, int, int]] = []
         sent: list[tuple[int, IPInterface]] = []  # (position in changes, address)
+        indexes: dict[str, int] = {}  # one lookup per interface and batch
         for at, change in enumerate(changes):
+            iface = change.address
             try:
-                iface = _parse_interface(change.address)
-                ifindex = ifname_to_index(change.ifname)
+                if isinstance(iface, str):
+                    iface = _parse_interface(iface)
+                ifindex = indexes.get(change.ifname)
+                if ifindex is None:
+                    ifindex = indexes[change.ifname] = ifname_to_index(change.ifname)
             except NetlinkError as exc:
                 results[at] = exc
                 continue

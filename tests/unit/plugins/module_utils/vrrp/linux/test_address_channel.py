@@ -9,6 +9,7 @@ fake kernel really did.
 from __future__ import annotations
 
 import socket
+from ipaddress import ip_interface
 
 import pytest
 from hypothesis import given, settings
@@ -152,3 +153,16 @@ def test_an_af_netlink_socket_for_real_answers_a_batch() -> None:
         channel.close()
     # Not there: no change; or, without CAP_NET_ADMIN, a refusal that names each.
     assert got == [False, False] or all("192.0.2.20" in str(r) for r in got)
+
+
+def test_parsed_addresses_are_taken_as_they_are_and_each_interface_looked_up_once(
+    kernel: FakeKernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked: list[str] = []
+    monkeypatch.setattr(
+        address_channel, "ifname_to_index", lambda name: looked.append(name) or index_of(name)
+    )
+    many = [AddressChange.vip("eth0", ip_interface(f"198.51.100.{n}/24"), vmac=False)
+            for n in range(1, 41)]  # fmt: skip
+    assert AddressChannel().add([*many, *vips("192.0.2.1/24", ifname="eth1")]) == [True] * 41
+    assert looked == ["eth0", "eth1"]
