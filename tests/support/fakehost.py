@@ -34,6 +34,7 @@ class FakeHost:
         self.interfaces = {"eth0": 2, "eth1": 3} if interfaces is None else interfaces
         self.vips: set[tuple[str, str]] = set()
         self.held_updates: list[tuple[str, InstanceConfig]] = []
+        self.closed = False
         self.fail_on: str | None = None
         self.sockets: set[SocketKey] = set()
         self.announced: list[tuple[str, str]] = []
@@ -154,3 +155,7 @@ class FakeHost:
 
     def verify_accept_filter(self) -> bool:
         return True
+
+    # at stop
+    def close(self) -> None:
+        self.closed = True

@@ -24,6 +24,7 @@ from .errors import NetlinkError, VRRPError
 from .held import Held, address_options, raise_errors
 from .instance import Instance, InstanceKernelIo, IPInterface
 from .linux import accept_filter, addresses, link
+from .linux.address_channel import AddressChange, AddressChannel
 from .linux.announce import Announcer, mac_bytes
 from .linux.sockets import Received, VrrpSocket
 from .linux.vmac_socket import VmacSocket
@@ -85,6 +86,9 @@ class HostIo(InstanceKernelIo, Protocol):
 
     def verify_accept_filter(self) -> bool: ...
 
+    # ---- at stop
+    def close(self) -> None: ...
+
 
 class KernelIo:
     """:class:`HostIo` on Linux; its sockets are read by ``loop``, calling ``on_datagrams``."""
@@ -103,6 +107,13 @@ class KernelIo:
         # the nftables table drops (None: not known, put right at the next sync).
         self._held: dict[str, tuple[Instance, frozenset[IPAddress]]] = {}
         self._dropped: frozenset[IPAddress] | None = frozenset()
+        # Every VIP added or removed goes through one netlink socket kept open,
+        # an instance's VIPs as one batch (the mass takeover, issue 14 §5).
+        self._vips = AddressChannel()
+
+    def close(self) -> None:
+        """At stop: close what stays open between calls (the address channel)."""
+        self._vips.close()
 
     # ------------------------------------------------------ an instance's I/O
 
@@ -127,33 +138,32 @@ class KernelIo:
         # The drop first (accept off): no moment where the kernel accepts for them.
         _unused, held = self._held.get(instance.name, (instance, frozenset()))
         self._held[instance.name] = (instance, held | {vip.ip for vip in chosen})
-        self.sync_accept_filter()
+        self._sync_for(instance)
         errors: list[str] = []
-        for vip in chosen:
-            self._add_vip(instance, vip, retired=False, errors=errors)
+        self._change_vips(instance, chosen, add=True, retired=False, errors=errors)
         if vips is None:
             Held(instance.cfg, ifname=instance.address_ifname).install(errors)
         raise_errors(errors)
 
-    def _add_vip(
-        self, instance: Instance, vip: IPInterface, *, retired: bool, errors: list[str]
+    def _change_vips(
+        self,
+        instance: Instance,
+        vips: Sequence[IPInterface],
+        *,
+        add: bool,
+        retired: bool,
+        errors: list[str],
     ) -> None:
-        options = instance.held_vip(vip, retired=retired)
-        ifname = (options and options.dev) or instance.address_ifname
-        vmac = instance.cfg.vmac and ifname == instance.address_ifname
-        try:
-            addresses.add_vip(ifname, str(vip), vmac=vmac, options=address_options(options))
-        except VRRPError as exc:
-            errors.append(str(exc))
-
-    def _remove_vip(
-        self, instance: Instance, vip: IPInterface, *, retired: bool, errors: list[str]
-    ) -> None:
-        options = instance.held_vip(vip, retired=retired)
-        try:
-            addresses.remove_address((options and options.dev) or instance.address_ifname, str(vip))
-        except VRRPError as exc:
-            errors.append(str(exc))
+        """Add (or remove) ``vips`` in one batch; each refusal to ``errors``, in order."""
+        changes = []
+        for vip in vips:
+            options = instance.held_vip(vip, retired=retired)
+            ifname = (options and options.dev) or instance.address_ifname
+            vmac = instance.cfg.vmac and ifname == instance.address_ifname
+            opts = address_options(options) if add else None
+            changes.append(AddressChange.vip(ifname, vip, vmac=vmac, options=opts))
+        results = self._vips.add(changes) if add else self._vips.remove(changes)
+        errors += [str(result) for result in results if isinstance(result, VRRPError)]
 
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None
@@ -166,6 +176,18 @@ class KernelIo:
             elif instance.name in self._held:
                 _unused, held = self._held[instance.name]
                 self._held[instance.name] = (instance, held - {vip.ip for vip in vips})
+            self._sync_for(instance)
+
+    def _sync_for(self, instance: Instance) -> None:
+        """:meth:`sync_accept_filter` after ``instance``'s VIPs came or went.
+
+        The VIPs of an instance that does not drop cannot change the table, so
+        nothing is looked at then (a takeover of N instances would otherwise
+        go over every held VIP N times), unless the table is not known: a
+        write that failed is tried again at the next change. A reload that
+        changes what drops syncs itself (``Runner.reload``).
+        """
+        if instance.cfg.drops_for_vips or self._dropped is None:
             self.sync_accept_filter()
 
     def _remove_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None) -> None:
@@ -181,8 +203,8 @@ class KernelIo:
             vips = elsewhere
         # Named VIPs come from a reload in place: as the old definition placed them.
         retired = vips is not None and vips is not elsewhere
-        for vip in instance.virtual_interfaces if vips is None else vips:
-            self._remove_vip(instance, vip, retired=retired, errors=errors)
+        chosen = instance.virtual_interfaces if vips is None else vips
+        self._change_vips(instance, chosen, add=False, retired=retired, errors=errors)
         raise_errors(errors)
 
     def update_held(self, instance: Instance, old: InstanceConfig) -> None:
@@ -194,8 +216,8 @@ class KernelIo:
         before = {vip.ip: vip for vip in old.virtual_addresses}
         for vip in instance.virtual_interfaces:
             if before.get(vip.ip) == vip and old.held_vip(vip) != instance.cfg.held_vip(vip):
-                self._remove_vip(instance, vip, retired=True, errors=errors)
-                self._add_vip(instance, vip, retired=False, errors=errors)
+                self._change_vips(instance, [vip], add=False, retired=True, errors=errors)
+                self._change_vips(instance, [vip], add=True, retired=False, errors=errors)
         raise_errors(errors)
 
     # ------------------------------------------------------ accept mode

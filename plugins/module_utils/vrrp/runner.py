@@ -223,6 +223,7 @@ class Runner:
             await self._metrics.close()
         await self.notifier.hooks.close()
         self.io.reset_accept_filter()
+        self.io.close()
         if self.watcher is not None:
             self.loop.remove_reader(self.watcher.fileno())
             self.watcher.close()

@@ -7,6 +7,7 @@ runner can re-apply its whole view after a restart or a netlink resync.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import ipaddress
 import os
@@ -208,17 +209,26 @@ def add_vip(
     return added
 
 
-def wait_until_local(ifname: str, address: str, *, timeout: float = LOCAL_WAIT) -> bool:
+def wait_until_local(
+    ifname: str,
+    address: str,
+    *,
+    timeout: float = LOCAL_WAIT,
+    rtnl: netlink.Rtnl | None = None,
+) -> bool:
     """Wait (at most ``timeout`` s) until the kernel routes ``address`` to this host.
 
     True when it does. False after ``timeout``, or at once when there is no
     route to it at all (nothing will make one): the caller goes on, as it
-    did before this wait. Each look is one RTM_GETROUTE (``ip route get``).
+    did before this wait. Each look is one RTM_GETROUTE (``ip route get``),
+    on ``rtnl`` when given (an open request socket), else on a socket of its own.
     """
     ip = _parse_interface(address).ip
     ifindex = ifname_to_index(ifname) if ip.is_link_local else 0
     deadline = time.monotonic() + timeout
-    with netlink.Rtnl() as rtnl:
+    with contextlib.ExitStack() as stack:
+        if rtnl is None:
+            rtnl = stack.enter_context(netlink.Rtnl())
         while True:
             kind = rtnl.route_type(str(ip), ifindex=ifindex)
             if kind == RTN_LOCAL:

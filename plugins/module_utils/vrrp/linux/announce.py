@@ -42,6 +42,7 @@ _ETH_HEADER: Final = struct.Struct("!6s6sH")
 _ARP: Final = struct.Struct("!HHBBH6s4s6s4s")
 _IPV6_HEADER: Final = struct.Struct("!IHBB16s16s")
 _NA: Final = struct.Struct("!BBHI16sBB6s")
+_FRAMES_KEPT: Final = 4096  # frames an Announcer keeps, by address
 
 
 def mac_bytes(mac: str) -> bytes:
@@ -146,6 +147,9 @@ class Announcer:
         self.ifname = ifname
         self.mac = mac if mac is not None else interface_mac(ifname)
         self.sent = 0
+        # address -> its frame: a takeover announces each VIP several times
+        # (garp repeat, delay, refresh), the frame is made once.
+        self._frames: dict[str, bytes] = {}
         try:
             self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
         except OSError as exc:
@@ -175,8 +179,14 @@ class Announcer:
 
     def announce(self, address: str) -> None:
         """One GARP (IPv4) or one unsolicited NA (IPv6) for ``address``."""
-        ip = ipaddress.ip_interface(address).ip
-        if ip.version == 4:
-            self._send(garp_frame(mac=self.mac, vip=str(ip)))
-        else:
-            self._send(unsolicited_na_frame(mac=self.mac, target=str(ip)))
+        frame = self._frames.get(address)
+        if frame is None:
+            ip = ipaddress.ip_interface(address).ip
+            if ip.version == 4:
+                frame = garp_frame(mac=self.mac, vip=str(ip))
+            else:
+                frame = unsolicited_na_frame(mac=self.mac, target=str(ip))
+            if len(self._frames) >= _FRAMES_KEPT:
+                self._frames.clear()  # addresses of old definitions, over many reloads
+            self._frames[address] = frame
+        self._send(frame)

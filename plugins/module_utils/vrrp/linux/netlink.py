@@ -28,6 +28,7 @@ import socket
 import struct
 import sys
 import traceback
+from collections.abc import Sequence
 from typing import Any, Final
 
 from .._deps import MissingLibraryError
@@ -116,6 +117,11 @@ NLMSG_HEADER: Final = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 _RCVBUF: Final = 1 << 16
 # struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type.
 _RTM_TYPE_OFFSET: Final = NLMSG_HEADER.size + 7
+# Requests of a batch sent before reading their acknowledgements: each answer
+# (an error one carries the request back) takes about a kilobyte of the
+# socket's receive buffer (2 x _RCVBUF), and an answer that does not fit is
+# lost (ENOBUFS), so a batch goes out in chunks well below that.
+BATCH_CHUNK: Final = 32
 _DUMP_RETRIES: Final = 5
 
 
@@ -259,6 +265,40 @@ class Rtnl:
             for rtype, _flags, rseq, message in split_messages(self._recv()):
                 if rseq == seq and rtype == NLMSG_ERROR:
                     return error_code(message)
+
+    def request_many(self, batch: Sequence[tuple[Any, int, int]]) -> list[int | NetlinkError]:
+        """Send each ``(msg, msg_type, flags)`` with NLM_F_ACK; the answer of each, in order.
+
+        Up to :data:`BATCH_CHUNK` requests go out before their acknowledgements
+        are read (the kernel carries out each one as it is sent). An answer is
+        0 or the kernel's errno, as :meth:`request`; a request left without
+        one (the socket failed, timed out, or a request was never sent after
+        such a failure) gets the :class:`~vrrp.errors.NetlinkError` that
+        stopped the batch: the caller must not take it for done, and should
+        not use this channel again.
+        """
+        answers: list[int | NetlinkError] = []
+        for start in range(0, len(batch), BATCH_CHUNK):
+            sent: list[int] = []
+            codes: dict[int, int] = {}
+            try:
+                for msg, msg_type, flags in batch[start : start + BATCH_CHUNK]:
+                    ack = NLM_F_REQUEST | NLM_F_ACK | flags
+                    sent.append(self._send(msg, msg_type=msg_type, flags=ack))
+                self._read_acks(set(sent), codes)
+            except NetlinkError as exc:
+                answers += [codes.get(seq, exc) for seq in sent]
+                return answers + [exc] * (len(batch) - len(answers))
+            answers += [codes[seq] for seq in sent]
+        return answers
+
+    def _read_acks(self, waiting: set[int], codes: dict[int, int]) -> None:
+        """Read until every request in ``waiting`` has its answer in ``codes``."""
+        while waiting:
+            for rtype, _flags, rseq, message in split_messages(self._recv()):
+                if rtype == NLMSG_ERROR and rseq in waiting:
+                    codes[rseq] = error_code(message)
+                    waiting.discard(rseq)
 
     def dump(self, msg: Any, *, msg_type: int) -> list[Any]:
         """A full dump (RTM_GETLINK / RTM_GETADDR), retried when interrupted."""

@@ -16,17 +16,26 @@ is still queued, dumps links and addresses afresh and reports the differences
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
+import struct
 from dataclasses import dataclass, field
 from typing import Any, Final, Union
 
 from ..errors import NetlinkError
 from . import netlink
-from .addresses import address_from_message
+from .addresses import IFA_F_DADFAILED, IFA_F_TENTATIVE, address_from_message
 
 IFF_UP: Final = 0x1
 IFF_LOWER_UP: Final = 0x10000
 _RECV_BUFFER: Final = 1 << 16
+# struct ifaddrmsg and struct rtattr (linux/if_addr.h, linux/rtnetlink.h).
+_IFADDRMSG: Final = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
+_RTATTR: Final = struct.Struct("=HH")  # length, type
+_NLA_TYPE_MASK: Final = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
+IFA_ADDRESS: Final = 1
+IFA_LOCAL: Final = 2
+IFA_FLAGS: Final = 8
 _DEFAULT_RCVBUF: Final = 1 << 20
 
 
@@ -92,6 +101,49 @@ def _addr_of(msg: Any) -> tuple[_AddrKey, bool] | None:
     if addr is None:
         return None
     return (addr.ifindex, addr.ip, addr.interface.network.prefixlen), addr.usable
+
+
+def address_key(message: bytes) -> tuple[_AddrKey, bool] | None:
+    """What :func:`_addr_of` gives for this RTM_NEWADDR/RTM_DELADDR, read without the codec.
+
+    A takeover of N virtual routers brings N or more address events back to
+    the runner; pyroute2's message classes took more time to decode each
+    than the rest of its handling (issue 14 §5). The few fields needed are
+    read here: the index, the prefix length, IFA_LOCAL (else IFA_ADDRESS) and
+    the flags (IFA_FLAGS, else the header's). None when there is no address
+    or the message is torn.
+    """
+    offset = netlink.NLMSG_HEADER.size
+    end = len(message)
+    if end < offset + _IFADDRMSG.size:
+        return None
+    _family, prefixlen, flags, _scope, index = _IFADDRMSG.unpack_from(message, offset)
+    offset += _IFADDRMSG.size
+    local = address = None
+    long_flags = None
+    while offset + _RTATTR.size <= end:
+        length, kind = _RTATTR.unpack_from(message, offset)
+        if length < _RTATTR.size or offset + length > end:
+            break
+        kind &= _NLA_TYPE_MASK
+        payload = message[offset + _RTATTR.size : offset + length]
+        if kind == IFA_LOCAL and local is None:
+            local = payload
+        elif kind == IFA_ADDRESS and address is None:
+            address = payload
+        elif kind == IFA_FLAGS and long_flags is None and len(payload) >= 4:
+            (long_flags,) = struct.unpack_from("=I", payload)
+        offset += (length + 3) & ~3
+    raw = local if local is not None else address
+    if raw is None or len(raw) not in (4, 16):
+        return None
+    ip = ipaddress.ip_address(raw)
+    if prefixlen > ip.max_prefixlen:
+        return None
+    if long_flags is not None:
+        flags = long_flags
+    usable = not flags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)
+    return (int(index), str(ip), prefixlen), usable
 
 
 class LinkWatcher:
@@ -180,12 +232,14 @@ class LinkWatcher:
             return ""
 
     def _apply(self, msg_type: int, message: bytes) -> list[Event]:
+        if msg_type in (netlink.RTM_NEWADDR, netlink.RTM_DELADDR):
+            return self._apply_address(address_key(message), added=msg_type == netlink.RTM_NEWADDR)
         msg = netlink.decode(msg_type, message)
         if msg is None:
             return []
         if msg_type in (netlink.RTM_NEWLINK, netlink.RTM_DELLINK):
             return self._apply_link(msg, deleted=msg_type == netlink.RTM_DELLINK)
-        return self._apply_address(msg, added=msg_type == netlink.RTM_NEWADDR)
+        return []
 
     def _apply_link(self, msg: Any, *, deleted: bool) -> list[Event]:
         ifindex, link = _link_from(msg)
@@ -206,8 +260,7 @@ class LinkWatcher:
         events.append(LinkChanged(link.ifname, ifindex, link.up, link.carrier, link.mac))
         return events
 
-    def _apply_address(self, msg: Any, *, added: bool) -> list[Event]:
-        found = _addr_of(msg)
+    def _apply_address(self, found: tuple[_AddrKey, bool] | None, *, added: bool) -> list[Event]:
         if found is None:
             return []
         key, usable = found

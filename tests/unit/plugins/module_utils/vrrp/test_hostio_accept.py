@@ -43,8 +43,16 @@ def inst(name: str, vip: str, **fields: Any) -> Any:
 @pytest.fixture
 def kernel(monkeypatch: Any) -> tuple[hostio.KernelIo, list[Any]]:
     log: list[Any] = []
-    monkeypatch.setattr(hostio.addresses, "add_vip", lambda *a, **k: log.append(("add", a[1])))
-    monkeypatch.setattr(hostio.addresses, "remove_address", lambda *a: log.append(("rm", a[1])))
+
+    def change(op: str) -> Any:
+        def apply(self: Any, changes: Any) -> list[bool]:
+            log.extend((op, str(c.address)) for c in changes)
+            return [True] * len(changes)
+
+        return apply
+
+    monkeypatch.setattr(hostio.AddressChannel, "add", change("add"))
+    monkeypatch.setattr(hostio.AddressChannel, "remove", change("rm"))
     monkeypatch.setattr(
         hostio.accept_filter, "apply", lambda addrs: log.append(("nft", sorted(map(str, addrs))))
     )
@@ -108,3 +116,32 @@ def test_a_failed_write_is_tried_again_and_a_changed_table_put_back(
         hostio.accept_filter, "current", lambda: frozenset({ip_address("192.0.2.6")})
     )
     assert io.verify_accept_filter() is True
+
+
+def test_a_takeover_of_instances_that_do_not_drop_looks_at_no_other_instance(
+    kernel: Any, monkeypatch: Any
+) -> None:
+    """The table is worked out again only when it may change: an instance that
+    drops, or a table left unknown by a failed write (tried again then)."""
+    io, log = kernel
+    looked: list[int] = []
+    to_drop = io._to_drop
+    monkeypatch.setattr(io, "_to_drop", lambda: looked.append(1) or to_drop())
+    for n in range(1, 51):
+        io.add_addresses(inst(f"a{n}", f"198.51.100.{n}/24"))  # accept on: no drop
+    io.remove_addresses(inst("a1", "198.51.100.1/24"))
+    assert looked == []
+    strict = inst("s", "192.0.2.7/24", accept=False)
+    io.add_addresses(strict)
+    assert len(looked) == 1 and log[-2] == ("nft", ["192.0.2.7"])
+
+    def refuse(addrs: Any) -> None:
+        raise NetlinkError("nftables: nft refused the table: no")
+
+    monkeypatch.setattr(hostio.accept_filter, "apply", refuse)
+    io.remove_addresses(strict)  # the write fails: the table is unknown
+    monkeypatch.setattr(
+        hostio.accept_filter, "apply", lambda addrs: log.append(("nft", sorted(map(str, addrs))))
+    )
+    io.add_addresses(inst("a60", "198.51.100.60/24"))
+    assert log[-2] == ("nft", [])  # an instance that does not drop: the write again

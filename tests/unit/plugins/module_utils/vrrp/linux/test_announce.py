@@ -7,6 +7,7 @@ import ipaddress
 import pytest
 
 from vrrp.errors import NetlinkError
+from vrrp.linux import announce
 from vrrp.linux.announce import (
     garp_frame,
     interface_mac,
@@ -111,3 +112,23 @@ def test_interface_mac_asks_the_kernel_of_this_namespace() -> None:
 def test_interface_mac_names_the_interface_it_could_not_read(name: str) -> None:
     with pytest.raises(NetlinkError, match="MAC address of"):
         interface_mac(name)
+
+
+def test_an_announcer_makes_each_frame_once_and_sends_it_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sent: list[bytes] = []
+    made: list[str] = []
+    garp, na = announce.garp_frame, announce.unsolicited_na_frame
+    monkeypatch.setattr(announce, "garp_frame", lambda **k: made.append(k["vip"]) or garp(**k))
+    monkeypatch.setattr(
+        announce, "unsolicited_na_frame", lambda **k: made.append(k["target"]) or na(**k)
+    )
+    announcer = object.__new__(announce.Announcer)
+    announcer.ifname, announcer.mac, announcer.sent, announcer._frames = "eth0", MAC, 0, {}
+    monkeypatch.setattr(announcer, "_send", sent.append)
+    for _round in range(3):
+        announcer.announce("192.0.2.10")
+        announcer.announce("2001:db8::10")
+    assert made == ["192.0.2.10", "2001:db8::10"]
+    assert sent == [garp(mac=MAC, vip="192.0.2.10"), na(mac=MAC, target="2001:db8::10")] * 3
