@@ -139,7 +139,15 @@ def precise_wake(loop: asyncio.AbstractEventLoop) -> PreciseWake | None:
 class LoopTimers:
     """The loop handles of one instance's timers (see the module docstring)."""
 
-    __slots__ = ("_deadlines", "_expired", "_handles", "_loop", "_precise", "_waits")
+    __slots__ = (
+        "_deadlines",
+        "_expired",
+        "_handles",
+        "_loop",
+        "_precise",
+        "_precise_timers",
+        "_waits",
+    )
 
     def __init__(
         self,
@@ -153,33 +161,39 @@ class LoopTimers:
         self._handles: dict[Timer, asyncio.TimerHandle] = {}
         self._deadlines: dict[Timer, float] = {}
         self._precise = precise(loop)
+        self._precise_timers = PRECISE_TIMERS if self._precise is not None else frozenset()
         self._waits: dict[Timer, Wait] = {}  # timers in their last stretch, on the PreciseWake
 
     def _lead(self, timer: Timer) -> float:
-        return PRECISE_LEAD if self._precise is not None and timer in PRECISE_TIMERS else 0.0
+        return PRECISE_LEAD if timer in self._precise_timers else 0.0
 
     def arm(self, timer: Timer, at: float) -> None:
         """Have ``expired(timer)`` called at loop time ``at`` (replacing any earlier ask)."""
+        # Run for every advert a Backup hears: kept as cheap as the plain handle's.
         self._deadlines[timer] = at
-        wait = self._waits.pop(timer, None)
-        if wait is not None:
-            wait.cancel()
-        lead = self._lead(timer)
+        if self._waits:
+            self._cancel_wait(timer)
+        lead = PRECISE_LEAD if timer in self._precise_timers else 0.0
         target = at - lead
-        now = self._loop.time()
         handle = self._handles.get(timer)
         if handle is not None:
             when = handle.when()
+            now = self._loop.time()
             if when <= target and 3 * (when - now) >= target - now:
                 # Due first, far enough off that the next advert will most
                 # likely move the deadline again before it fires: _fire re-arms.
                 return
             handle.cancel()
             del self._handles[timer]
-        if lead and target <= now:  # already in the last stretch
+        if lead and target <= self._loop.time():  # already in the last stretch
             self._wait_precisely(timer, at)
         else:
             self._handles[timer] = self._loop.call_at(target, self._fire, timer)
+
+    def _cancel_wait(self, timer: Timer) -> None:
+        wait = self._waits.pop(timer, None)
+        if wait is not None:
+            wait.cancel()
 
     def _wait_precisely(self, timer: Timer, at: float) -> None:
         if self._precise is None:  # never: no lead without it
@@ -192,9 +206,7 @@ class LoopTimers:
         handle = self._handles.pop(timer, None)
         if handle is not None:
             handle.cancel()
-        wait = self._waits.pop(timer, None)
-        if wait is not None:
-            wait.cancel()
+        self._cancel_wait(timer)
 
     def close(self) -> None:
         """Cancel every timer."""
@@ -212,7 +224,8 @@ class LoopTimers:
     def _fire(self, timer: Timer) -> None:
         """The timer's loop handle or precise wait is due: expire, or wait on."""
         self._handles.pop(timer, None)
-        self._waits.pop(timer, None)
+        if self._waits:
+            self._waits.pop(timer, None)
         at = self._deadlines.get(timer)
         if at is None:  # cancelled (its handle too: not reached)
             return
