@@ -2,7 +2,9 @@
 
 ``run(until)`` fires every callback due by ``until`` in time order (moving
 ``time()`` along), so tests of timer-driven code assert counts and order,
-never wall-clock timings.
+never wall-clock timings. ``lateness`` (optional) models a real loop's: each
+handle runs that much after its ``when()`` (asyncio's epoll wait is in whole
+milliseconds, rounded up).
 """
 
 from __future__ import annotations
@@ -31,8 +33,9 @@ class Handle:
 class FakeLoop:
     """call_at / call_later / time, run by hand: ``run(until)`` fires due callbacks."""
 
-    def __init__(self) -> None:
+    def __init__(self, lateness: Callable[[], float] | None = None) -> None:
         self.now = 0.0
+        self._lateness = lateness
         self._queue: list[tuple[float, int, Handle]] = []
         self._order = itertools.count()
 
@@ -40,6 +43,13 @@ class FakeLoop:
         return self.now
 
     def call_at(self, when: float, callback: Callable[..., None], *args: Any) -> Handle:
+        handle = Handle(when, callback, args)
+        runs = when if self._lateness is None else max(when, self.now) + self._lateness()
+        heapq.heappush(self._queue, (runs, next(self._order), handle))
+        return handle
+
+    def call_exactly(self, when: float, callback: Callable[..., None], *args: Any) -> Handle:
+        """``call_at`` without the lateness (a timerfd's wake)."""
         handle = Handle(when, callback, args)
         heapq.heappush(self._queue, (when, next(self._order), handle))
         return handle

@@ -8,6 +8,7 @@ clock moves must give the same expiries, at the same loop times.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -16,7 +17,8 @@ from hypothesis import strategies as st
 
 from support.fakeloop import FakeLoop
 from vrrp.fsm_types import Timer
-from vrrp.loop_timers import LoopTimers
+from vrrp.linux import timerfd
+from vrrp.loop_timers import PRECISE_TIMERS, LoopTimers, TimerFdWake, precise_wake
 
 TIMERS = (Timer.ADVER, Timer.MASTER_DOWN, Timer.PREEMPT_DELAY)
 
@@ -114,3 +116,125 @@ def test_an_earlier_deadline_is_never_missed() -> None:
     timers.close()
     loop.run(5.0)
     assert log == [(0.6, Timer.MASTER_DOWN)]
+
+
+# --------------------------------------------- precise timers (Master_Down, Preempt_Delay)
+
+LOOP_LATE = 0.0015  # a real loop's handle: up to 1 ms of epoll rounding and some more
+WAKE_LATE = 0.00005  # a timerfd: the kernel's timer slack for a normal task
+
+
+class FakeWake:
+    """:class:`~vrrp.loop_timers.PreciseWake` on a FakeLoop: at the instant, plus a slack."""
+
+    def __init__(self, loop: FakeLoop, rng: random.Random) -> None:
+        self.loop, self.rng = loop, rng
+
+    def wake_at(self, at: float, callback: Callable[[], None]) -> Any:
+        return self.loop.call_exactly(at + self.rng.uniform(0, WAKE_LATE), callback)
+
+
+precise_step = st.tuples(
+    st.sampled_from(["arm", "arm", "arm", "cancel"]),
+    st.sampled_from(TIMERS),
+    st.floats(min_value=0.0, max_value=0.01),  # deadline from now
+    st.floats(min_value=0.0, max_value=0.006),  # then the clock moves this far
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(precise_step, max_size=60), st.integers(0, 2**32 - 1))
+def test_expiry_never_early_and_precise_timers_on_time_on_an_idle_loop(
+    steps: list[tuple[str, Timer, float, float]], seed: int
+) -> None:
+    """The core never sees TimerExpired before its deadline; on a loop whose
+    handles run up to LOOP_LATE late, Master_Down and Preempt_Delay expire
+    within the wake's slack of it, the others within the loop's lateness."""
+    rng = random.Random(seed)
+    loop = FakeLoop(lateness=lambda: rng.uniform(0, LOOP_LATE))
+    wake = FakeWake(loop, rng)
+    asked: dict[Timer, float] = {}
+    seen: list[tuple[Timer, float, float]] = []  # timer, deadline, expired at
+
+    def expired(timer: Timer) -> None:
+        seen.append((timer, asked.pop(timer), loop.time()))
+
+    timers = LoopTimers(cast(asyncio.AbstractEventLoop, loop), expired, precise=lambda _l: wake)
+    for op, timer, ahead, move in steps:
+        if op == "arm":
+            asked[timer] = loop.time() + ahead
+            timers.arm(timer, asked[timer])
+        else:
+            asked.pop(timer, None)
+            timers.cancel(timer)
+        assert timers.armed() == asked
+        loop.run(loop.time() + move)
+    loop.run(loop.time() + 1)
+    assert asked == {}  # every deadline asked and not cancelled expired
+    for timer, deadline, at in seen:
+        assert at >= deadline, f"{timer.name} expired {deadline - at:.6f} s early"
+        late = WAKE_LATE if timer in PRECISE_TIMERS else LOOP_LATE
+        assert at <= deadline + late, f"{timer.name} expired {at - deadline:.6f} s late"
+
+
+def test_a_steady_backup_never_waits_precisely() -> None:
+    """Adverts keep moving Master_Down: no precise wait, handles as without one."""
+    loop = Counting(lateness=lambda: LOOP_LATE)
+    waits: list[float] = []
+    wake = FakeWake(loop, random.Random(1))
+
+    def wake_at(at: float, callback: Callable[[], None]) -> Any:
+        waits.append(at)
+        return FakeWake.wake_at(wake, at, callback)
+
+    wake.wake_at = wake_at  # type: ignore[method-assign]
+    log, expired = fired_log(loop)
+    timers = LoopTimers(cast(asyncio.AbstractEventLoop, loop), expired, precise=lambda _l: wake)
+    adverts = 300
+    for _round in range(adverts):
+        timers.arm(Timer.MASTER_DOWN, loop.time() + 3.6)
+        loop.run(loop.time() + 1.0)
+    assert (log, waits) == ([], [])
+    assert loop.made <= adverts / 2
+    deadline = loop.time() - 1.0 + 3.6
+    loop.run(loop.time() + 3.6)  # the Master went quiet
+    assert waits == [deadline]
+    assert log and deadline <= log[0][0] <= deadline + WAKE_LATE
+
+
+def test_on_a_real_loop_expiry_is_never_early() -> None:
+    """The timerfd path end to end: random re-arms, every expiry at or after its
+    deadline by the loop's own clock (lateness only bounded generously: CI is loaded)."""
+    loop = asyncio.new_event_loop()
+    asked: dict[Timer, float] = {}
+    seen: list[tuple[Timer, float, float]] = []
+
+    def expired(timer: Timer) -> None:
+        seen.append((timer, asked.pop(timer), loop.time()))
+
+    timers = LoopTimers(loop, expired)
+    try:
+        if timerfd.available():
+            assert isinstance(precise_wake(loop), TimerFdWake)
+        rng = random.Random(14)
+
+        async def drive() -> None:
+            for _n in range(150):
+                timer = rng.choice(TIMERS)
+                asked[timer] = loop.time() + rng.uniform(0, 0.006)
+                timers.arm(timer, asked[timer])
+                await asyncio.sleep(rng.uniform(0, 0.003))
+            for _n in range(500):  # "eventually": 5 s, whatever the load
+                if not asked:
+                    return
+                await asyncio.sleep(0.01)
+
+        loop.run_until_complete(drive())
+        assert asked == {}
+        assert len(seen) >= 40
+        for timer, deadline, at in seen:
+            assert at >= deadline, f"{timer.name} expired {deadline - at:.6f} s early"
+            assert at - deadline < 2.0
+    finally:
+        timers.close()
+        loop.close()
