@@ -42,6 +42,8 @@ from .linux import timerfd
 # asyncio's epoll rounding (≤ 1 ms) and a millisecond of scheduling on top.
 PRECISE_LEAD: Final = 0.002
 PRECISE_TIMERS: Final = frozenset({Timer.MASTER_DOWN, Timer.PREEMPT_DELAY})
+# How late the loop's own handle backs a precise wait up (one that never came).
+PRECISE_NET: Final = 0.005
 
 
 class Wait(Protocol):
@@ -196,10 +198,17 @@ class LoopTimers:
             wait.cancel()
 
     def _wait_precisely(self, timer: Timer, at: float) -> None:
-        if self._precise is None:  # never: no lead without it
-            self._handles[timer] = self._loop.call_at(at, self._fire, timer)
-        else:
-            self._waits[timer] = self._precise.wake_at(at, lambda: self._fire(timer))
+        if self._precise is not None:
+            try:
+                self._waits[timer] = self._precise.wake_at(at, lambda: self._fire(timer))
+            except OSError:  # timerfd_settime refused: the loop's handle alone
+                pass
+            else:
+                # A net under the wake: should it never come, the takeover is
+                # a few milliseconds late, never lost.
+                self._handles[timer] = self._loop.call_at(at + PRECISE_NET, self._fire, timer)
+                return
+        self._handles[timer] = self._loop.call_at(at, self._fire, timer)
 
     def cancel(self, timer: Timer) -> None:
         self._deadlines.pop(timer, None)
@@ -223,9 +232,11 @@ class LoopTimers:
 
     def _fire(self, timer: Timer) -> None:
         """The timer's loop handle or precise wait is due: expire, or wait on."""
-        self._handles.pop(timer, None)
+        handle = self._handles.pop(timer, None)
+        if handle is not None:  # the net under a precise wait that came first
+            handle.cancel()
         if self._waits:
-            self._waits.pop(timer, None)
+            self._cancel_wait(timer)
         at = self._deadlines.get(timer)
         if at is None:  # cancelled (its handle too: not reached)
             return

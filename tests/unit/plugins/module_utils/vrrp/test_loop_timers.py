@@ -12,13 +12,14 @@ import random
 from collections.abc import Callable
 from typing import Any, cast
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from support.fakeloop import FakeLoop
 from vrrp.fsm_types import Timer
 from vrrp.linux import timerfd
-from vrrp.loop_timers import PRECISE_TIMERS, LoopTimers, TimerFdWake, precise_wake
+from vrrp.loop_timers import PRECISE_NET, PRECISE_TIMERS, LoopTimers, TimerFdWake, precise_wake
 
 TIMERS = (Timer.ADVER, Timer.MASTER_DOWN, Timer.PREEMPT_DELAY)
 
@@ -200,6 +201,42 @@ def test_a_steady_backup_never_waits_precisely() -> None:
     loop.run(loop.time() + 3.6)  # the Master went quiet
     assert waits == [deadline]
     assert log and deadline <= log[0][0] <= deadline + WAKE_LATE
+
+
+class LostWake:
+    """A precise wake that never comes (a timerfd whose settime failed silently), or
+    refuses outright."""
+
+    def __init__(self, *, refuse: bool) -> None:
+        self.refuse = refuse
+
+    def wake_at(self, at: float, callback: Callable[[], None]) -> Any:
+        if self.refuse:
+            raise OSError(22, "timerfd_settime: Invalid argument")
+
+        class Never:
+            def cancel(self) -> None:
+                pass
+
+        return Never()
+
+
+@pytest.mark.parametrize("refuse", [False, True])
+def test_a_precise_wake_that_never_comes_delays_the_takeover_never_loses_it(
+    refuse: bool,
+) -> None:
+    """Master_Down must expire whatever the timerfd does: the loop's handle backs it up."""
+    loop = FakeLoop(lateness=lambda: LOOP_LATE)
+    log, expired = fired_log(loop)
+    timers = LoopTimers(
+        cast(asyncio.AbstractEventLoop, loop), expired, precise=lambda _l: LostWake(refuse=refuse)
+    )
+    deadline = loop.time() + 3.6
+    timers.arm(Timer.MASTER_DOWN, deadline)
+    loop.run(loop.time() + 5)
+    assert [timer for _at, timer in log] == [Timer.MASTER_DOWN]
+    assert deadline <= log[0][0] <= deadline + PRECISE_NET + LOOP_LATE
+    assert timers.armed() == {}
 
 
 def test_on_a_real_loop_expiry_is_never_early() -> None:
