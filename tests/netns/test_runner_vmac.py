@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -33,39 +32,13 @@ from lab.runner import (
     vrrp_instance,
     wait_state,
 )
+from lab.vmac import VmacFamily, vmac_families
 
 VRID = 81
 
 
-@dataclass(frozen=True)
-class Family:
-    name: str
-    r1: str
-    r2: str
-    host: str
-    vips: tuple[str, ...]
-    vmac: str
-    vmac_ifname: str
-
-
-V4 = Family(
-    "ipv4",
-    "192.0.2.11/24",
-    "192.0.2.12/24",
-    "192.0.2.99/24",
-    ("192.0.2.181/24",),
-    f"00:00:5e:00:01:{VRID:02x}",
-    f"vrrp.{VRID}",
-)
-V6 = Family(
-    "ipv6",
-    "2001:db8::11/64",
-    "2001:db8::12/64",
-    "2001:db8::99/64",
-    (f"fe80::{VRID}/64", f"2001:db8::{VRID}/64"),
-    f"00:00:5e:00:02:{VRID:02x}",
-    f"vrrp6.{VRID}",
-)
+V4, V6 = vmac_families(VRID, "192.0.2.181/24")
+Family = VmacFamily
 
 
 def _vip(fam: Family) -> str:
@@ -146,7 +119,7 @@ def _resolve(lab: Lab, host: Router, fam: Family, on: tuple[Router, Router]) -> 
 def test_vmac_answers_from_the_virtual_mac_and_moves_on_failover(
     lab: Lab, fam: Family, failure: str
 ) -> None:
-    key = "v4" if fam.name == "ipv4" else "v6"
+    key = fam.key
     r1 = lab.add_router("r1", **{key: fam.r1})
     r2 = lab.add_router("r2", **{key: fam.r2})
     host = lab.add_router("h1", **{key: fam.host})
@@ -227,7 +200,7 @@ def test_vmac_answers_from_the_virtual_mac_and_moves_on_failover(
 def test_vmac_adverts_leave_from_the_virtual_mac(lab: Lab, fam: Family) -> None:
     """RFC 9568 §7.3: the Master's adverts come from the virtual MAC, and its Backup
     (whose own VMAC has that MAC, so its parent never sees them) still hears them."""
-    key = "v4" if fam.name == "ipv4" else "v6"
+    key = fam.key
     r1 = lab.add_router("r1", **{key: fam.r1})
     r2 = lab.add_router("r2", **{key: fam.r2})
     config = single_instance("vm", vrid=VRID, priority=200, vips=list(fam.vips), vmac=True)
@@ -256,7 +229,7 @@ def test_vmac_backup_transmits_nothing(lab: Lab, fam: Family) -> None:
     No IGMP / MLD report, router solicitation or DAD probe from a Backup's
     VMAC: it joins no IP group and carries no address of its own.
     """
-    key = "v4" if fam.name == "ipv4" else "v6"
+    key = fam.key
     r1 = lab.add_router("r1", **{key: fam.r1})
     r2 = lab.add_router("r2", **{key: fam.r2})
     vips = list(fam.vips)
@@ -285,7 +258,7 @@ def test_vmac_beside_a_plain_instance_on_the_parent(
     that copy silently. The plain VRID's adverts reach the VMAC's listener too
     and must be left to the parent: no double delivery, no unknown VRID.
     """
-    key = "v4" if fam.name == "ipv4" else "v6"
+    key = fam.key
     r1 = lab.add_router("r1", **{key: fam.r1})
     r2 = lab.add_router("r2", **{key: fam.r2})
     plain_vip = "192.0.2.182/24" if fam.name == "ipv4" else "2001:db8::182/64"
@@ -378,7 +351,7 @@ def test_vmac_old_master_does_not_answer_the_announcement(lab: Lab, fam: Family)
     is frozen here (SIGSTOP), the limit of "late": it keeps the VIP while r2
     takes over and announces.
     """
-    key = "v4" if fam.name == "ipv4" else "v6"
+    key = fam.key
     r1 = lab.add_router("r1", **{key: fam.r1})
     r2 = lab.add_router("r2", **{key: fam.r2})
     vips = list(fam.vips)
@@ -417,7 +390,7 @@ def test_vmac_recreated_by_a_reload_still_announces(lab: Lab, fam: Family) -> No
     unsolicited NAs must leave from the new interface, not from a socket bound
     to the old. (A change of the VMAC's name re-creates it; a priority change
     no longer does: it is applied in place.) The name goes away and back."""
-    key = "v4" if fam.name == "ipv4" else "v6"
+    key = fam.key
     r1 = lab.add_router("r1", **{key: fam.r1})
     a = RunnerProc(lab, r1, single_instance("vm", vrid=VRID, priority=200, vips=list(fam.vips),
                                             vmac=True)).start()  # fmt: skip

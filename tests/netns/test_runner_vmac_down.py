@@ -14,7 +14,6 @@ the instance is FAULT with a ``vmac:`` reason and the peer takes over.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -31,6 +30,7 @@ from lab.runner import (
     stats_of,
     wait_state,
 )
+from lab.vmac import VmacFamily, vmac_families
 
 VRID = 84
 FOREIGN_MAC = "02:00:00:00:00:84"
@@ -39,35 +39,8 @@ BACK_BOUND = 10.0  # "at once"; generous for a loaded 2-core box
 RETRY_BOUND = 30.0  # a failed VMAC set-up is tried again within 30 s
 
 
-@dataclass(frozen=True)
-class Family:
-    key: str  # lab.add_router keyword
-    r1: str
-    r2: str
-    host: str
-    vips: tuple[str, ...]
-    vmac: str
-    vmac_ifname: str
-
-
-V4 = Family(
-    "v4",
-    "192.0.2.11/24",
-    "192.0.2.12/24",
-    "192.0.2.99/24",
-    ("192.0.2.184/24",),
-    f"00:00:5e:00:01:{VRID:02x}",
-    f"vrrp.{VRID}",
-)
-V6 = Family(
-    "v6",
-    "2001:db8::11/64",
-    "2001:db8::12/64",
-    "2001:db8::99/64",
-    (f"fe80::{VRID}/64", f"2001:db8::{VRID}/64"),
-    f"00:00:5e:00:02:{VRID:02x}",
-    f"vrrp6.{VRID}",
-)
+V4, V6 = vmac_families(VRID, "192.0.2.184/24")
+Family = VmacFamily
 FAMILIES = pytest.mark.parametrize("fam", [V4, V6], ids=["ipv4", "ipv6"])
 
 

@@ -7,37 +7,19 @@ The table itself is the kernel's (tests/netns/test_runner_accept.py); here
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
-from ipaddress import IPv4Interface, ip_address
+from ipaddress import ip_address
 from typing import Any
 
 import pytest
 
+from support.fakeinstance import fake_instance
 from vrrp import hostio
 from vrrp.config import load_instance
 from vrrp.errors import NetlinkError
 
 
-@dataclass
-class Inst:
-    name: str
-    cfg: Any
-    address_ifname: str = "eth0"
-    ip_version: int = 4
-    virtual_interfaces: tuple[IPv4Interface, ...] = field(default_factory=tuple)
-
-    def held_vip(self, vip: Any, *, retired: bool = False) -> Any:
-        return self.cfg.held_vip(vip)
-
-    def vip_ifname(self, vip: Any) -> None:
-        return None
-
-
 def inst(name: str, vip: str, **fields: Any) -> Any:
-    cfg = load_instance(
-        {"name": name, "interface": "eth0", "vrid": 1, "virtual_addresses": [vip], **fields}
-    )
-    return Inst(name=name, cfg=cfg, virtual_interfaces=tuple(cfg.virtual_addresses))
+    return fake_instance(name, 1, vip, **fields)
 
 
 @pytest.fixture

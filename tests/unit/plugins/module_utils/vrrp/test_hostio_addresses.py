@@ -10,40 +10,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from ipaddress import IPv4Interface
 from typing import Any
 
 import pytest
 
 from support.fake_rtnetlink import INDEXES, FakeKernel
+from support.fakeinstance import fake_instance
 from vrrp import hostio
-from vrrp.config import load_instance
 from vrrp.errors import NetlinkError
 from vrrp.linux import address_channel, netlink
 
 
-@dataclass
-class Inst:
-    name: str
-    cfg: Any
-    address_ifname: str = "eth0"
-    ip_version: int = 4
-    virtual_interfaces: tuple[IPv4Interface, ...] = field(default_factory=tuple)
-
-    def held_vip(self, vip: Any, *, retired: bool = False) -> Any:
-        return self.cfg.held_vip(vip)
-
-    def vip_ifname(self, vip: Any) -> Any:
-        held = self.cfg.held_vip(vip)
-        return None if held is None or held.dev in (None, "eth0") else held.dev
-
-
 def inst(name: str, vrid: int, *vips: Any) -> Any:
-    cfg = load_instance(
-        {"name": name, "interface": "eth0", "vrid": vrid, "virtual_addresses": list(vips)}
-    )
-    return Inst(name=name, cfg=cfg, virtual_interfaces=tuple(cfg.virtual_addresses))
+    return fake_instance(name, vrid, *vips)
 
 
 def index_of(ifname: str) -> int:
