@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 from ipaddress import ip_interface
+from unittest import mock
 
 import pytest
 from hypothesis import given, settings
@@ -97,9 +98,12 @@ def test_no_change_is_reported_done_that_the_kernel_did_not_do(
 ) -> None:
     kernel = FakeKernel()
     kernel.fail_send_at, kernel.fail_recv_at = fail_send_at, fail_recv_at
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(netlink, "open_socket", kernel.open)
-        patch.setattr(address_channel, "ifname_to_index", index_of)
+    # unittest.mock, not pytest.MonkeyPatch (pytest 6.2+): the engine's tests
+    # also run under Debian 11's Python 3.9 and pytest 6.0 (make py39).
+    with (
+        mock.patch.object(netlink, "open_socket", kernel.open),
+        mock.patch.object(address_channel, "ifname_to_index", index_of),
+    ):
         channel = AddressChannel()
         for add, items in ops:
             changes = [AddressChange.vip(i, f"192.0.2.{n}/24", vmac=False) for i, n in items]
