@@ -345,7 +345,10 @@ class KernelIo:
         return found
 
     def put_back(self, ifname: str, address: str, *, vmac: bool) -> bool:
-        return addresses.add_vip(ifname, address, vmac=vmac)
+        (result,) = self._vips.add([AddressChange.vip(ifname, address, vmac=vmac)])
+        if isinstance(result, VRRPError):
+            raise result
+        return result
 
     def create_vmac(self, instance: Instance, *, ours: int | None = None) -> None:
         addresses.create_vmac(

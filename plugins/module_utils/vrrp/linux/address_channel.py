@@ -55,7 +55,8 @@ class AddressChange:
         vmac: bool,
         options: AddressOptions | None = None,
     ) -> AddressChange:
-        """A virtual address, as :func:`.addresses.add_vip` adds it."""
+        """A virtual address: on a VMAC its prefix route always loses to the
+        parent's (:data:`.addresses.VMAC_ROUTE_METRIC`)."""
         metric = VMAC_ROUTE_METRIC if vmac else None
         return cls(ifname=ifname, address=address, route_metric=metric, options=options)
 

@@ -40,7 +40,7 @@ RTN_LOCAL: Final = 2
 # Measured in the lab (kernel 6.18): not local at the ACK in 9 of 80 adds, for
 # 0.4 to 4.2 ms. A packet to the VIP in that window takes the prefix route,
 # is forwarded, and with forwarding off dropped (Ip6InAddrErrors). IPv4 makes
-# its local route before the ACK. How long add_vip waits for it at most.
+# its local route before the ACK. How long AddressChannel.add waits for it at most.
 LOCAL_WAIT: Final = 0.1
 _LOCAL_POLL: Final = 0.0002
 
@@ -193,20 +193,6 @@ def add_address(
     if code:
         raise NetlinkError(f"add {iface} on {ifname}: {os.strerror(code)}")
     return True
-
-
-def add_vip(
-    ifname: str, address: str, *, vmac: bool, options: AddressOptions | None = None
-) -> bool:
-    """Add an instance's virtual address; on a VMAC its prefix route always loses
-    to the parent's (:data:`VMAC_ROUTE_METRIC`). As :func:`add_address`."""
-    metric = VMAC_ROUTE_METRIC if vmac else None
-    added = add_address(ifname, address, route_metric=metric, options=options)
-    if added and _parse_interface(address).version == 6:
-        # Announced right after: the NA moves the traffic here, so the kernel
-        # must already deliver it to us (see LOCAL_WAIT).
-        wait_until_local(ifname, address)
-    return added
 
 
 def wait_until_local(

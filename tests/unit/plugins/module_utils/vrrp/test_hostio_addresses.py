@@ -97,3 +97,16 @@ def test_a_socket_failure_is_reported_for_every_vip_left_unanswered(host: Any) -
     io.add_addresses(two)  # the retry, on a new socket
     assert len(kernel.sockets) == 2 and kernel.sockets[0].closed
     assert len(table(kernel)) == 2
+
+
+def test_a_vip_put_back_goes_over_the_same_socket_and_says_what_it_did(host: Any) -> None:
+    """put_back (a VIP another program removed): True when added, False when it
+    was there, the kernel's refusal raised naming the address."""
+    io, kernel = host
+    assert io.put_back("eth0", "192.0.2.9/24", vmac=False) is True
+    assert io.put_back("eth0", "192.0.2.9/24", vmac=False) is False
+    kernel.refuse.add("192.0.2.10")
+    with pytest.raises(NetlinkError, match=r"^add 192\.0\.2\.10/24 on eth0: Operation"):
+        io.put_back("eth0", "192.0.2.10/24", vmac=False)
+    assert table(kernel) == {(2, "192.0.2.9")}
+    assert len(kernel.sockets) == 1

@@ -1,9 +1,10 @@
-"""A new IPv6 VIP is a local destination before add_vip returns (no root needed).
+"""Waiting until a new IPv6 VIP is a local destination (no root needed).
 
 The kernel makes an IPv6 address added with IFA_F_NODAD local only when its DAD
 work has run, a little after the RTM_NEWADDR acknowledgement; the new Master
-announces the VIP right after adding it, so :func:`add_vip` waits for the
-route (``linux.addresses.LOCAL_WAIT``). The lab shows the loss it prevents:
+announces the VIP right after adding it, so the address channel waits for the
+route (``linux.addresses.LOCAL_WAIT``; which VIPs it waits for:
+``test_address_channel.py``). The lab shows the loss it prevents:
 ``tests/netns/test_runner_handover_flow.py``.
 """
 
@@ -72,27 +73,6 @@ def test_the_wait_is_bounded(rtnl: FakeRtnl) -> None:
     rtnl.script = [UNICAST]  # the prefix route, forever
     assert addresses.wait_until_local("eth0", "2001:db8::100/64", timeout=0.01) is False
     assert len(rtnl.looks) >= 2
-
-
-@pytest.mark.parametrize(
-    ("address", "added", "waits"),
-    [
-        ("2001:db8::100/64", True, True),
-        ("fe80::52/64", True, True),
-        ("2001:db8::100/64", False, False),  # it was there already
-        ("192.0.2.100/24", True, False),  # IPv4 is local at the acknowledgement
-    ],
-)
-def test_add_vip_waits_for_a_new_ipv6_address_only(
-    monkeypatch: pytest.MonkeyPatch, address: str, added: bool, waits: bool
-) -> None:
-    waited: list[tuple[str, str]] = []
-    monkeypatch.setattr(addresses, "add_address", lambda *a, **k: added)
-    monkeypatch.setattr(
-        addresses, "wait_until_local", lambda ifname, addr: waited.append((ifname, addr)) or True
-    )
-    assert addresses.add_vip("eth0", address, vmac=False) is added
-    assert waited == ([("eth0", address)] if waits else [])
 
 
 class FakeSocket:
