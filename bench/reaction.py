@@ -10,7 +10,8 @@ Master_Down expiry that made a Master, in ms (median, min, max):
 - to add: from that callback to the VIP's netlink request (the core's step,
   the Transition's record, the address code before the request);
 - record: the Transition's record alone (log line, notifier);
-- add_vip: the netlink request (a new socket per VIP);
+- add_vip: the netlink requests adding the instance's VIPs
+  (``AddressChannel.add``, over the socket the runner keeps open);
 - VIP added: the end of that request, after the deadline.
 
 The stamps cost a few µs each: compare runs of this script, not with

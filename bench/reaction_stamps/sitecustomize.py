@@ -7,7 +7,7 @@ Master_Down deadline and the VIP's netlink request and writes one JSON line per
 step with ``CLOCK_MONOTONIC`` stamps (the loop's own clock): the loop callback
 that expires the timer, the instance's ``_expire`` (core step and actions), the
 Transition's record (log line, notifier), ``KernelIo.add_addresses`` and the
-``addresses.add_vip`` netlink request inside it, the first announce.
+``AddressChannel.add`` netlink requests inside it, the first announce.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def _timed(out: Any, step: str, func: Any) -> Any:
 def _install(out: Any) -> None:
     from vrrp import hostio, instance, loop_timers  # noqa: PLC0415
     from vrrp.fsm_types import Timer  # noqa: PLC0415
-    from vrrp.linux import addresses  # noqa: PLC0415
+    from vrrp.linux import address_channel  # noqa: PLC0415
 
     fire = loop_timers.LoopTimers._fire
 
@@ -66,7 +66,8 @@ def _install(out: Any) -> None:
     instance.Instance._record = _timed(out, "record", instance.Instance._record)  # type: ignore[method-assign]
     hostio.KernelIo.add_addresses = _timed(out, "add_addresses", hostio.KernelIo.add_addresses)  # type: ignore[method-assign]
     hostio.KernelIo.announce = _timed(out, "announce", hostio.KernelIo.announce)  # type: ignore[method-assign]
-    addresses.add_vip = _timed(out, "add_vip", addresses.add_vip)
+    channel = address_channel.AddressChannel
+    channel.add = _timed(out, "add_vip", channel.add)  # type: ignore[method-assign]
 
 
 if _PATH:
