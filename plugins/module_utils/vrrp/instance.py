@@ -514,6 +514,10 @@ class Instance:
         elif isinstance(action, Announce):
             self._schedule_announcements(refresh=action.refresh)
         elif isinstance(action, Transition):
+            if action.old is State.MASTER:
+                # A resigned Master may hold its addresses a moment longer
+                # (fsm.RESIGN_HOLD), but it announces them no more.
+                self._cancel_announcements()
             self._record(action)
         elif isinstance(action, RequestMaster):
             self.stats["group_requests"] += 1
