@@ -1,6 +1,6 @@
 """A resigning runner hands MASTER to keepalived under a UDP flow (issue 13).
 
-Our runner in r1 is MASTER (VRRPv3, 1 s adverts, priority 150); Debian's
+Our runner in r1 is MASTER (VRRPv3, 0.3 s adverts, priority 150); Debian's
 keepalived in r2 is BACKUP (100). Each round, after a seeded random pause, r1
 resigns through its control socket (demote to 0, as the rollback playbook's
 "Resign MASTER, make before break" does), keepalived takes over after its
@@ -46,7 +46,7 @@ from vrrp.fsm import RESIGN_HOLD, TIMER_TOLERANCE
 ROUNDS: Final = int(os.environ.get("RESIGN_ROUNDS", "8"))
 SEED: Final = int(os.environ.get("RESIGN_SEED", "20261130"))
 RATE: Final = 1000.0
-INTERVAL: Final = 1.0
+INTERVAL: Final = 0.3
 VIP: Final = "192.0.2.100"
 PORT: Final = 7111
 VRID: Final = 61
