@@ -145,8 +145,9 @@ TIMER_TOLERANCE: Final = 0.001
 # How long a resigned Master keeps its addresses after its successor's first
 # advertisement (issue 13). keepalived sends that advert BEFORE it adds the
 # addresses and sends its gratuitous ARP (vrrp_state_goto_master, then
-# vrrp_state_become_master): 0.1 to 1 ms later on an idle host (Debian 12's
-# 2.2.7, tests/netns/test_resign_to_keepalived.py); until then the link's ARP
+# vrrp_state_become_master): 0.1 to 1 ms later with Debian 12's 2.2.7, 0.1 to
+# 2.7 ms with Debian 13's 2.3.3 on a loaded host (captured in the successor,
+# tests/netns/test_resign_to_keepalived.py); until then the link's ARP
 # caches still send here. Short, because while we hold the addresses after the
 # successor's gratuitous ARP our kernel still answers an ARP request for them
 # (a host asking for the first time in that window may pick us). Our own
