@@ -150,7 +150,8 @@ ansible_facts:
               group), C(vmac_interface) (where a VMAC instance's addresses live, null without
               VMAC), C(vip_interfaces) (the virtual addresses declared on another
               interface, address to interface), C(config_digest) (a digest of the
-              definition the runner runs),
+              definition the runner runs), C(releasing) (a BACKUP that resigned and still
+              holds its addresses, for 50 ms at most),
               C(history) (the last transitions, oldest first, each with C(from),
               C(to), C(cause) and C(time)) and C(drift) (a list of C(kind) and C(message), of kinds
               C(vip_missing), C(vmac_missing), C(vip_held), C(config_not_running),
@@ -180,6 +181,7 @@ ansible_facts:
               vmac_interface: null
               vip_interfaces: {}
               config_digest: 3f1c2a9b0d4e5f61
+              releasing: false
               history:
                 - {from: BACKUP, to: MASTER, cause: master_down timer, time: 1735689600.0}
               drift: []

@@ -17,7 +17,8 @@ Kinds:
 - ``vip_held``: a BACKUP, FAULT or INIT instance whose virtual address is on
   some interface of the host (any prefix length) while no MASTER instance of
   this host holds it; an address owner (priority 255) is exempt, the address
-  is its own.
+  is its own, and so is a BACKUP that resigned and still holds them for a
+  moment (``releasing``, fsm.RESIGN_HOLD).
 - ``config_not_running``: the configuration directory and the runner differ
   (a fragment on disk the runner does not run, runs differently, or no longer
   has): a reload failed or is pending.
@@ -161,7 +162,7 @@ def kernel_drift(
             vmac = _vmac_missing(name, inst, host)
             if vmac is not None:
                 items.append(vmac)
-        elif state in NOT_HOLDING and inst.get("priority") != 255:
+        elif state in NOT_HOLDING and inst.get("priority") != 255 and not inst.get("releasing"):
             for vip in _vips(inst):
                 if vip.ip in held_by_master:
                     continue

@@ -44,7 +44,12 @@ Beyond the RFC text, following keepalived where the RFC is silent:
   Backup it gives a priority-0 sender one more Advertisement_Interval (a
   resigning Master keeps serving; handing over between two resigning
   routers gains nothing); two resigning Masters keep the higher primary
-  address. Whatever resigns, one router serves.
+  address. Whatever resigns, one router serves. A resigning Master that
+  hears its successor's advertisement goes Backup at once (it sends nothing
+  more) but keeps the addresses for :data:`RESIGN_HOLD` (the ``release``
+  timer): keepalived advertises before it takes the addresses and sends its
+  gratuitous ARP, and a datagram the link still sent to us in that gap
+  must find the address here, not a host that just let it go.
 - The address owner uses every advertisement it receives (RFC 9568 erratum
   8298: log-only, counted as the ``owner`` anomaly), so that two owners elect
   one Master by primary address and an owner answers a priority-0 advert.
@@ -95,6 +100,7 @@ from .priorities import OWNER_PRIORITY, STOP_PRIORITY
 # The vocabulary lives in fsm_types; importing it from here keeps working.
 __all__ = [
     "OWNER_PRIORITY",
+    "RESIGN_HOLD",
     "STOP_PRIORITY",
     "TIMER_TOLERANCE",
     "TRANSITIONS",
@@ -135,6 +141,19 @@ __all__ = [
 # An asyncio timer may fire a hair before its deadline (loop clock resolution);
 # an expiry this close to the deadline counts as on time.
 TIMER_TOLERANCE: Final = 0.001
+
+# How long a resigned Master keeps its addresses after its successor's first
+# advertisement (issue 13). keepalived sends that advert BEFORE it adds the
+# addresses and sends its gratuitous ARP (vrrp_state_goto_master, then
+# vrrp_state_become_master): 0.1 to 1 ms later with Debian 12's 2.2.7, 0.1 to
+# 2.7 ms with Debian 13's 2.3.3 on a loaded host (captured in the successor,
+# tests/netns/test_resign_to_keepalived.py); until then the link's ARP
+# caches still send here. Short, because while we hold the addresses after the
+# successor's gratuitous ARP our kernel still answers an ARP request for them
+# (a host asking for the first time in that window may pick us). Our own
+# runner takes the addresses and announces them before it advertises, so
+# handing over to it the hold only lets a datagram already here be answered.
+RESIGN_HOLD: Final = 0.05
 
 
 def skew_time(*, version: int, priority: int, master_adver_interval_cs: int) -> float:
@@ -321,6 +340,7 @@ class VirtualRouter:
         """
         self._cancel(Timer.MASTER_DOWN, actions)
         self._cancel(Timer.PREEMPT_DELAY, actions)
+        self._cancel(Timer.RELEASE, actions)  # still held: AddAddresses keeps them
         self.preempt_deadline = None
         self._move(State.MASTER, cause, now, actions)
         self.master_address = self.params.primary_address
@@ -329,17 +349,31 @@ class VirtualRouter:
         actions.append(Announce())
         self._advertise(now, actions)
 
-    def _become_backup(self, cause: str, now: float, actions: list[Action]) -> None:
+    def _become_backup(
+        self, cause: str, now: float, actions: list[Action], *, hold: bool = False
+    ) -> None:
+        """Leave Master (or Initialize) for Backup; ``hold``: a resigned Master keeps
+        its addresses for :data:`RESIGN_HOLD` (the ``release`` timer drops them)."""
         was_master = self.state is State.MASTER
         self._cancel(Timer.ADVER, actions)
         self._move(State.BACKUP, cause, now, actions)
-        if was_master:
+        if was_master and hold:
+            self._arm(Timer.RELEASE, now + RESIGN_HOLD, actions)
+        elif was_master:
             actions.append(RemoveAddresses())
             if self.master_address == self.params.primary_address:
                 # Pulled down (sync group): we follow nobody yet.
                 self.master_address = None
                 self.master_priority = None
         self._arm(Timer.MASTER_DOWN, now + self.master_down_interval, actions)
+
+    def _release(self, actions: list[Action], *, only_vips: bool = False) -> None:
+        """Drop now what a resigned Master still holds (if it does), as leaving
+        Master drops it; ``only_vips``: just the virtual addresses (a reload
+        changes the definition the rest belongs to)."""
+        if self.timers.pop(Timer.RELEASE, None) is not None:
+            actions.append(CancelTimer(Timer.RELEASE))
+            actions.append(RemoveAddresses(self.params.virtual_addresses if only_vips else None))
 
     def _want_master(self, cause: str, now: float, actions: list[Action]) -> None:
         """Take over now, or, in a sync group, ask the group first."""
@@ -389,6 +423,7 @@ class VirtualRouter:
             return actions
         self.enabled = False
         was_master = self.state is State.MASTER
+        self._release(actions)
         self._cancel_all(actions)
         if was_master:
             # RFC 9568 §6.4.3: a priority-0 advertisement lets a Backup take
@@ -406,6 +441,7 @@ class VirtualRouter:
         if not self.enabled or self.state in (State.FAULT, State.INIT):
             return actions
         was_master = self.state is State.MASTER
+        self._release(actions)
         self._cancel_all(actions)
         if was_master:
             actions.append(SendAdvert(self.advertisement(STOP_PRIORITY)))
@@ -480,7 +516,10 @@ class VirtualRouter:
         if deadline is None or now < deadline - TIMER_TOLERANCE:
             return actions  # cancelled or re-armed since: a stale expiry
         del self.timers[timer]
-        if timer is Timer.ADVER and self.state is State.MASTER:
+        if timer is Timer.RELEASE:
+            # The hand-over is RESIGN_HOLD old: the successor has announced.
+            actions.append(RemoveAddresses())
+        elif timer is Timer.ADVER and self.state is State.MASTER:
             # RFC 9568 §6.4.3
             self._advertise(now, actions)
         elif timer is Timer.MASTER_DOWN and self.state is State.BACKUP:
@@ -535,6 +574,7 @@ class VirtualRouter:
                 f"v{new.version} makes another virtual router, not a change in place"
             )
         actions: list[Action] = []
+        self._release(actions, only_vips=True)  # those of the old definition
         before = self.advertisement()
         self.params = new
         self._derive()
@@ -732,7 +772,7 @@ class VirtualRouter:
         if self.resigning:
             # Whoever advertises now took over: hand over (make before break).
             self._learn_master(advert, src)
-            self._become_backup(f"resigned to {src}", now, actions)
+            self._become_backup(f"resigned to {src}", now, actions, hold=True)
             return
         ours = self.effective_priority
         if outranks(

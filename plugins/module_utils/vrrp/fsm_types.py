@@ -30,6 +30,8 @@ class Timer(str, enum.Enum):
     ADVER = "adver"
     MASTER_DOWN = "master_down"
     PREEMPT_DELAY = "preempt_delay"
+    # A resigned Master's hold of its addresses after the hand-over (fsm.RESIGN_HOLD).
+    RELEASE = "release"
 
 
 #: Every legal move. Anything else raises :class:`StateError` (a bug, not input).

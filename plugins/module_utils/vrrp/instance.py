@@ -343,6 +343,8 @@ class Instance:
                 if (dev := self.vip_ifname(vip)) is not None
             },
             "config_digest": self.config_digest,
+            # A BACKUP that resigned and still holds its addresses (fsm.RESIGN_HOLD).
+            "releasing": Timer.RELEASE in router.timers,
         }
 
     def details(self) -> dict[str, Any]:
@@ -514,6 +516,10 @@ class Instance:
         elif isinstance(action, Announce):
             self._schedule_announcements(refresh=action.refresh)
         elif isinstance(action, Transition):
+            if action.old is State.MASTER:
+                # A resigned Master may hold its addresses a moment longer
+                # (fsm.RESIGN_HOLD), but it announces them no more.
+                self._cancel_announcements()
             self._record(action)
         elif isinstance(action, RequestMaster):
             self.stats["group_requests"] += 1

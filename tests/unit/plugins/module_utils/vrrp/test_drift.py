@@ -189,6 +189,20 @@ def test_backup_holding_a_vip_any_length_any_interface() -> None:
         assert "2001:db8::100/128 on eth1" in per["web6"][0]["message"]
 
 
+def test_a_resigned_backup_releasing_its_vip_is_not_drift() -> None:
+    # fsm.RESIGN_HOLD: it keeps the addresses a moment past the hand-over.
+    config = declared(web())
+    state = running(config, {"web": "BACKUP"})
+    state["instances"]["web"]["releasing"] = True
+    held = (HostAddress("eth0", ipaddress.ip_interface("192.0.2.100/24")),)
+    host = as_it_should_be(state)
+    per, _host = verdict(state, declared=config, host=HostView(host.addresses + held, host.links))
+    assert per["web"] == []
+    state["instances"]["web"]["releasing"] = False
+    per, _host = verdict(state, declared=config, host=HostView(host.addresses + held, host.links))
+    assert kinds(per) == [VIP_HELD]
+
+
 def test_vip_held_by_a_master_sibling_or_an_owner_is_not_drift() -> None:
     config = declared(
         web(),

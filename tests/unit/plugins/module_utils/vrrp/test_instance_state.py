@@ -86,6 +86,7 @@ def test_state_dict_fields(loop: asyncio.AbstractEventLoop) -> None:
         "vmac_interface",
         "vip_interfaces",
         "config_digest",
+        "releasing",
     }
 
 

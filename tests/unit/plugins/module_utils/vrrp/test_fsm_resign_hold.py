@@ -1,0 +1,128 @@
+"""A resigned Master keeps its addresses RESIGN_HOLD after its successor's advert (issue 13).
+
+keepalived advertises before it takes the addresses and sends its gratuitous
+ARP; a datagram the link still sends to us in that gap must find the address.
+"""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_fsm import PEER_LOW, VIP, advert, as_master, make_router
+
+from vrrp.fsm import (
+    RESIGN_HOLD,
+    AddAddresses,
+    AdvertReceived,
+    CancelTimer,
+    FaultRaised,
+    Reconfigure,
+    RemoveAddresses,
+    Resign,
+    SendAdvert,
+    Shutdown,
+    State,
+    Timer,
+    TimerExpired,
+    VirtualRouter,
+)
+
+OTHER_VIP = ip_address("192.0.2.101")
+
+
+def handed_over(now: float = 6.0) -> VirtualRouter:
+    router = as_master(make_router(priority=200))
+    router.handle(Resign(active=True), now - 1.0)
+    actions = router.handle(AdvertReceived(advert(100), PEER_LOW), now)
+    assert router.state is State.BACKUP
+    assert not any(isinstance(a, (RemoveAddresses, SendAdvert)) for a in actions), actions
+    assert router.timers[Timer.RELEASE] == now + RESIGN_HOLD
+    return router
+
+
+def test_the_successor_advert_makes_a_backup_that_holds_then_releases() -> None:
+    router = handed_over(6.0)
+    assert router.handle(TimerExpired(Timer.RELEASE), 6.0 + RESIGN_HOLD / 2) == []
+    assert router.handle(TimerExpired(Timer.RELEASE), 6.0 + RESIGN_HOLD) == [RemoveAddresses()]
+    assert Timer.RELEASE not in router.timers
+    # Once only: a stale expiry later does nothing.
+    assert router.handle(TimerExpired(Timer.RELEASE), 7.0) == []
+
+
+def test_the_hold_is_short_against_the_arp_hazard() -> None:
+    # While held after the successor's gratuitous ARP our kernel still answers
+    # ARP for the address: a bound well under one advert interval.
+    assert 0 < RESIGN_HOLD <= 0.1
+
+
+def test_a_stop_or_takeover_master_drops_at_once_as_before() -> None:
+    router = as_master(make_router(priority=100))
+    actions = router.handle(AdvertReceived(advert(200), PEER_LOW), 2.0)
+    assert RemoveAddresses() in actions and Timer.RELEASE not in router.timers
+
+
+@pytest.mark.parametrize("event", [Shutdown(), FaultRaised("link")], ids=["shutdown", "fault"])
+def test_leaving_backup_while_holding_releases_at_once(event: object) -> None:
+    router = handed_over(6.0)
+    actions = router.handle(event, 6.01)  # type: ignore[arg-type]
+    assert actions[:2] == [CancelTimer(Timer.RELEASE), RemoveAddresses()]
+    assert actions.count(RemoveAddresses()) == 1
+    assert Timer.RELEASE not in router.timers
+
+
+def test_taking_over_again_while_holding_keeps_the_addresses() -> None:
+    router = handed_over(6.0)
+    router.handle(Resign(active=False), 6.001)
+    router.handle(TimerExpired(Timer.MASTER_DOWN), router.timers[Timer.MASTER_DOWN])
+    assert router.state is State.MASTER and Timer.RELEASE not in router.timers
+    assert router.handle(TimerExpired(Timer.RELEASE), 6.0 + RESIGN_HOLD) == []
+
+
+def test_a_reload_while_holding_releases_the_old_addresses() -> None:
+    router = handed_over(6.0)
+    new = router.params.__class__(**{**router.params.__dict__, "virtual_addresses": (OTHER_VIP,)})
+    actions = router.handle(Reconfigure(new, in_sync_group=False), 6.01)
+    assert actions[:2] == [CancelTimer(Timer.RELEASE), RemoveAddresses((VIP,))]
+    assert not any(isinstance(a, AddAddresses) for a in actions)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(["release", "shutdown", "fault", "unresign", "down", "advert"]),
+        max_size=6,
+    ),
+    st.integers(0, 2**16),
+)
+def test_whatever_follows_the_addresses_leave_exactly_once_unless_master_again(
+    steps: list[str], seed: int
+) -> None:
+    router = handed_over(6.0)
+    now = 6.0 + (seed % 100) / 10000
+    removed = 0
+    for step in steps:
+        now += 0.01
+        event: object = {
+            "release": TimerExpired(Timer.RELEASE),
+            "shutdown": Shutdown(),
+            "fault": FaultRaised("link"),
+            "unresign": Resign(active=False),
+            "down": TimerExpired(Timer.MASTER_DOWN),
+            "advert": AdvertReceived(advert(100), PEER_LOW),
+        }[step]
+        if step == "down":
+            now = max(now, router.timers.get(Timer.MASTER_DOWN, now))
+        if step == "release":
+            now = max(now, router.timers.get(Timer.RELEASE, now))
+        actions = router.handle(event, now)  # type: ignore[arg-type]
+        removed += sum(isinstance(a, RemoveAddresses) for a in actions)
+        if router.state is State.MASTER:
+            removed = 0  # it holds them again, as Master
+            assert Timer.RELEASE not in router.timers
+    if router.state is not State.MASTER:
+        # Held (timer still armed) or released exactly once.
+        assert (Timer.RELEASE in router.timers) == (removed == 0), (steps, removed)
+        assert removed <= 1
