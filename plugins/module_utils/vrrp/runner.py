@@ -79,7 +79,7 @@ class Runner:
         self.loop = asyncio.get_event_loop() if loop is None else loop
         self.stop_event = asyncio.Event()
         instances: dict[str, Instance] = {}
-        self.notifier = Notifier(instances=instances, hooks=HookRunner())
+        self.notifier = Notifier(instances=instances, hooks=HookRunner(), loop=self.loop)
         if io is None:
             io = KernelIo(loop=self.loop, on_datagrams=self._on_datagrams)
         self.io = io
