@@ -8,8 +8,9 @@ Master_Down expiry that made a Master, in ms (median, min, max):
 
 - late: the loop callback that expires the timer, after the deadline;
 - to add: from that callback to the VIP's netlink request (the core's step,
-  the Transition's record, the address code before the request);
-- record: the Transition's record alone (log line, notifier);
+  the address code before the request);
+- record: the Transition's record alone (log line, notifier), made after the
+  addresses, the announcement and the first advert;
 - add_vip: the netlink requests adding the instance's VIPs
   (``AddressChannel.add``, over the socket the runner keeps open);
 - VIP added: the end of that request, after the deadline.

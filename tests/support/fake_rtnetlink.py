@@ -2,9 +2,10 @@
 
 Each request is answered as the kernel does (0, EEXIST, EADDRNOTAVAIL, EPERM
 for an address in ``refuse``; a route lookup: local for an address in the
-table), several answers per read; a send or receive
-can be made to fail at any point (``fail_send_at`` / ``fail_recv_at``: the
-count of socket operations across every socket of the kernel).
+table, once ``late`` lookups of it have found it not local yet), several
+answers per read; a send or receive can be made to fail at any point
+(``fail_send_at`` / ``fail_recv_at``: the count of socket operations across
+every socket of the kernel).
 """
 
 from __future__ import annotations
@@ -70,8 +71,12 @@ class FakeRtnetlink:
         """``ip route get``: local (RTN_LOCAL) for an address in the table, else unicast."""
         msg = netlink.rtmsg(data)
         msg.decode()
-        here = any(ip == msg.get_attr("RTA_DST") for _index, ip, _length in self.kernel.table)
-        self.kernel.route_lookups.append(msg.get_attr("RTA_DST"))
+        dst = msg.get_attr("RTA_DST")
+        here = any(ip == dst for _index, ip, _length in self.kernel.table)
+        if here and self.kernel.late.get(dst, 0) > 0:  # its DAD work has not run yet
+            self.kernel.late[dst] -= 1
+            here = False
+        self.kernel.route_lookups.append(dst)
         rtmsg = struct.pack("=BBBBBBBBI", msg["family"], msg["dst_len"], 0, 0, 254, 0, 0,
                             2 if here else 1, 0)  # fmt: skip
         self.queue.append(
@@ -93,6 +98,7 @@ class FakeKernel:
         self.table: set[tuple[int, str, int]] = set()
         self.refuse: set[str] = set()
         self.route_lookups: list[str] = []  # RTM_GETROUTE destinations, in order
+        self.late: dict[str, int] = {}  # address: lookups that find it not local yet
         self.sockets: list[FakeRtnetlink] = []
         self.ops = 0
         self.fail_send_at = -1

@@ -320,7 +320,11 @@ class HostFollower:
         view), not on each event: the runner's own down-and-up (see
         ``remove_vmac_addresses``) is no disturbance. A Master gets its
         VIPs back (IPv6 ones leave with the link) and announces them.
+        Nothing to walk for a batch without link events (a takeover's own
+        address events: a walk of every instance per batch was O(N²)).
         """
+        if not ifnames:
+            return
         for inst in list(self.instances.values()):
             name = inst.address_ifname
             if name not in ifnames or not inst.cfg.vmac or self.watcher is None:

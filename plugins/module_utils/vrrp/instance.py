@@ -399,18 +399,32 @@ class Instance:
         announces, advertises and arms its Adver timer, so it keeps its rhythm
         and the peer does not take over in a half-done state. Virtual addresses
         the kernel refused are tried again (:meth:`_retry_addresses`).
+
+        A Transition is recorded (history, counters, log line, the notifier's
+        hooks, state and metrics) after the list's other actions: a new Master
+        takes its VIPs, announces them and advertises first, and the traffic
+        does not wait for the record. Transitions keep their order.
         """
+        records: list[Action] = []
         for action in actions:
-            try:
-                self._execute(action)
-            except Exception as exc:  # any failure must spare the rest
-                self._io_failed(type(action).__name__, exc)
-                if isinstance(action, (AddAddresses, RemoveAddresses)):
-                    self._address_pending = type(action)
-                    self._retry_addresses_later()
+            if isinstance(action, Transition):
+                records.append(action)
             else:
-                if isinstance(action, (AddAddresses, RemoveAddresses)):
-                    self._cancel_address_retry()
+                self._carry_out(action)
+        for action in records:
+            self._carry_out(action)
+
+    def _carry_out(self, action: Action) -> None:
+        try:
+            self._execute(action)
+        except Exception as exc:  # any failure must spare the rest
+            self._io_failed(type(action).__name__, exc)
+            if isinstance(action, (AddAddresses, RemoveAddresses)):
+                self._address_pending = type(action)
+                self._retry_addresses_later()
+        else:
+            if isinstance(action, (AddAddresses, RemoveAddresses)):
+                self._cancel_address_retry()
 
     def _io_failed(self, what: str, exc: Exception) -> None:
         key = f"io_error.{what}"

@@ -9,6 +9,7 @@ It only reports: it never feeds an event nor touches the kernel.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections import Counter
@@ -27,9 +28,17 @@ log = logging.getLogger("failover-vrrp")
 class Notifier:
     """Hooks and sd_notify status for the running set of instances."""
 
-    def __init__(self, *, instances: Mapping[str, Instance], hooks: HookRunner) -> None:
+    def __init__(
+        self,
+        *,
+        instances: Mapping[str, Instance],
+        hooks: HookRunner,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
         self.instances = instances  # the running set (read only)
         self.hooks = hooks
+        self.loop = loop  # None: the status line is sent at each transition
+        self._status_due = False
         self.group_notify: dict[str, Notify] = {}
         self._group_words: dict[str, str] = {}  # group -> the state its hooks last saw
 
@@ -59,9 +68,19 @@ class Notifier:
                 cause=transition.cause,
                 timeout=notify.timeout,
             )
-        if os.environ.get("NOTIFY_SOCKET"):
-            # O(instances) per transition: a mass takeover made it O(N²).
+        if not os.environ.get("NOTIFY_SOCKET"):
+            return
+        if self.loop is None:
             sdnotify.status(self.status())
+        elif not self._status_due:
+            # O(instances) to build: once the loop has carried out the burst
+            # (a takeover of N instances), not at each of its N transitions.
+            self._status_due = True
+            self.loop.call_later(0, self._send_status)
+
+    def _send_status(self) -> None:
+        self._status_due = False
+        sdnotify.status(self.status())
 
     def group_transition(self, group: SyncGroup, cause: str) -> None:
         """Run a sync group's own hooks once per change of the group's state."""

@@ -79,7 +79,7 @@ class Runner:
         self.loop = asyncio.get_event_loop() if loop is None else loop
         self.stop_event = asyncio.Event()
         instances: dict[str, Instance] = {}
-        self.notifier = Notifier(instances=instances, hooks=HookRunner())
+        self.notifier = Notifier(instances=instances, hooks=HookRunner(), loop=self.loop)
         if io is None:
             io = KernelIo(loop=self.loop, on_datagrams=self._on_datagrams)
         self.io = io
@@ -278,7 +278,11 @@ class Runner:
 
     def _execute_tagged(self, tagged: Tagged) -> None:
         moved: dict[str, str] = {}  # group -> cause of its members' last transition
-        for member, action in tagged:
+        # The records last, as Instance.execute does: the members' VIPs,
+        # announcements and adverts first.
+        later = [(m, a) for m, a in tagged if isinstance(a, Transition)]
+        first = [(m, a) for m, a in tagged if not isinstance(a, Transition)]
+        for member, action in first + later:
             target = self.instances.get(member)
             if target is not None:
                 target.execute([action])

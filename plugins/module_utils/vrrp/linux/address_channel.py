@@ -31,7 +31,7 @@ from .addresses import (
     _addr_msg,
     _parse_interface,
     ifname_to_index,
-    wait_until_local,
+    wait_until_all_local,
 )
 
 Result = Union[bool, NetlinkError]
@@ -76,16 +76,22 @@ class AddressChannel:
         """Add each address; True: added, False: it was there (EEXIST).
 
         A new IPv6 address is announced right after, so the NA moves the
-        traffic here: each is waited for until the kernel delivers it to this
-        host (:data:`.addresses.LOCAL_WAIT`, a workqueue's delay after the ACK).
+        traffic here: the batch's new IPv6 addresses are waited for, together,
+        until the kernel delivers each to this host (one
+        :data:`.addresses.LOCAL_WAIT` for the batch at most, a workqueue's
+        delay after the ACK).
         """
         results = self._apply(changes, add=True)
-        for change, result in zip(changes, results):
-            if result is True and _interface(change.address).version == 6:
-                try:
-                    wait_until_local(change.ifname, str(change.address), rtnl=self._rtnl)
-                except (NetlinkError, OSError):
-                    self.close()  # the add stands; the wait was the best we could do
+        new6 = [
+            (change.ifname, _interface(change.address))
+            for change, result in zip(changes, results)
+            if result is True and _interface(change.address).version == 6
+        ]
+        if new6:
+            try:
+                wait_until_all_local(new6, rtnl=self._rtnl)
+            except (NetlinkError, OSError):
+                self.close()  # the adds stand; the wait was the best we could do
         return results
 
     def remove(self, changes: Sequence[AddressChange]) -> list[Result]:

@@ -13,6 +13,7 @@ import ipaddress
 import os
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Union
@@ -206,22 +207,58 @@ def wait_until_local(
 
     True when it does. False after ``timeout``, or at once when there is no
     route to it at all (nothing will make one): the caller goes on, as it
-    did before this wait. Each look is one RTM_GETROUTE (``ip route get``),
-    on ``rtnl`` when given (an open request socket), else on a socket of its own.
+    did before this wait. One address of :func:`wait_until_all_local`.
     """
-    ip = _parse_interface(address).ip
-    ifindex = ifname_to_index(ifname) if ip.is_link_local else 0
+    return wait_until_all_local([(ifname, address)], timeout=timeout, rtnl=rtnl)[0]
+
+
+def wait_until_all_local(
+    targets: Sequence[tuple[str, str | IPInterface]],
+    *,
+    timeout: float = LOCAL_WAIT,
+    rtnl: netlink.Rtnl | None = None,
+) -> list[bool]:
+    """Wait until the kernel routes each ``(ifname, address)`` to this host,
+    all of them together: at most ``timeout`` s for the whole set, not for each.
+
+    For each, True when it is local; False when the shared ``timeout`` ran out
+    first, at once when there is no route to it at all (nothing will make one)
+    or when its interface is gone. Each look is one RTM_GETROUTE (``ip route
+    get``) per address not local yet, on ``rtnl`` when given (an open request
+    socket), else on a socket of its own.
+    """
+    found = [False] * len(targets)
+    pending: list[tuple[int, str, int]] = []  # (position, address, ifindex or 0)
+    indexes: dict[str, int] = {}
+    for at, (ifname, address) in enumerate(targets):
+        ip = (_parse_interface(address) if isinstance(address, str) else address).ip
+        ifindex = 0
+        if ip.is_link_local:  # an fe80:: address has a route on its link only
+            try:
+                if ifname not in indexes:
+                    indexes[ifname] = ifname_to_index(ifname)
+            except NetlinkError:
+                continue  # gone: nothing to wait for
+            ifindex = indexes[ifname]
+        pending.append((at, str(ip), ifindex))
+    if not pending:
+        return found
     deadline = time.monotonic() + timeout
     with contextlib.ExitStack() as stack:
-        if rtnl is None:
-            rtnl = stack.enter_context(netlink.Rtnl())
+        sock = rtnl if rtnl is not None else stack.enter_context(netlink.Rtnl())
         while True:
-            kind = rtnl.route_type(str(ip), ifindex=ifindex)
-            if kind == RTN_LOCAL:
-                return True
-            if kind is None or time.monotonic() >= deadline:
-                return False
+            still = []
+            for at, ip_text, ifindex in pending:
+                kind = sock.route_type(ip_text, ifindex=ifindex)
+                if kind == RTN_LOCAL:
+                    found[at] = True
+                elif kind is not None:
+                    still.append((at, ip_text, ifindex))
+            pending = still
+            if not pending or time.monotonic() >= deadline:
+                break
             time.sleep(_LOCAL_POLL)
+    return found
 
 
 def remove_address(ifname: str, address: str) -> bool:

@@ -70,3 +70,37 @@ def test_an_own_vip_removed_by_another_program_is_put_back(
     dumps_for(runner, kernel, [AddressChanged("eth0", str(vip.ip), False, 2, 24)])
     assert ("eth0", str(vip)) in kernel.vips
     assert inst.stats["vip_restored"] == 1
+
+
+class CountingInstances(dict):  # type: ignore[type-arg]
+    """The fleet's instances, counting the walks over all of them."""
+
+    walks = 0
+
+    def values(self) -> Any:
+        self.walks += 1
+        return super().values()
+
+    def items(self) -> Any:
+        self.walks += 1
+        return super().items()
+
+    def __iter__(self) -> Any:
+        self.walks += 1
+        return super().__iter__()
+
+
+def test_own_vips_added_walk_no_instance(
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop
+) -> None:
+    """A takeover of N instances brings N of its own address events: handling
+    one must not walk the N instances (O(N²) over the takeover)."""
+    masters(runner, loop, config(*(instance(name) for name in "abcdefgh")))
+    vips = [str(v.ip) for inst in runner.instances.values() for v in inst.virtual_interfaces]
+    added = [AddressChanged("eth0", vip, True, 2, 24) for vip in vips]
+    dumps_for(runner, kernel, added[:1])  # the VIPs of eth0, known once
+    counting = CountingInstances(runner.fleet.instances)
+    runner.fleet.instances = counting
+    for event in added:
+        dumps_for(runner, kernel, [event])
+    assert counting.walks == 0

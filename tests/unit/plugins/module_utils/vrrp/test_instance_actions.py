@@ -264,3 +264,63 @@ def test_pending_add_is_dropped_when_mastership_ends() -> None:
     loop.run(until=loop.time() + 10)
     assert io.calls["add_addresses"] == 1
     assert not io.held
+
+
+# -- the takeover's order: the VIP, its announcement and the advert first ----------
+
+
+class OrderIo(FakeIo):
+    """Records the order of the calls, and what the instance had recorded at each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+
+    def _call(self, name: str) -> None:
+        self.order.append(name)
+        super()._call(name)
+
+    def transition(self, instance: Instance, transition: Transition) -> None:
+        self.order.append(f"transition {transition.old.value}->{transition.new.value}")
+        super()._call("transition")
+
+
+def test_a_takeover_adds_announces_and_advertises_before_it_records(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The Backup that takes over moves the traffic first (VIP, GARP, first
+    advert), then records the transition (history, counters, log line, the
+    notifier: hooks, state, metrics), which the traffic does not wait for;
+    leaving Master, the VIPs go first too. What is recorded, and in which order
+    transitions are recorded, is unchanged."""
+    loop, io = FakeLoop(), OrderIo()
+    inst = make(io, loop, garp={"repeat": 1, "delay": 0})
+    inst.feed(inst, Startup())
+    io.order.clear()
+    with caplog.at_level(logging.INFO, logger="failover-vrrp"):
+        master_down(inst, loop)
+    assert io.order == ["add_addresses", "announce", "send_advert", "transition BACKUP->MASTER"]
+    entry = inst.history[-1]
+    assert (entry.old, entry.new) == ("BACKUP", "MASTER")
+    assert inst.stats["became_master"] == 1
+    assert inst.stats["transition.BACKUP.MASTER"] == 1
+    assert any("BACKUP -> MASTER" in r.getMessage() for r in caplog.records)
+    io.order.clear()
+    inst.execute(inst.router.handle(Shutdown(), loop.time()))
+    assert io.order.index("remove_addresses") < io.order.index("transition MASTER->INIT")
+    assert [h.new for h in inst.history] == ["BACKUP", "MASTER", "INIT"]
+
+
+def test_transitions_of_one_list_are_recorded_in_their_order() -> None:
+    loop, io = FakeLoop(), OrderIo()
+    inst = make(io, loop)
+    now = loop.time()
+    inst.execute(
+        [
+            Transition(State.INIT, State.BACKUP, "first", now),
+            AddAddresses(),
+            Transition(State.BACKUP, State.MASTER, "second", now),
+        ]
+    )
+    assert io.order == ["add_addresses", "transition INIT->BACKUP", "transition BACKUP->MASTER"]
+    assert [h.cause for h in inst.history] == ["first", "second"]

@@ -172,3 +172,37 @@ def test_group_without_hooks_and_kept_across_reload(runner: Runner) -> None:
 )
 def test_group_state_word(members: list[tuple[str, bool]], word: str | None) -> None:
     assert group_state_word(members) == word
+
+
+def test_a_group_takeover_adds_every_members_vips_before_any_hook(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As for one instance (test_instance_actions.py): the records, and so the
+    members' notify hooks, come after the group's VIPs, announcements and adverts."""
+    hooks: RecordingHooks = runner.notifier.hooks  # type: ignore[assignment]
+    order: list[str] = []
+    host: FakeHost = runner.io  # type: ignore[assignment]
+    add = host.add_addresses
+
+    def recorded_add(instance: Any, vips: Any = None) -> None:
+        order.append(f"add {instance.name}")
+        add(instance, vips)
+
+    submit = hooks.submit
+
+    def recorded_submit(instance: str, argv: Sequence[str], **kwargs: Any) -> bool:
+        order.append(f"hook {argv[0]}")
+        return submit(instance, argv, **kwargs)
+
+    monkeypatch.setattr(host, "add_addresses", recorded_add)
+    monkeypatch.setattr(hooks, "submit", recorded_submit)
+    runner.fleet.apply(load_config(CONFIG), previous=None)
+    for inst in runner.instances.values():
+        for reason in ("link", "address", "socket"):
+            runner.feed(inst, FaultCleared(reason))
+    order.clear()
+    run_until_master(runner)
+    adds = [i for i, what in enumerate(order) if what.startswith("add ")]
+    hooks_run = [i for i, what in enumerate(order) if what.startswith("hook ")]
+    assert sorted(order[i] for i in adds) == ["add inside", "add outside"]
+    assert hooks_run and max(adds) < min(hooks_run), order

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from support.fake_rtnetlink import INDEXES, FakeKernel
 from vrrp.errors import NetlinkError
-from vrrp.linux import address_channel, netlink
+from vrrp.linux import address_channel, addresses, netlink
 from vrrp.linux.address_channel import AddressChange, AddressChannel
 
 
@@ -180,11 +180,11 @@ def test_a_new_ipv6_vip_is_local_before_the_batch_returns(
     on the channel's own socket; an IPv4 VIP, or one that was there already, is not."""
     waited: list[tuple[str, str, bool]] = []
 
-    def wait(ifname: str, address: str, *, rtnl: netlink.Rtnl | None = None) -> bool:
-        waited.append((ifname, address, rtnl is not None))
-        return True
+    def wait(targets: list[tuple[str, object]], *, rtnl: netlink.Rtnl | None = None) -> list[bool]:
+        waited.extend((ifname, str(address), rtnl is not None) for ifname, address in targets)
+        return [True] * len(targets)
 
-    monkeypatch.setattr(address_channel, "wait_until_local", wait)
+    monkeypatch.setattr(address_channel, "wait_until_all_local", wait)
     channel = AddressChannel()
     assert channel.add(vips("2001:db8::1/64")) == [True]
     waited.clear()
@@ -202,3 +202,52 @@ def test_the_wait_for_a_new_ipv6_vip_asks_the_kernel_on_the_channels_socket(
     assert channel.add(vips("192.0.2.1/24", "2001:db8::7/64")) == [True, True]
     assert kernel.route_lookups == ["2001:db8::7"]
     assert len(kernel.sockets) == 1 and not kernel.sockets[0].closed
+
+
+class FakeClock:
+    """time.monotonic and time.sleep for linux.addresses: a sleep moves the clock."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    lates=st.lists(st.sampled_from([0, 1, 3, 40, 10**6]), min_size=1, max_size=8),
+    vmac=st.booleans(),
+)
+def test_a_batch_of_ipv6_vips_waits_one_shared_cap_not_one_per_vip(
+    lates: list[int], vmac: bool
+) -> None:
+    """Each new IPv6 VIP whose local route comes late (after ``late`` lookups;
+    10**6: never) is waited for, all of them together: the batch costs at most
+    one LOCAL_WAIT whatever its size, and every VIP the kernel makes local
+    within it is local before the batch returns."""
+    kernel = FakeKernel()
+    clock = FakeClock()
+    added = [f"2001:db8::{n + 1:x}" for n in range(len(lates))]
+    kernel.late = dict(zip(added, lates))
+    with (
+        mock.patch.object(netlink, "open_socket", kernel.open),
+        mock.patch.object(address_channel, "ifname_to_index", index_of),
+        mock.patch.object(addresses, "time", clock),
+    ):
+        channel = AddressChannel()
+        start = clock.now
+        changes = [AddressChange.vip("eth0", f"{a}/64", vmac=vmac) for a in added]
+        assert channel.add(changes) == [True] * len(added)
+        spent = clock.now - start
+    assert spent <= addresses.LOCAL_WAIT + 2 * addresses._LOCAL_POLL
+    for address, late in zip(added, lates):
+        if late < 10**6:  # local within the cap: found local before the return
+            assert kernel.late[address] == 0
+            assert kernel.route_lookups.count(address) == late + 1
+    if max(lates) == 10**6:
+        assert spent >= addresses.LOCAL_WAIT  # gave up at the shared cap only
+    assert not kernel.sockets[0].closed
