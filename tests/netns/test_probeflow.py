@@ -48,7 +48,7 @@ def test_a_stalled_sender_or_responder_loses_no_datagram(lab: Lab) -> None:
     host = lab.add_router("r1", v4="192.0.2.11/24")
     client = lab.add_router("c", v4="192.0.2.2/24")
     responder = lab.python(host, ["-c", RESPONDER, host.name, str(PORT), "4"])
-    flow = ProbeFlow(client.ns, "192.0.2.11", port=PORT, rate=RATE, grace=2.0)
+    flow = ProbeFlow(client.ns, "192.0.2.11", port=PORT, rate=RATE, grace=3.0)
     flow.start()
     try:
         time.sleep(0.5)
