@@ -20,7 +20,12 @@ The two halves of the loss measurement of rolling maintenance:
   absolute schedule (no drift), replies matched by sequence number. On SIGTERM
   it stops sending, waits ``grace`` seconds for late replies and prints a JSON
   report: sent, answered, lost (and which), who answered in which order, the
-  longest run of lost datagrams, round-trip times.
+  longest run of lost datagrams, round-trip times. A sender that was not
+  scheduled for a while sends its backlog at once and reads the replies
+  between sends; both ends' socket buffers hold thousands of datagrams
+  (``SO_RCVBUFFORCE``), so a stall of the sender or of a responder loses
+  nothing by itself (``tests/netns/test_probeflow.py``; with the default
+  buffers such a burst overflowed the responder's socket).
 
 A datagram counts as lost when no reply came back by the end of the grace
 period: whether the request or the reply was dropped, the service was not
@@ -74,6 +79,13 @@ else:
     s.setsockopt(level, kind, 1)
     s.setsockopt(socket.SOL_IP, 19, 1)  # IP_TRANSPARENT
     s.bind(("0.0.0.0", port))
+# A burst (the sender's backlog, or requests queued while this process was not
+# scheduled) must not overflow the default buffer (a few hundred datagrams):
+# SO_RCVBUFFORCE (root), else as much as rmem_max allows.
+try:
+    s.setsockopt(socket.SOL_SOCKET, 33, 1 << 22)
+except OSError:
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 22)
 while True:
     data, anc, _flags, peer = s.recvmsg(64, socket.CMSG_SPACE(size))
     cmsg = []
@@ -144,6 +156,23 @@ class FlowReport:
 # --- the sender (runs in the controller namespace) -------------------------------
 
 
+# A socket buffer for thousands of small datagrams, at both ends: with the
+# default (rmem_default, 256 of them in the netns lab) a starved sender's
+# backlog, sent at once, overflowed the responder's buffer (RcvbufErrors on the
+# host), and the overflow was counted as VRRP's loss (tests/netns/test_probeflow.py).
+# The replies to such a burst come back as one too.
+RECEIVE_BUFFER: Final = 1 << 22
+SO_RCVBUFFORCE: Final = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+def grow_receive_buffer(sock: socket.socket) -> None:
+    """SO_RCVBUFFORCE (root: past rmem_max), else as much as rmem_max allows."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RECEIVE_BUFFER)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
+
+
 class _Sender:
     """The sender's state: what went out when, what came back from whom."""
 
@@ -153,6 +182,7 @@ class _Sender:
         family = socket.AF_INET6 if ":" in target else socket.AF_INET
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
+        grow_receive_buffer(self.sock)
         self.sent_at: list[float] = []
         self.answered: dict[int, tuple[float, str]] = {}
         self.duplicates = 0
@@ -245,6 +275,7 @@ def send(target: str, port: int, rate: float, grace: float) -> FlowReport:
             wake = start + len(sender.sent_at) / rate
             if now >= wake:
                 sender.send_next()
+                sender.drain()  # a backlog's replies are read as they come
                 continue
         if sel.select(timeout=wake - now):
             sender.drain()
