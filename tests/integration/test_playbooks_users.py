@@ -83,6 +83,8 @@ def provisioned(lab: HostLab) -> None:
         run = play(lab, "ha_pair.yml", "from nothing as lab")
         assert run.returncode == 0, run.output[-6000:]
         assert "instance web: MASTER is r1" in run.output, run.output[-4000:]
+        # The verdict judges a read of every host after all waits (issue 11).
+        assert "TASK [Read every host's state once all waits are over]" in run.output
         _provisioned.add(lab.prefix)
 
 
@@ -122,6 +124,7 @@ def test_limit_to_either_host_judges_the_whole_group(users_pair: HostLab, limit:
     assert run.returncode == 0, run.output[-6000:]
     assert set(run.recap) == {limit}, run.recap
     assert "instance web: MASTER is r1" in run.output, run.output[-4000:]
+    assert "TASK [Read every host of the group's state once all waits are over]" in run.output
 
 
 def test_the_wait_bound_comes_from_the_inventory(users_pair: HostLab) -> None:
