@@ -181,7 +181,7 @@ def shown_state(inst: Mapping[str, Any] | None) -> str:
     A MASTER's age tells two MASTERs apart: a split, or one that has not heard
     the other yet.
     """
-    if inst is None:
+    if not inst:
         return "absent"
     age = inst.get("state_age")
     if inst.get("state") == "MASTER" and isinstance(age, (int, float)):
