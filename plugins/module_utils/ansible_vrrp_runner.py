@@ -7,6 +7,7 @@ wait polls the runner until a verdict (a function of one instance, see
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
@@ -26,11 +27,30 @@ class SelectionError(VRRPError):
     """The module named an instance the runner does not run."""
 
 
-def gather_facts(socket_path: str, *, history: int = 0, timeout: float = 10.0) -> dict[str, Any]:
-    """``ansible_facts.vrrp``: the runner's state, each instance with its last transitions."""
+def read_state(
+    socket_path: str, *, timeout: float = 10.0, wall_clock: Callable[[], float] = time.time
+) -> dict[str, Any]:
+    """The runner's ``state``, each instance with ``state_age``: seconds in its state.
+
+    The age is this host's: its wall clock read before the call, less the
+    runner's ``since`` (the same clock). Read before, it is never more than
+    the true age (the verdicts wait on it, :func:`ansible_vrrp_verdicts.settled`);
+    the controller's clock never enters.
+    """
+    before = wall_clock()
     facts: dict[str, Any] = control.call(socket_path, "state", timeout=timeout)
     if not isinstance(facts, dict) or not isinstance(facts.get("instances"), dict):
         raise ControlError(f"the runner on {socket_path} sent a state without instances")
+    for instance in facts["instances"].values():
+        since = instance.get("since") if isinstance(instance, dict) else None
+        if isinstance(since, (int, float)):
+            instance["state_age"] = math.floor(max(0.0, before - since) * 1000) / 1000
+    return facts
+
+
+def gather_facts(socket_path: str, *, history: int = 0, timeout: float = 10.0) -> dict[str, Any]:
+    """``ansible_facts.vrrp``: the runner's state, each instance with its last transitions."""
+    facts = read_state(socket_path, timeout=timeout)
     transitions: Mapping[str, Any] = {}
     if history > 0 and facts["instances"]:
         transitions = control.call(socket_path, "history", limit=history, timeout=timeout)
@@ -75,7 +95,7 @@ def wait_for_instances(
     """
     start = clock()
     while True:
-        facts = control.call(socket_path, "state")
+        facts = read_state(socket_path)
         selected = select(facts, names)
         if not selected:
             raise SelectionError(f"the runner on {socket_path} runs no instances to wait for")

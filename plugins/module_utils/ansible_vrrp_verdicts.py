@@ -1,8 +1,10 @@
 """Verdicts the playbooks report, computed here from the runner's state, never in Jinja.
 
-- :func:`settled`: one instance has converged: MASTER, or BACKUP hearing a
-  MASTER it will not take over from (RFC 9568 §6.4.2: a Backup preempts only a
-  lower priority, never on a tie; the address owner always takes over).
+- :func:`settled`: one instance has converged: MASTER for long enough that a
+  higher peer would have been heard (:func:`master_settle_time`), or BACKUP
+  hearing a MASTER it will not take over from (RFC 9568 §6.4.2: a Backup
+  preempts only a lower priority, never on a tie; the address owner always
+  takes over).
 - :func:`fleet_verdict`: exactly one MASTER per instance across a group of
   hosts, from each host's ``vrrp`` facts. A host that answered counts by its
   state; a BACKUP that hears a master counts that master too (its address),
@@ -19,6 +21,46 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.fsm import master_down_interval
+from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.priorities import OWNER_PRIORITY
+
+
+def master_settle_time(inst: Mapping[str, Any]) -> tuple[float, str]:
+    """How long a MASTER must have been MASTER to be settled, and the reason.
+
+    Master_Down_Interval (RFC 9568 §6.1: 3 × its advert interval + Skew_Time at
+    its effective priority): a peer above it that is up has been heard by then,
+    or has taken over (its own interval is no longer). A peer that holds back
+    a preemption (preempt delay) is not added: that peer is itself not settled
+    (BACKUP hearing a lower MASTER it will preempt) and its own wait goes on;
+    adding the delay here would make every first election wait it out, longer
+    than the wait's bound when the delay is minutes.
+    """
+    own = int(inst.get("effective_priority") or 0)
+    mdi = master_down_interval(
+        version=int(inst.get("version") or 3),
+        priority=min(max(own, 1), OWNER_PRIORITY),
+        master_adver_interval_cs=round(float(inst.get("advert_interval") or 1.0) * 100),
+    )
+    return mdi, "Master_Down_Interval"
+
+
+def master_waits(inst: Mapping[str, Any]) -> str | None:
+    """None when a MASTER is settled (:func:`master_settle_time`), else what it waits for.
+
+    ``state_age`` is the host's (``ansible_vrrp_runner.read_state``): without
+    it the MASTER is not taken for settled.
+    """
+    age = inst.get("state_age")
+    if not isinstance(age, (int, float)):
+        return "is MASTER but its age in that state is unknown (no state_age), waiting"
+    needed, why = master_settle_time(inst)
+    if age >= needed:
+        return None
+    return (
+        f"is MASTER since {age:.1f} s, waiting until {needed:.1f} s ({why}) with no MASTER above it"
+    )
+
 
 def settled(name: str, inst: Mapping[str, Any]) -> str | None:  # noqa: PLR0911 - one per rule
     """None when ``inst`` has converged, else what it waits for (a :data:`Verdict`)."""
@@ -27,7 +69,7 @@ def settled(name: str, inst: Mapping[str, Any]) -> str | None:  # noqa: PLR0911 
     heard = inst.get("master_priority")
     master = inst.get("master")
     if state == "MASTER":
-        return None
+        return master_waits(inst)
     if state != "BACKUP":
         return f"is {state}, waiting for MASTER or BACKUP"
     if master is None or heard is None:
@@ -36,7 +78,7 @@ def settled(name: str, inst: Mapping[str, Any]) -> str | None:  # noqa: PLR0911 
         return (
             f"is BACKUP and its MASTER {master} resigned (priority 0), waiting for the new MASTER"
         )
-    if own == 255:
+    if own == OWNER_PRIORITY:
         return (
             f"is BACKUP as the address owner (priority 255), waiting for it to take MASTER "
             f"from {master} (priority {heard})"
@@ -130,6 +172,20 @@ def one_master(
     return masters, heard, len(masters) == 1 or (not masters and len(heard) == 1)
 
 
+def shown_state(inst: Mapping[str, Any] | None) -> str:
+    """``BACKUP`` / ``MASTER for 0.4 s`` (its ``state_age``, when known) / ``absent``.
+
+    A MASTER's age tells two MASTERs apart: a split, or one that has not heard
+    the other yet.
+    """
+    if not inst:
+        return "absent"
+    age = inst.get("state_age")
+    if inst.get("state") == "MASTER" and isinstance(age, (int, float)):
+        return f"MASTER for {age:.1f} s"
+    return str(inst.get("state"))
+
+
 def fleet_verdict(fleet: Any, names: Iterable[str] | None = None) -> dict[str, Any]:
     """Exactly one MASTER per instance across the hosts of ``fleet`` (see the module doc)."""
     hosts = _host_facts(fleet)
@@ -141,7 +197,7 @@ def fleet_verdict(fleet: Any, names: Iterable[str] | None = None) -> dict[str, A
     for name in selected:
         states = {h: (f.get("instances") or {}).get(name) for h, f in sorted(answered.items())}
         masters, heard, ok = one_master(states)
-        shown = ", ".join(f"{h}={i.get('state') if i else 'absent'}" for h, i in states.items())
+        shown = ", ".join(f"{h}={shown_state(i)}" for h, i in states.items())
         master = (
             masters[0]
             if len(masters) == 1

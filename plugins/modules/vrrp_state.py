@@ -19,7 +19,10 @@ description:
     in playbooks; fails after O(timeout) seconds naming the instances that are not.
   - With O(wait_for=converged), polls until every selected instance has converged (MASTER, or
     BACKUP hearing a MASTER it will not take over from); RV(converged), RV(waiting) and
-    RV(report) say the same of every call.
+    RV(report) say the same of every call. A MASTER counts only once it has been MASTER for
+    its Master_Down_Interval (3 times its advert interval plus its skew time): by then a peer
+    above it has been heard (a peer that will preempt it is itself not converged). Its age
+    in the state (C(state_age)) is computed on the host.
   - With O(fleet), judges a group of hosts instead of reading a runner (nothing is contacted), for
     exactly one MASTER per instance across them, counting the master a BACKUP hears (RV(fleet)).
   - Reports drift, where the host differs from what its runner says it should be, as
@@ -56,7 +59,8 @@ options:
   wait_for:
     description:
       - Wait until every instance of O(instances) is in this state; V(converged) waits until each
-        is MASTER or a BACKUP that will not take over from the MASTER it hears.
+        is MASTER (for its Master_Down_Interval, see RV(converged)) or a BACKUP that will not
+        take over from the MASTER it hears.
     type: str
     choices: [MASTER, BACKUP, FAULT, INIT, converged]
   fleet:
@@ -144,8 +148,10 @@ ansible_facts:
               C(master_priority) (the master heard, null when none), C(preempt) and
               C(preempt_delay) (as configured; whether a BACKUP hearing a lower priority
               master takes over, and after how many seconds), C(since) (Unix time of the
-              last transition), C(vrid), C(version), C(interface), C(virtual_addresses),
-              C(advert_interval), C(master_advert_interval), C(link_probe), C(faults),
+              last transition), C(state_age) (seconds in the current state, computed on
+              the host from its own clock and C(since)), C(vrid), C(version), C(interface),
+              C(virtual_addresses), C(advert_interval), C(master_advert_interval),
+              C(link_probe), C(faults),
               C(demoted) (the maintenance priority, null when not demoted), C(group) (the sync
               group), C(vmac_interface) (where a VMAC instance's addresses live, null without
               VMAC), C(vip_interfaces) (the virtual addresses declared on another
@@ -168,6 +174,7 @@ ansible_facts:
               preempt: true
               preempt_delay: 0.0
               since: 1735689600.0
+              state_age: 42.5
               vrid: 51
               version: 3
               interface: eth0
@@ -207,6 +214,9 @@ converged:
   description:
     - Every selected instance is MASTER, or BACKUP hearing a MASTER it will not preempt (a
       Backup preempts only a lower priority, RFC 9568 section 6.4.2; the address owner always).
+    - A MASTER counts once it has been MASTER for its Master_Down_Interval (plus its preempt
+      delay when preempt is on and it is not the owner), so that a snapshot taken during an
+      election, before a higher peer was heard, is not taken for converged.
   returned: unless O(fleet) is set
   type: bool
   sample: true

@@ -34,7 +34,7 @@ def backup(**values: Any) -> dict[str, Any]:
 @pytest.mark.parametrize(
     ("inst", "waits_for"),
     [
-        ({"state": "MASTER"}, None),
+        ({"state": "MASTER", "state_age": 60.0}, None),  # a MASTER for a minute
         (backup(), None),
         (backup(preempt=True), None),  # the master's priority is higher
         (backup(preempt=True, master_priority=100), None),  # a tie is not preempted
