@@ -20,7 +20,7 @@ description:
   - With O(wait_for=converged), polls until every selected instance has converged (MASTER, or
     BACKUP hearing a MASTER it will not take over from); RV(converged), RV(waiting) and
     RV(report) say the same of every call. A MASTER counts only once it has been MASTER for
-    its Master_Down_Interval (3 times its advert interval plus its skew time): by then a peer
+    its Master_Down_Interval (3 times its advert interval plus its skew time); by then a peer
     above it has been heard (a peer that will preempt it is itself not converged). Its age
     in the state (C(state_age)) is computed on the host.
   - With O(fleet), judges a group of hosts instead of reading a runner (nothing is contacted), for
