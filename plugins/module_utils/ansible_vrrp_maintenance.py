@@ -27,7 +27,9 @@ def local_addresses() -> set[str]:
 
 
 def handed_over(local: set[str]) -> Verdict:
-    """Satisfied when this host is BACKUP and a peer (not us) is heard as MASTER."""
+    """Satisfied when this host is BACKUP and a peer (not us) is heard as MASTER,
+    and the host let go of the addresses (not ``releasing``: a resigned MASTER
+    keeps them fsm.RESIGN_HOLD past its successor's advert)."""
 
     def verdict(_name: str, inst: Mapping[str, Any]) -> str | None:
         master = inst.get("master")
@@ -35,6 +37,8 @@ def handed_over(local: set[str]) -> Verdict:
             return describe(inst)
         if str(ip_address(str(master).split("%", 1)[0])) in local:
             return f"is BACKUP but the master heard ({master}) is this host"
+        if inst.get("releasing"):
+            return "is BACKUP but still holds its addresses (releasing)"
         return None
 
     return verdict

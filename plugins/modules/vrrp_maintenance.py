@@ -16,7 +16,8 @@ description:
     default) resigns, make-before-break; the master keeps serving while it advertises
     priority 0, hands over as soon as a peer takes over, and then stays BACKUP at priority 1.
   - With O(wait=true), returns only when this host is BACKUP and a peer (not one of this
-    host's addresses) is heard as MASTER for every selected instance.
+    host's addresses) is heard as MASTER for every selected instance, and this host has let
+    go of its addresses.
   - O(state=restored) puts the configured priority back; the instance preempts again if its
     configuration says so.
   - The runner persists demotions across restarts; C(ansible_facts.vrrp) reports them per

@@ -34,6 +34,7 @@ class FakeHost:
         self.interfaces = {"eth0": 2, "eth1": 3} if interfaces is None else interfaces
         self.vips: set[tuple[str, str]] = set()
         self.held_updates: list[tuple[str, InstanceConfig]] = []
+        self.held_withdrawn: list[tuple[str, InstanceConfig]] = []
         self.closed = False
         self.fail_on: str | None = None
         self.sockets: set[SocketKey] = set()
@@ -69,6 +70,9 @@ class FakeHost:
 
     def update_held(self, instance: Instance, old: InstanceConfig) -> None:
         self.held_updates.append((instance.name, old))
+
+    def withdraw_held(self, instance: Instance, old: InstanceConfig) -> None:
+        self.held_withdrawn.append((instance.name, old))
 
     def announce(self, instance: Instance) -> None:
         self.announced += [

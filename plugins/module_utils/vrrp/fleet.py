@@ -35,6 +35,7 @@ from .fsm import (
     PriorityChanged,
     Reconfigure,
     Shutdown,
+    Timer,
     Transition,
 )
 from .group import SyncGroup
@@ -294,8 +295,9 @@ class Fleet(HostFollower):
         event = Reconfigure(
             params, in_sync_group=group is not None, readdress=reload_plan.readdressed(old, cfg)
         )
+        releasing = Timer.RELEASE in inst.router.timers  # a resigned Master's hold
         inst.execute(inst.router.handle(event, self.loop.time()))
-        inst.update_held(old)
+        inst.update_held(old, released=releasing and Timer.RELEASE not in inst.router.timers)
         trackers = trackers_of(cfg)
         result = inst.tracking.reconfigure(base_priority=cfg.priority, trackers=trackers)
         if self.watcher is not None:
@@ -396,6 +398,9 @@ class Fleet(HostFollower):
 
     def update_held(self, instance: Instance, old: InstanceConfig) -> None:
         self.io.update_held(instance, old)
+
+    def withdraw_held(self, instance: Instance, old: InstanceConfig) -> None:
+        self.io.withdraw_held(instance, old)
 
     def transition(self, instance: Instance, transition: Transition) -> None:
         self.notifier.transition(instance, transition)

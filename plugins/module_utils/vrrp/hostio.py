@@ -207,6 +207,12 @@ class KernelIo:
         self._change_vips(instance, chosen, add=False, retired=retired, errors=errors)
         raise_errors(errors)
 
+    def withdraw_held(self, instance: Instance, old: InstanceConfig) -> None:
+        """Withdraw what ``old`` held beyond the VIPs (a reload ended a resign hold)."""
+        errors: list[str] = []
+        Held(old, ifname=instance.address_ifname).withdraw(errors)
+        raise_errors(errors)
+
     def update_held(self, instance: Instance, old: InstanceConfig) -> None:
         """A reload kept this Master: bring what it holds beyond the core's VIP
         set from ``old`` to its new definition (options of VIPs that stay too)."""

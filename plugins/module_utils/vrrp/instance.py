@@ -76,6 +76,8 @@ class InstanceKernelIo(Protocol):
 
     def update_held(self, instance: Instance, old: InstanceConfig) -> None: ...
 
+    def withdraw_held(self, instance: Instance, old: InstanceConfig) -> None: ...
+
 
 class InstanceIo(InstanceKernelIo, Protocol):
     """What an instance needs from the host (implemented by the fleet: HostIo and Notifier)."""
@@ -206,11 +208,21 @@ class Instance:
         first, second = (self._retired, current) if retired else (current, self._retired)
         return tuple(first[ip] if ip in first else second[ip] for ip in addresses)
 
-    def update_held(self, old: InstanceConfig) -> None:
+    def update_held(self, old: InstanceConfig, *, released: bool = False) -> None:
         """After a reload in place: a Master brings what it holds beyond its VIPs
         (routes, rules, excluded addresses, address options) to the new
         definition. Run after the core handled the Reconfigure, on the state it
-        left; a refusal is counted, logged and tried again like the VIPs'."""
+        left; a refusal is counted, logged and tried again like the VIPs'.
+
+        ``released``: the reload ended a resigned Master's hold (fsm.RESIGN_HOLD;
+        the core dropped the old definition's VIPs): what it held beyond them
+        goes too, as ``old`` had it (no timer is left to drop it later)."""
+        if released:
+            try:
+                self.io.withdraw_held(self, old)
+            except Exception as exc:  # counted and logged; a BACKUP retries nothing
+                self._io_failed("WithdrawHeld", exc)
+            return
         if self.router.state is not State.MASTER or old == self.cfg:
             return
         try:

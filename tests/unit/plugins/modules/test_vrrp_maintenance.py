@@ -144,3 +144,15 @@ def test_the_result_says_whether_the_instances_have_converged(
     restored = run({"control_socket": pair.socket, "state": "restored"}, capsys)
     assert restored["converged"] is False
     assert restored["waiting"] == ["web is BACKUP and hears no MASTER, waiting for one"]
+
+
+def test_a_backup_still_releasing_has_not_handed_over() -> None:
+    """A resigned MASTER is BACKUP under its successor but keeps its addresses a
+    moment (fsm.RESIGN_HOLD, ``releasing``): the demotion's wait goes on until
+    they are gone, so the maintenance that follows finds them gone."""
+    verdict = ansible_vrrp_maintenance.handed_over(set())
+    inst = instance_state("web", state="BACKUP", master=foreign_address(), master_priority=100)
+    assert verdict("web", {**inst, "releasing": False}) is None
+    assert verdict("web", inst) is None  # a runner that does not report it
+    why = verdict("web", {**inst, "releasing": True})
+    assert why == "is BACKUP but still holds its addresses (releasing)"

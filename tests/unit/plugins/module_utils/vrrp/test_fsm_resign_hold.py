@@ -6,6 +6,7 @@ ARP; a datagram the link still sends to us in that gap must find the address.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from ipaddress import ip_address
 
 import pytest
@@ -18,12 +19,17 @@ from vrrp.fsm import (
     AddAddresses,
     AdvertReceived,
     CancelTimer,
+    FaultCleared,
     FaultRaised,
+    GroupBackup,
+    GroupMaster,
+    PriorityChanged,
     Reconfigure,
     RemoveAddresses,
     Resign,
     SendAdvert,
     Shutdown,
+    Startup,
     State,
     Timer,
     TimerExpired,
@@ -126,3 +132,95 @@ def test_whatever_follows_the_addresses_leave_exactly_once_unless_master_again(
         # Held (timer still armed) or released exactly once.
         assert (Timer.RELEASE in router.timers) == (removed == 0), (steps, removed)
         assert removed <= 1
+
+
+def _holding(router: VirtualRouter, held: set[object], actions: list[object]) -> None:
+    """The addresses the router holds, as its actions say (the kernel's view)."""
+    for action in actions:
+        if isinstance(action, AddAddresses):
+            held.update(
+                router.params.virtual_addresses if action.addresses is None else action.addresses
+            )
+        elif isinstance(action, RemoveAddresses):
+            # None: the VIPs of the definition of now (the runner's view).
+            gone = router.params.virtual_addresses if action.addresses is None else action.addresses
+            held.difference_update(gone)
+
+
+_STEPS = [
+    "release",
+    "shutdown",
+    "fault",
+    "clear",
+    "startup",
+    "resign",
+    "unresign",
+    "down",
+    "advert",
+    "stop_advert",
+    "higher_advert",
+    "reload",
+    "reload_same",
+    "priority",
+    "group_backup",
+    "group_master",
+    "wait",
+]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_STEPS), max_size=10), st.integers(0, 2**16))
+def test_after_the_hold_no_address_stays_on_a_router_that_is_not_master(
+    steps: list[str], seed: int
+) -> None:
+    """Whatever arrives during or after the hold: once every due timer fired,
+    a router that is not MASTER holds no address, and each hold ends in at
+    most one RemoveAddresses (none if it became MASTER again)."""
+    router = handed_over(6.0)
+    held: set[object] = set(router.params.virtual_addresses)
+    now = 6.0 + (seed % 100) / 10000
+    removes_in_hold = 0
+    for step in steps:
+        now += 0.01 + (seed % 7) / 1000
+        params = router.params
+        event: object = {
+            "release": TimerExpired(Timer.RELEASE),
+            "shutdown": Shutdown(),
+            "fault": FaultRaised("link"),
+            "clear": FaultCleared("link"),
+            "startup": Startup(),
+            "resign": Resign(active=True),
+            "unresign": Resign(active=False),
+            "down": TimerExpired(Timer.MASTER_DOWN),
+            "advert": AdvertReceived(advert(100), PEER_LOW),
+            "stop_advert": AdvertReceived(advert(0), PEER_LOW),
+            "higher_advert": AdvertReceived(advert(250), PEER_LOW),
+            "reload": Reconfigure(
+                replace(params, virtual_addresses=(OTHER_VIP,)), in_sync_group=False
+            ),
+            "reload_same": Reconfigure(replace(params, priority=150), in_sync_group=False),
+            "priority": PriorityChanged(1 + seed % 254),
+            "group_backup": GroupBackup("pulled"),
+            "group_master": GroupMaster("pushed"),
+            "wait": TimerExpired(Timer.ADVER),
+        }[step]
+        timer = {"down": Timer.MASTER_DOWN, "release": Timer.RELEASE}.get(step)
+        if timer is not None:
+            now = max(now, router.timers.get(timer, now))
+        holding = Timer.RELEASE in router.timers
+        actions = router.handle(event, now)  # type: ignore[arg-type]
+        _holding(router, held, actions)  # type: ignore[arg-type]
+        if holding:
+            removes_in_hold += sum(isinstance(a, RemoveAddresses) for a in actions)
+            if Timer.RELEASE not in router.timers:
+                expected = 0 if router.state is State.MASTER else 1
+                assert removes_in_hold == expected, (steps, actions)
+                removes_in_hold = 0
+        if router.state is State.MASTER:
+            assert Timer.RELEASE not in router.timers
+    due = router.timers.get(Timer.RELEASE)
+    if due is not None:
+        _holding(router, held, router.handle(TimerExpired(Timer.RELEASE), due))  # type: ignore[arg-type]
+    assert Timer.RELEASE not in router.timers
+    if router.state is not State.MASTER:
+        assert held == set(), (steps, held)

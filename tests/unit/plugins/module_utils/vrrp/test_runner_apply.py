@@ -9,6 +9,7 @@ real. No root, no namespaces.
 from __future__ import annotations
 
 import asyncio
+from ipaddress import ip_address
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from vrrp import instance as instance_module
 from vrrp import runner as runner_module
 from vrrp.config import Config, load_config
 from vrrp.errors import ConfigError, VRRPError
-from vrrp.fsm import FaultRaised
+from vrrp.fsm import AdvertReceived, FaultRaised, Resign, Timer
 from vrrp.runner import Runner
 
 
@@ -280,3 +281,25 @@ def test_a_reload_that_changes_routes_updates_a_master_only(
         previous=runner.config,
     )
     assert again["kept"] == ["a", "b"] and len(kernel.held_updates) == 1
+
+
+def test_a_reload_during_the_resign_hold_withdraws_the_old_routes(
+    runner: Runner, kernel: FakeHost, loop: asyncio.AbstractEventLoop
+) -> None:
+    # A resigned Master that heard its successor holds its VIPs and what it
+    # holds beyond them (fsm.RESIGN_HOLD). A reload in place ends the hold:
+    # the VIPs of the old definition go, and so must its routes, or a BACKUP
+    # keeps them for good (the release timer is gone).
+    route = {"to": "198.51.100.0/24", "via": "192.0.2.254"}
+    masters(runner, loop, config(instance("a", virtual_routes=[route])))
+    inst = runner.instances["a"]
+    before = inst.cfg
+    runner.fleet.feed(inst, Resign(active=True))
+    successor = inst.router.advertisement(priority=100)
+    runner.fleet.feed(inst, AdvertReceived(successor, ip_address("192.0.2.12")))
+    assert inst.router.state.value == "BACKUP" and Timer.RELEASE in inst.router.timers
+    runner.fleet.apply(
+        config(instance("a", priority=210, virtual_routes=[route])), previous=runner.config
+    )
+    assert Timer.RELEASE not in inst.router.timers and kernel.vips == set()
+    assert kernel.held_withdrawn == [("a", before)] and kernel.held_updates == []
