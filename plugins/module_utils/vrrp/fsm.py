@@ -153,6 +153,10 @@ TIMER_TOLERANCE: Final = 0.001
 # (a host asking for the first time in that window may pick us). Our own
 # runner takes the addresses and announces them before it advertises, so
 # handing over to it the hold only lets a datagram already here be answered.
+# Not with a VMAC (RouterParams.resign_hold): the frames follow the virtual
+# MAC, which the bridge moves to the successor on its first advert; holding
+# gains nothing there, and an ARP answer we sent from the VMAC meanwhile would
+# pull the MAC back to us until the successor's next advert.
 RESIGN_HOLD: Final = 0.05
 
 
@@ -772,7 +776,7 @@ class VirtualRouter:
         if self.resigning:
             # Whoever advertises now took over: hand over (make before break).
             self._learn_master(advert, src)
-            self._become_backup(f"resigned to {src}", now, actions, hold=True)
+            self._become_backup(f"resigned to {src}", now, actions, hold=self.params.resign_hold)
             return
         ours = self.effective_priority
         if outranks(

@@ -127,6 +127,7 @@ def router_params(cfg: InstanceConfig, *, primary: IPAddress) -> RouterParams:
         auth_type=auth_type,
         auth_data=auth_data,
         unicast_peers=tuple(cfg.unicast_peers),
+        resign_hold=not cfg.vmac,
     )
 
 

@@ -12,8 +12,9 @@ from ipaddress import ip_address
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_fsm import PEER_LOW, VIP, advert, as_master, make_router
+from test_fsm import OURS, PEER_LOW, VIP, advert, as_master, make_router
 
+from vrrp.config_build import load_instance
 from vrrp.fsm import (
     RESIGN_HOLD,
     AddAddresses,
@@ -35,6 +36,7 @@ from vrrp.fsm import (
     TimerExpired,
     VirtualRouter,
 )
+from vrrp.instance import router_params
 
 OTHER_VIP = ip_address("192.0.2.101")
 
@@ -56,6 +58,34 @@ def test_the_successor_advert_makes_a_backup_that_holds_then_releases() -> None:
     assert Timer.RELEASE not in router.timers
     # Once only: a stale expiry later does nothing.
     assert router.handle(TimerExpired(Timer.RELEASE), 7.0) == []
+
+
+def test_a_vmac_router_releases_at_once_on_its_successors_advert() -> None:
+    """With a VMAC the frames for the addresses follow the virtual MAC, which the
+    bridge moves to the successor on its first advert: a hold gains nothing, and
+    an ARP answer we sent from the VMAC during it would pull the MAC back here
+    (the old Master's answer cost a 1 s outage before, test_runner_vmac.py)."""
+    router = as_master(make_router(priority=200, resign_hold=False))
+    router.handle(Resign(active=True), 5.0)
+    actions = router.handle(AdvertReceived(advert(100), PEER_LOW), 6.0)
+    assert router.state is State.BACKUP
+    assert RemoveAddresses() in actions
+    assert Timer.RELEASE not in router.timers
+
+
+def test_a_vmac_instance_does_not_hold() -> None:
+    base = {
+        "name": "web",
+        "interface": "eth0",
+        "vrid": 51,
+        "priority": 200,
+        "virtual_addresses": ["192.0.2.100/24"],
+    }
+    plain, vmac = (
+        router_params(load_instance({**base, "vmac": on}), primary=OURS) for on in (False, True)
+    )
+    assert plain.resign_hold
+    assert not vmac.resign_hold
 
 
 def test_the_hold_is_short_against_the_arp_hazard() -> None:
