@@ -80,6 +80,9 @@ options:
   timeout:
     description:
       - Seconds to wait for O(wait_for) before failing.
+      - A MASTER that is new during the wait counts once it has been MASTER for its
+        Master_Down_Interval (about 3.6 times its advert interval), so the bound must exceed
+        that; 30 s covers advert intervals up to 8 s, 60 s up to 16 s.
     type: float
     default: 30
   history:
