@@ -11,7 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_runner_group_notify import member, run_until_master, runner  # noqa: F401
+from test_runner_group_notify import (  # pylint: disable=unused-import
+    member,
+    run_until_master,
+    runner,  # noqa: F401  # the fixture
+)
 
 from vrrp import notifier as notifier_module
 from vrrp.config import load_config
