@@ -35,7 +35,6 @@ from .fsm import (
     PriorityChanged,
     Reconfigure,
     Shutdown,
-    Timer,
     Transition,
 )
 from .group import SyncGroup
@@ -295,9 +294,9 @@ class Fleet(HostFollower):
         event = Reconfigure(
             params, in_sync_group=group is not None, readdress=reload_plan.readdressed(old, cfg)
         )
-        releasing = Timer.RELEASE in inst.router.timers  # a resigned Master's hold
+        releasing = inst.router.releasing
         inst.execute(inst.router.handle(event, self.loop.time()))
-        inst.update_held(old, released=releasing and Timer.RELEASE not in inst.router.timers)
+        inst.update_held(old, released=releasing and not inst.router.releasing)
         trackers = trackers_of(cfg)
         result = inst.tracking.reconfigure(base_priority=cfg.priority, trackers=trackers)
         if self.watcher is not None:

@@ -276,6 +276,11 @@ class VirtualRouter:
     def is_owner(self) -> bool:
         return self.effective_priority == OWNER_PRIORITY
 
+    @property
+    def releasing(self) -> bool:
+        """A resigned Master, Backup now, that still holds its addresses (:data:`RESIGN_HOLD`)."""
+        return Timer.RELEASE in self.timers
+
     def advertisement(self, priority: int | None = None) -> Advertisement:
         """The advertisement this router sends now (``priority`` overrides)."""
         if priority is None:

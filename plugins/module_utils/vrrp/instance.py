@@ -356,8 +356,7 @@ class Instance:
                 if (dev := self.vip_ifname(vip)) is not None
             },
             "config_digest": self.config_digest,
-            # A BACKUP that resigned and still holds its addresses (fsm.RESIGN_HOLD).
-            "releasing": Timer.RELEASE in router.timers,
+            "releasing": router.releasing,
         }
 
     def details(self) -> dict[str, Any]:
