@@ -13,10 +13,10 @@ import asyncio
 import collections
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface, ip_address
-from typing import Any, Final, Protocol, Union
+from typing import Any, Final, Protocol, TypeVar, Union
 
 from .config_routes import HeldAddress
 from .config_types import InstanceConfig
@@ -107,6 +107,16 @@ def trackers_of(cfg: InstanceConfig) -> list[Tracker]:
     trackers += [Tracker(TrackKind.FILE, t.path, t.weight) for t in cfg.track_files]
     trackers += [Tracker(TrackKind.SCRIPT, t.name, t.weight) for t in cfg.track_scripts]
     return trackers
+
+
+T = TypeVar("T")
+
+
+def records_last(items: Iterable[T], action_of: Callable[[T], Action]) -> list[T]:
+    """``items`` in their order, but those whose action is a Transition last (in
+    theirs): a new Master takes its VIPs, announces them and advertises before
+    the record (history, counters, log line, hooks, state, metrics)."""
+    return sorted(items, key=lambda item: isinstance(action_of(item), Transition))
 
 
 def router_params(cfg: InstanceConfig, *, primary: IPAddress) -> RouterParams:
@@ -417,26 +427,17 @@ class Instance:
         takes its VIPs, announces them and advertises first, and the traffic
         does not wait for the record. Transitions keep their order.
         """
-        records: list[Action] = []
-        for action in actions:
-            if isinstance(action, Transition):
-                records.append(action)
+        for action in records_last(actions, lambda action: action):
+            try:
+                self._execute(action)
+            except Exception as exc:  # any failure must spare the rest
+                self._io_failed(type(action).__name__, exc)
+                if isinstance(action, (AddAddresses, RemoveAddresses)):
+                    self._address_pending = type(action)
+                    self._retry_addresses_later()
             else:
-                self._carry_out(action)
-        for action in records:
-            self._carry_out(action)
-
-    def _carry_out(self, action: Action) -> None:
-        try:
-            self._execute(action)
-        except Exception as exc:  # any failure must spare the rest
-            self._io_failed(type(action).__name__, exc)
-            if isinstance(action, (AddAddresses, RemoveAddresses)):
-                self._address_pending = type(action)
-                self._retry_addresses_later()
-        else:
-            if isinstance(action, (AddAddresses, RemoveAddresses)):
-                self._cancel_address_retry()
+                if isinstance(action, (AddAddresses, RemoveAddresses)):
+                    self._cancel_address_retry()
 
     def _io_failed(self, what: str, exc: Exception) -> None:
         key = f"io_error.{what}"

@@ -42,7 +42,7 @@ from .fsm import Event, Transition
 from .group import SyncGroup
 from .hooks import HookRunner
 from .hostio import HostIo, KernelIo
-from .instance import Instance
+from .instance import Instance, records_last
 from .linux.watch import LinkWatcher
 from .notifier import Notifier
 from .persist import RuntimeState
@@ -278,11 +278,7 @@ class Runner:
 
     def _execute_tagged(self, tagged: Tagged) -> None:
         moved: dict[str, str] = {}  # group -> cause of its members' last transition
-        # The records last, as Instance.execute does: the members' VIPs,
-        # announcements and adverts first.
-        later = [(m, a) for m, a in tagged if isinstance(a, Transition)]
-        first = [(m, a) for m, a in tagged if not isinstance(a, Transition)]
-        for member, action in first + later:
+        for member, action in records_last(tagged, lambda item: item[1]):
             target = self.instances.get(member)
             if target is not None:
                 target.execute([action])
