@@ -25,8 +25,8 @@ from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.fsm import mast
 from ansible_collections.failover.vrrp.plugins.module_utils.vrrp.priorities import OWNER_PRIORITY
 
 
-def master_settle_time(inst: Mapping[str, Any]) -> tuple[float, str]:
-    """How long a MASTER must have been MASTER to be settled, and the reason.
+def master_settle_time(inst: Mapping[str, Any]) -> float:
+    """How long a MASTER must have been MASTER to be settled.
 
     Master_Down_Interval (RFC 9568 §6.1: 3 × its advert interval + Skew_Time at
     its effective priority): a peer above it that is up has been heard by then,
@@ -37,12 +37,11 @@ def master_settle_time(inst: Mapping[str, Any]) -> tuple[float, str]:
     than the wait's bound when the delay is minutes.
     """
     own = int(inst.get("effective_priority") or 0)
-    mdi = master_down_interval(
+    return master_down_interval(
         version=int(inst.get("version") or 3),
         priority=min(max(own, 1), OWNER_PRIORITY),
         master_adver_interval_cs=round(float(inst.get("advert_interval") or 1.0) * 100),
     )
-    return mdi, "Master_Down_Interval"
 
 
 def master_waits(inst: Mapping[str, Any]) -> str | None:
@@ -54,11 +53,12 @@ def master_waits(inst: Mapping[str, Any]) -> str | None:
     age = inst.get("state_age")
     if not isinstance(age, (int, float)):
         return "is MASTER but its age in that state is unknown (no state_age), waiting"
-    needed, why = master_settle_time(inst)
+    needed = master_settle_time(inst)
     if age >= needed:
         return None
     return (
-        f"is MASTER since {age:.1f} s, waiting until {needed:.1f} s ({why}) with no MASTER above it"
+        f"is MASTER since {age:.1f} s, waiting until {needed:.1f} s (Master_Down_Interval) "
+        "with no MASTER above it"
     )
 
 

@@ -57,6 +57,9 @@ class FakeLoop:
     def call_later(self, delay: float, callback: Callable[..., None], *args: Any) -> Handle:
         return self.call_at(self.now + delay, callback, *args)
 
+    def call_soon(self, callback: Callable[..., None], *args: Any) -> Handle:
+        return self.call_at(self.now, callback, *args)
+
     def run(self, until: float) -> None:
         while self._queue and self._queue[0][0] <= until:
             when, _seq, handle = heapq.heappop(self._queue)

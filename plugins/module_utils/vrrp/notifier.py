@@ -76,7 +76,7 @@ class Notifier:
             # O(instances) to build: once the loop has carried out the burst
             # (a takeover of N instances), not at each of its N transitions.
             self._status_due = True
-            self.loop.call_later(0, self._send_status)
+            self.loop.call_soon(self._send_status)
 
     def _send_status(self) -> None:
         self._status_due = False
