@@ -18,7 +18,7 @@ up; ``rolling_maintenance.yml`` under one probe flow per VIP (the IPv6 one
 included): each answered r1 → r2 → r1, 0 lost (the IPv6 VIP's 0 is a test of
 its own: it lost the datagram in flight at a handover until the new Master
 waited for its IPv6 VIP to be a local destination before announcing it,
-``linux.addresses.wait_until_local``, shown in the netns lab by
+``linux.addresses.wait_until_all_local``, shown in the netns lab by
 ``tests/netns/test_runner_handover_flow.py``).
 Debian 13 only: the shorter of ``make integration``'s two sessions carries it.
 """

@@ -15,7 +15,7 @@ the VIP and could not answer because the VIP left before the responder's
 reply (``reply failed``; a userspace service's race no router can close). A
 datagram the new Master's kernel dropped, or one sent to a MAC that no longer
 held the VIP, fails the test. Before the new Master waited for its IPv6 VIP to
-be a local destination (``linux.addresses.wait_until_local``), the unsolicited
+be a local destination (``linux.addresses.wait_until_all_local``), the unsolicited
 NA moved the client to a host whose kernel still forwarded (dropped) packets to
 the VIP: 3 to 22 datagrams lost in 10 handovers, on the IPv6 VIP only.
 """

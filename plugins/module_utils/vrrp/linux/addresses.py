@@ -196,22 +196,6 @@ def add_address(
     return True
 
 
-def wait_until_local(
-    ifname: str,
-    address: str,
-    *,
-    timeout: float = LOCAL_WAIT,
-    rtnl: netlink.Rtnl | None = None,
-) -> bool:
-    """Wait (at most ``timeout`` s) until the kernel routes ``address`` to this host.
-
-    True when it does. False after ``timeout``, or at once when there is no
-    route to it at all (nothing will make one): the caller goes on, as it
-    did before this wait. One address of :func:`wait_until_all_local`.
-    """
-    return wait_until_all_local([(ifname, address)], timeout=timeout, rtnl=rtnl)[0]
-
-
 def wait_until_all_local(
     targets: Sequence[tuple[str, str | IPInterface]],
     *,

@@ -54,24 +54,24 @@ def rtnl(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeRtnl]:
 
 def test_waits_until_the_kernel_routes_the_address_here(rtnl: FakeRtnl) -> None:
     rtnl.script = [UNICAST, UNICAST, UNICAST, addresses.RTN_LOCAL]  # the DAD work ran late
-    assert addresses.wait_until_local("eth0", "2001:db8::100/64") is True
+    assert addresses.wait_until_all_local([("eth0", "2001:db8::100/64")]) == [True]
     assert rtnl.looks == [("2001:db8::100", 0)] * 4  # a global address: no interface needed
 
 
 def test_a_link_local_address_is_looked_up_on_its_interface(rtnl: FakeRtnl) -> None:
-    assert addresses.wait_until_local("eth0", "fe80::52/64") is True
+    assert addresses.wait_until_all_local([("eth0", "fe80::52/64")]) == [True]
     assert rtnl.looks == [("fe80::52", 7)]
 
 
 def test_no_route_at_all_is_not_waited_for(rtnl: FakeRtnl) -> None:
     rtnl.script = [None]
-    assert addresses.wait_until_local("eth0", "2001:db8::100/64") is False
+    assert addresses.wait_until_all_local([("eth0", "2001:db8::100/64")]) == [False]
     assert len(rtnl.looks) == 1
 
 
 def test_the_wait_is_bounded(rtnl: FakeRtnl) -> None:
     rtnl.script = [UNICAST]  # the prefix route, forever
-    assert addresses.wait_until_local("eth0", "2001:db8::100/64", timeout=0.01) is False
+    assert addresses.wait_until_all_local([("eth0", "2001:db8::100/64")], timeout=0.01) == [False]
     assert len(rtnl.looks) >= 2
 
 
