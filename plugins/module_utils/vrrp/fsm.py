@@ -90,6 +90,7 @@ from .fsm_types import (
     Shutdown,
     Startup,
     State,
+    SuccessorAnnounced,
     Timer,
     TimerExpired,
     Transition,
@@ -129,6 +130,7 @@ __all__ = [
     "Shutdown",
     "Startup",
     "State",
+    "SuccessorAnnounced",
     "Timer",
     "TimerExpired",
     "Transition",
@@ -212,6 +214,9 @@ class VirtualRouter:
     enabled: bool = False
     resigning: bool = False
     since: float = 0.0
+    # Our VIPs another node announced while we await our successor
+    # (address -> when heard): see _on_successor_announced.
+    announced: dict[IPAddress, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.effective_priority:
@@ -232,6 +237,7 @@ class VirtualRouter:
             GroupBackup: self._on_group_backup,
             Resign: self._on_resign,
             Reconfigure: self._on_reconfigure,
+            SuccessorAnnounced: self._on_successor_announced,
         }
 
     def _derive(self) -> None:
@@ -281,6 +287,18 @@ class VirtualRouter:
         """A resigned Master, Backup now, that still holds its addresses (:data:`RESIGN_HOLD`)."""
         return Timer.RELEASE in self.timers
 
+    @property
+    def awaits_successor(self) -> bool:
+        """Whether another node's gratuitous ARP / NA for our VIPs matters now:
+        a resigning Master that would hold (the runner listens from here) or a
+        releasing Backup (see :class:`SuccessorAnnounced`)."""
+        return self.releasing or (
+            self.enabled
+            and self.state is State.MASTER
+            and self.resigning
+            and self.params.resign_hold
+        )
+
     def advertisement(self, priority: int | None = None) -> Advertisement:
         """The advertisement this router sends now (``priority`` overrides)."""
         if priority is None:
@@ -302,7 +320,10 @@ class VirtualRouter:
         handler = self._handlers.get(type(event))
         if handler is None:
             raise StateError(f"unknown event {event!r}")
-        return handler(event, now)
+        actions = handler(event, now)
+        if self.announced and not self.awaits_successor:
+            self.announced.clear()  # one rule: remembered only while it matters
+        return actions
 
     # -- helpers ----------------------------------------------------------------
 
@@ -366,7 +387,7 @@ class VirtualRouter:
         was_master = self.state is State.MASTER
         self._cancel(Timer.ADVER, actions)
         self._move(State.BACKUP, cause, now, actions)
-        if was_master and hold:
+        if was_master and hold and not self._all_announced(since=now - RESIGN_HOLD):
             self._arm(Timer.RELEASE, now + RESIGN_HOLD, actions)
         elif was_master:
             actions.append(RemoveAddresses())
@@ -383,6 +404,10 @@ class VirtualRouter:
         if self.timers.pop(Timer.RELEASE, None) is not None:
             actions.append(CancelTimer(Timer.RELEASE))
             actions.append(RemoveAddresses(self.params.virtual_addresses if only_vips else None))
+
+    def _all_announced(self, *, since: float = float("-inf")) -> bool:
+        """Whether another node announced every advertised VIP (heard at ``since`` or later)."""
+        return all(vip in self.announced and self.announced[vip] >= since for vip in self._vip_set)
 
     def _want_master(self, cause: str, now: float, actions: list[Action]) -> None:
         """Take over now, or, in a sync group, ask the group first."""
@@ -574,6 +599,27 @@ class VirtualRouter:
             self._advertise(now, actions)
         return actions
 
+    def _on_successor_announced(self, event: SuccessorAnnounced, now: float) -> list[Action]:
+        """Another node announced some of our VIPs (its gratuitous ARP / NA).
+
+        A releasing Backup lets its addresses go once EVERY advertised VIP was
+        announced: keepalived and our runner announce all of them in one burst
+        right after taking them, so waiting for the last costs microseconds,
+        while releasing at the first would drop the others in the very gap the
+        hold covers. Heard while still a resigning Master (our runner announces
+        before it advertises), it is remembered: the advert that follows
+        within :data:`RESIGN_HOLD` hands over without a hold.
+        """
+        actions: list[Action] = []
+        if not self.awaits_successor:
+            return actions
+        for address in event.addresses:
+            if address in self._vip_set:
+                self.announced[address] = now
+        if self.releasing and self._all_announced():
+            self._release(actions)
+        return actions
+
     def _on_reconfigure(self, event: Reconfigure, now: float) -> list[Action]:
         old = self.params
         new = replace(event.params, primary_address=old.primary_address)
@@ -584,6 +630,7 @@ class VirtualRouter:
             )
         actions: list[Action] = []
         self._release(actions, only_vips=True)  # those of the old definition
+        self.announced.clear()  # of the old definition's VIPs
         before = self.advertisement()
         self.params = new
         self._derive()

@@ -209,6 +209,21 @@ class Reconfigure:
     readdress: tuple[IPAddress, ...] = ()
 
 
+@dataclass(frozen=True)
+class SuccessorAnnounced:
+    """Another node announced ``addresses`` on the instance's interface.
+
+    A gratuitous ARP (request or reply, sender IP one of them) or an
+    unsolicited neighbour advertisement (target one of them) from a MAC not
+    ours: the runner listens while the router awaits its successor
+    (``VirtualRouter.awaits_successor``). A resigned Master holding its
+    addresses (fsm.RESIGN_HOLD) lets them go once every advertised one was
+    announced; heard just before the successor's advert, it is remembered.
+    """
+
+    addresses: tuple[IPAddress, ...]
+
+
 Event = Union[
     Startup,
     Shutdown,
@@ -222,6 +237,7 @@ Event = Union[
     GroupBackup,
     Resign,
     Reconfigure,
+    SuccessorAnnounced,
 ]
 
 
