@@ -144,22 +144,30 @@ __all__ = [
 # an expiry this close to the deadline counts as on time.
 TIMER_TOLERANCE: Final = 0.001
 
-# How long a resigned Master keeps its addresses after its successor's first
-# advertisement (issue 13). keepalived sends that advert BEFORE it adds the
-# addresses and sends its gratuitous ARP (vrrp_state_goto_master, then
+# How long at most a resigned Master keeps its addresses after its successor's
+# first advertisement (issue 13). keepalived sends that advert BEFORE it adds
+# the addresses and sends its gratuitous ARP (vrrp_state_goto_master, then
 # vrrp_state_become_master): 0.1 to 1 ms later with Debian 12's 2.2.7, 0.1 to
 # 2.7 ms with Debian 13's 2.3.3 on a loaded host (captured in the successor,
 # tests/netns/test_resign_to_keepalived.py); until then the link's ARP
-# caches still send here. Short, because while we hold the addresses after the
-# successor's gratuitous ARP our kernel still answers an ARP request for them
-# (a host asking for the first time in that window may pick us). Our own
-# runner takes the addresses and announces them before it advertises, so
-# handing over to it the hold only lets a datagram already here be answered.
+# caches still send here. The hold ends as soon as the successor has
+# announced every advertised address (SuccessorAnnounced: the runner hears its
+# gratuitous ARP / unsolicited NA), so this bound only counts when that is
+# never heard (a lost frame, a successor that does not announce) or comes
+# late (a keepalived descheduled between its advert and its ARP). Only then
+# does our kernel answer ARP / NS for addresses the successor holds (a host
+# asking for the first time may pick us): before the successor's ARP our
+# answer is the right one, and its ARP, when it comes, corrects the caches.
+# 0.2 s (50 ms before the hold ended early): it covers a successor stalled 75
+# times its slowest measured gap; what it costs, ARP answers for 0.2 s instead
+# of 0.05 s, is paid only when the announcement is never heard.
+# Our own runner takes the addresses and announces them before it advertises:
+# the hold ends at its advert.
 # Not with a VMAC (RouterParams.resign_hold): the frames follow the virtual
 # MAC, which the bridge moves to the successor on its first advert; holding
 # gains nothing there, and an ARP answer we sent from the VMAC meanwhile would
 # pull the MAC back to us until the successor's next advert.
-RESIGN_HOLD: Final = 0.05
+RESIGN_HOLD: Final = 0.2
 
 
 def skew_time(*, version: int, priority: int, master_adver_interval_cs: int) -> float:
@@ -551,7 +559,8 @@ class VirtualRouter:
             return actions  # cancelled or re-armed since: a stale expiry
         del self.timers[timer]
         if timer is Timer.RELEASE:
-            # The hand-over is RESIGN_HOLD old: the successor has announced.
+            # The hand-over is RESIGN_HOLD old and the successor's announcement
+            # was not heard: the bound.
             actions.append(RemoveAddresses())
         elif timer is Timer.ADVER and self.state is State.MASTER:
             # RFC 9568 §6.4.3
