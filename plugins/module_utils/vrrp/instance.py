@@ -207,6 +207,9 @@ class Instance:
         self._retired = {vip.ip: vip for vip in old.virtual_addresses}
         self._wire_key = None  # peers or checksum form may have changed
         self.last_heard = None  # decoded under the old unicast_ttl
+        # A listener for the old VIPs: the next actions open one for the new
+        # ones if the core still awaits its successor.
+        self._watch_announcements(False)
         if cfg.garp != old.garp and self.router.state is State.MASTER:
             # The refresh chain runs on the old period: start it again.
             self._cancel_announcements()

@@ -367,3 +367,30 @@ def test_a_listener_that_cannot_open_leaves_the_bound() -> None:
     inst.feed(inst, Resign(active=True))
     assert inst.stats["io_error.WatchAnnouncements"] == 1
     assert inst.router.state is State.MASTER
+
+
+def test_a_reload_while_listening_listens_for_the_new_vips() -> None:
+    from vrrp.config import load_config as load
+    from vrrp.fsm import Reconfigure, Resign
+    from vrrp.instance import router_params
+
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop)
+    become_master(inst, loop)
+    inst.feed(inst, Resign(active=True))
+    opened: list[tuple[str, ...]] = []
+    original = io.watch_announcements
+
+    def watch(instance: Instance, *, on: bool) -> None:
+        original(instance, on=on)
+        if on:
+            opened.append(tuple(str(v.ip) for v in instance.virtual_interfaces))
+
+    io.watch_announcements = watch  # type: ignore[method-assign]
+    obj = {"name": "web", "interface": "eth0", "vrid": 51, "priority": 200,
+           "advert_interval": 1, "virtual_addresses": ["192.0.2.101/24"]}  # fmt: skip
+    cfg = load({"instances": [obj]}).instances[0]
+    inst.reconfigure(cfg, group=None)
+    params = router_params(cfg, primary=inst.router.params.primary_address)
+    inst.feed(inst, Reconfigure(params))
+    assert io.watching and opened == [("192.0.2.101",)]
