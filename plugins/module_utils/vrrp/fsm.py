@@ -16,8 +16,9 @@ Events (one handler each): :class:`Startup`, :class:`Shutdown`,
 :class:`AdvertReceived`, :class:`TimerExpired` (``adver``, ``master_down``,
 ``preempt_delay``), :class:`FaultRaised` / :class:`FaultCleared`,
 :class:`PriorityChanged`, :class:`PrimaryAddressChanged`, the sync-group pair
-:class:`GroupMaster` / :class:`GroupBackup`, :class:`Resign` (maintenance) and
-:class:`Reconfigure` (a reload that changes the definition in place).
+:class:`GroupMaster` / :class:`GroupBackup`, :class:`Resign` (maintenance),
+:class:`SuccessorAnnounced` (another node's gratuitous ARP / NA of our VIPs)
+and :class:`Reconfigure` (a reload that changes the definition in place).
 
 Actions: :class:`SendAdvert`, :class:`AddAddresses`, :class:`RemoveAddresses`,
 :class:`Announce` (gratuitous ARP / unsolicited NA), :class:`ArmTimer`,
@@ -46,10 +47,11 @@ Beyond the RFC text, following keepalived where the RFC is silent:
   routers gains nothing); two resigning Masters keep the higher primary
   address. Whatever resigns, one router serves. A resigning Master that
   hears its successor's advertisement goes Backup at once (it sends nothing
-  more) but keeps the addresses for :data:`RESIGN_HOLD` (the ``release``
-  timer): keepalived advertises before it takes the addresses and sends its
-  gratuitous ARP, and a datagram the link still sent to us in that gap
-  must find the address here, not a host that just let it go.
+  more) but keeps the addresses until the successor has announced every one
+  (:class:`SuccessorAnnounced`), :data:`RESIGN_HOLD` at most (the
+  ``release`` timer): keepalived advertises before it takes the addresses
+  and sends its gratuitous ARP, and a datagram the link still sent to us in
+  that gap must find the address here, not a host that just let it go.
 - The address owner uses every advertisement it receives (RFC 9568 erratum
   8298: log-only, counted as the ``owner`` anomaly), so that two owners elect
   one Master by primary address and an owner answers a priority-0 advert.
@@ -292,7 +294,8 @@ class VirtualRouter:
 
     @property
     def releasing(self) -> bool:
-        """A resigned Master, Backup now, that still holds its addresses (:data:`RESIGN_HOLD`)."""
+        """A resigned Master, Backup now, that still holds its addresses (until its
+        successor announced them, :data:`RESIGN_HOLD` at most)."""
         return Timer.RELEASE in self.timers
 
     @property

@@ -70,8 +70,9 @@ class RouterParams:
     auth_type: int = 0
     auth_data: bytes = b""
     unicast_peers: tuple[IPAddress, ...] = ()
-    # A resigned Master keeps its addresses fsm.RESIGN_HOLD past its successor's
-    # advert; off for a VMAC, whose frames follow the successor's first advert.
+    # A resigned Master keeps its addresses past its successor's advert until
+    # it announced them (fsm.RESIGN_HOLD at most); off for a VMAC, whose frames
+    # follow the successor's first advert.
     resign_hold: bool = True
 
     def __post_init__(self) -> None:
