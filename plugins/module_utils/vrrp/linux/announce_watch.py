@@ -18,19 +18,17 @@ address, from a MAC not ours.
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import socket
-import struct
 from collections.abc import Collection
 from typing import Final, Union
 
 from ..errors import NetlinkError
 from .announce import ETH_P_ARP, ETH_P_IPV6, ICMPV6_NEIGHBOR_ADVERT, IPPROTO_ICMPV6
+from .vmac_socket import attach_filter, bpf
 
 IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
 
-SO_ATTACH_FILTER: Final = 26
 PACKET_OUTGOING: Final = 4
 NA_FLAG_SOLICITED: Final = 0x40
 _READS_PER_WAKE: Final = 64  # frames drained per wake-up: the loop is never held long
@@ -43,26 +41,28 @@ _IP6_HEADER: Final = 40
 _ICMP6: Final = _ETH + _IP6_HEADER
 _NA_TARGET: Final = _ICMP6 + 8
 
-# Classic BPF (linux/filter.h): code, jt, jf, k.
-_LD_H_ABS: Final = 0x28
+# Classic BPF (<linux/filter.h>): byte loads only, as linux.vmac_socket's.
 _LD_B_ABS: Final = 0x30
-_LD_W_ABS: Final = 0x20
 _JEQ_K: Final = 0x15
 _RET_K: Final = 0x06
 _SKF_AD_PKTTYPE: Final = -0x1000 + 4  # SKF_AD_OFF + SKF_AD_PKTTYPE
 _KEEP: Final = 0x40000
 
 
-def _program(protocol: int) -> list[tuple[int, int, int, int]]:
-    """The filter of one family: incoming, the protocol's announcement, else drop."""
+def filter_program(protocol: int) -> bytes:
+    """The filter of ``protocol`` (ETH_P_ARP or ETH_P_IPV6): incoming frames that
+    can be an announcement (an ARP request or reply; an ICMPv6 NA without
+    extension headers), every other frame dropped in the kernel."""
     head = [
-        (_LD_W_ABS, 0, 0, _SKF_AD_PKTTYPE & 0xFFFFFFFF),
+        (_LD_B_ABS, 0, 0, _SKF_AD_PKTTYPE),
         (_JEQ_K, 0, 1, PACKET_OUTGOING),
         (_RET_K, 0, 0, 0),
     ]
     if protocol == ETH_P_ARP:
         body = [
-            (_LD_H_ABS, 0, 0, _ARP_OP),
+            (_LD_B_ABS, 0, 0, _ARP_OP),  # the operation's high byte: 0
+            (_JEQ_K, 0, 4, 0),
+            (_LD_B_ABS, 0, 0, _ARP_OP + 1),
             (_JEQ_K, 1, 0, 1),  # request
             (_JEQ_K, 0, 1, 2),  # reply
             (_RET_K, 0, 0, _KEEP),
@@ -77,12 +77,7 @@ def _program(protocol: int) -> list[tuple[int, int, int, int]]:
             (_RET_K, 0, 0, _KEEP),
             (_RET_K, 0, 0, 0),
         ]
-    return head + body
-
-
-def filter_program(protocol: int) -> bytes:
-    """The ``struct sock_filter`` array for ``protocol`` (ETH_P_ARP or ETH_P_IPV6)."""
-    return b"".join(struct.pack("HBBI", *insn) for insn in _program(protocol))
+    return bpf(*head, *body)
 
 
 def announced_address(frame: bytes, *, version: int, own_mac: bytes) -> IPAddress | None:  # noqa: PLR0911
@@ -132,11 +127,7 @@ class AnnounceWatch:
         except OSError as exc:
             raise NetlinkError(f"announcement watch on {ifname}: {exc}") from exc
         try:
-            # struct sock_fprog {unsigned short len; struct sock_filter *filter;}:
-            # the kernel copies the program during the call.
-            array = ctypes.create_string_buffer(program)
-            fprog = struct.pack("HL", len(program) // 8, ctypes.addressof(array))
-            self._sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+            attach_filter(self._sock, program)
             self._sock.setblocking(False)
             self._sock.bind((ifname, protocol))
         except OSError as exc:

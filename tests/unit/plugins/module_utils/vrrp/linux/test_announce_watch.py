@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import struct
 from ipaddress import ip_address
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_vmac_socket import PACKET_HOST, PACKET_MULTICAST, run_bpf
 
 from vrrp.linux.announce import garp_frame, unsolicited_na_frame
 from vrrp.linux.announce_watch import (
     ETH_P_ARP,
     ETH_P_IPV6,
     NA_FLAG_SOLICITED,
+    PACKET_OUTGOING,
     announced_address,
     filter_program,
 )
 
+PACKET_BROADCAST = 1
 OURS = bytes.fromhex("020000000001")
 THEIRS = bytes.fromhex("020000000002")
 
@@ -59,12 +61,24 @@ def test_a_family_reads_only_its_frames() -> None:
     assert announced_address(na, version=4, own_mac=OURS) is None
 
 
-def test_the_filters_are_whole_sock_filter_arrays() -> None:
-    for protocol in (ETH_P_ARP, ETH_P_IPV6):
-        program = filter_program(protocol)
-        assert len(program) % 8 == 0
-        codes = [struct.unpack_from("HBBI", program, i)[0] for i in range(0, len(program), 8)]
-        assert codes[-1] == 0x06  # every path ends in a return
+def test_the_kernel_filter_wakes_only_for_incoming_announcements() -> None:
+    arp = filter_program(ETH_P_ARP)
+    na = filter_program(ETH_P_IPV6)
+    garp = garp_frame(mac=THEIRS, vip="192.0.2.100")
+    reply = garp[:21] + b"\x02" + garp[22:]
+    advert = unsolicited_na_frame(mac=THEIRS, target="2001:db8::100")
+    assert run_bpf(arp, garp, pkttype=PACKET_BROADCAST) > 0
+    assert run_bpf(arp, reply, pkttype=PACKET_HOST) > 0
+    assert run_bpf(arp, garp, pkttype=PACKET_OUTGOING) == 0  # ours, as sent
+    assert run_bpf(arp, garp[:21] + b"\x03" + garp[22:], pkttype=PACKET_BROADCAST) == 0
+    assert run_bpf(arp, garp[:20] + b"\x01\x01" + garp[22:], pkttype=PACKET_BROADCAST) == 0
+    assert run_bpf(na, advert, pkttype=PACKET_MULTICAST) > 0
+    assert run_bpf(na, advert, pkttype=PACKET_OUTGOING) == 0
+    ns = advert[:54] + b"\x87" + advert[55:]  # a neighbour solicitation
+    assert run_bpf(na, ns, pkttype=PACKET_MULTICAST) == 0
+    udp = advert[:20] + b"\x11" + advert[21:]
+    assert run_bpf(na, udp, pkttype=PACKET_MULTICAST) == 0
+    assert run_bpf(na, advert[:30], pkttype=PACKET_MULTICAST) == 0  # short: dropped
 
 
 @settings(max_examples=500, deadline=None)
