@@ -160,7 +160,7 @@ ansible_facts:
               VMAC), C(vip_interfaces) (the virtual addresses declared on another
               interface, address to interface), C(config_digest) (a digest of the
               definition the runner runs), C(releasing) (a BACKUP that resigned and still
-              holds its addresses, for 50 ms at most),
+              holds its addresses until its successor announced them, for 0.2 s at most),
               C(history) (the last transitions, oldest first, each with C(from),
               C(to), C(cause) and C(time)) and C(drift) (a list of C(kind) and C(message), of kinds
               C(vip_missing), C(vmac_missing), C(vip_held), C(config_not_running),

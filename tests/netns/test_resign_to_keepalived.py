@@ -17,11 +17,14 @@ Before the fix r1 dropped the VIP 0.7 to 4 ms after keepalived's advert, in 2
 of 8 rounds BEFORE keepalived's gratuitous ARP was on the wire (0.15 and 0.22
 ms before): a datagram the client still sent to r1's MAC then found no VIP.
 
-The property asserted is the one the fix makes true by our own timers, not
-by keepalived's scheduling: r1 keeps the VIP at least ``RESIGN_HOLD`` after
-its successor sent its advert. The timings (advert->GARP, GARP->
-removal, datagrams that still reached r1) are printed as the evidence; a
-GARP later than the hold (keepalived descheduled that long) is not asserted.
+Then the hold ended at a fixed 50 ms. Now r1 listens for the successor's
+gratuitous ARP (linux/announce_watch.py) and lets the VIP go as soon as it
+heard it, ``RESIGN_HOLD`` (0.2 s) being only the bound. Asserted each round,
+in protocol order rather than timings: r2's GARP is on the wire before r1
+removes the VIP, and r1 removes it before the bound since the advert expires
+(in practice about a millisecond after the GARP: a margin of two orders of
+magnitude for a loaded box); no datagram that reached r1 after the removal
+was lost. The timings are printed as the evidence.
 """
 
 from __future__ import annotations
@@ -95,7 +98,7 @@ def config(priority: int) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("successor", ["keepalived", "runner"])
-def test_a_resigning_runner_keeps_the_vip_past_its_successors_advert(
+def test_a_resigning_runner_keeps_the_vip_until_its_successors_garp(
     lab: Lab, successor: str
 ) -> None:
     """keepalived: advert, then GARP; our runner (rolling maintenance): GARP, then advert."""
@@ -176,7 +179,7 @@ def test_a_resigning_runner_keeps_the_vip_past_its_successors_advert(
     received = decode(pcaps["r1"])
     gone = removals(lab.log_of(monitor))
     lost = set(report.lost)
-    rows, early, garp_last = [], [], []
+    rows, garp_last, before_garp, at_bound, late_lost = [], [], [], [], []
     for n, mark in enumerate(marks):
         end = marks[n + 1] if n + 1 < len(marks) else float("inf")
         adv = next(
@@ -202,16 +205,20 @@ def test_a_resigning_runner_keeps_the_vip_past_its_successors_advert(
             f"GARP->r1 removal {1000 * (removed - garp):.2f} ms, "
             f"datagrams to r1 after removal {late}, lost {sorted(s for s in late if s in lost)}"
         )
-        if removed - adv < RESIGN_HOLD - TIMER_TOLERANCE:
-            early.append(n)
+        if removed < garp:
+            before_garp.append(n)
+        if removed - adv >= RESIGN_HOLD - TIMER_TOLERANCE:
+            at_bound.append(n)
+        late_lost += [s for s in late if s in lost]
         if garp > adv:
             garp_last.append(n)
     print(f"seed {SEED}: {report.summary()}")
     print("\n".join(rows))
-    # The property made true (our timers, not the successor's scheduling): r1
-    # keeps the VIP RESIGN_HOLD past the advert r2 sent (r1 hears it later, and
-    # the core takes a timer at most TIMER_TOLERANCE early).
-    assert not early, "\n".join(rows)
+    # r1 keeps the VIP until r2 has announced it (its GARP on r2's wire before
+    # r1's removal), and it ends the hold on that GARP, not at the bound.
+    assert not before_garp, "\n".join(rows)
+    assert not at_bound, "\n".join(rows)
+    assert not late_lost, "\n".join(rows)
     if successor == "runner":
         # Ours takes the VIP and announces it before it advertises (fsm
         # _become_master, one thread, in that order): nothing to lose there

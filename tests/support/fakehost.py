@@ -39,6 +39,7 @@ class FakeHost:
         self.fail_on: str | None = None
         self.sockets: set[SocketKey] = set()
         self.announced: list[tuple[str, str]] = []
+        self.watching: set[str] = set()  # instances listening for a successor's GARP / NA
         self.sent: list[tuple[str, Advertisement]] = []
         self.vmacs: set[str] = set()  # VMAC interfaces made (ours)
         self.vmac_error: str | None = None
@@ -73,6 +74,13 @@ class FakeHost:
 
     def withdraw_held(self, instance: Instance, old: InstanceConfig) -> None:
         self.held_withdrawn.append((instance.name, old))
+
+    def watch_announcements(self, instance: Instance, *, on: bool) -> None:
+        """Listening for a successor's GARP / NA: the instance names in ``watching``."""
+        if on:
+            self.watching.add(instance.name)
+        else:
+            self.watching.discard(instance.name)
 
     def announce(self, instance: Instance) -> None:
         self.announced += [

@@ -401,5 +401,8 @@ class Fleet(HostFollower):
     def withdraw_held(self, instance: Instance, old: InstanceConfig) -> None:
         self.io.withdraw_held(instance, old)
 
+    def watch_announcements(self, instance: Instance, *, on: bool) -> None:
+        self.io.watch_announcements(instance, on=on)
+
     def transition(self, instance: Instance, transition: Transition) -> None:
         self.notifier.transition(instance, transition)

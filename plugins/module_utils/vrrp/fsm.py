@@ -16,8 +16,9 @@ Events (one handler each): :class:`Startup`, :class:`Shutdown`,
 :class:`AdvertReceived`, :class:`TimerExpired` (``adver``, ``master_down``,
 ``preempt_delay``), :class:`FaultRaised` / :class:`FaultCleared`,
 :class:`PriorityChanged`, :class:`PrimaryAddressChanged`, the sync-group pair
-:class:`GroupMaster` / :class:`GroupBackup`, :class:`Resign` (maintenance) and
-:class:`Reconfigure` (a reload that changes the definition in place).
+:class:`GroupMaster` / :class:`GroupBackup`, :class:`Resign` (maintenance),
+:class:`SuccessorAnnounced` (another node's gratuitous ARP / NA of our VIPs)
+and :class:`Reconfigure` (a reload that changes the definition in place).
 
 Actions: :class:`SendAdvert`, :class:`AddAddresses`, :class:`RemoveAddresses`,
 :class:`Announce` (gratuitous ARP / unsolicited NA), :class:`ArmTimer`,
@@ -46,10 +47,11 @@ Beyond the RFC text, following keepalived where the RFC is silent:
   routers gains nothing); two resigning Masters keep the higher primary
   address. Whatever resigns, one router serves. A resigning Master that
   hears its successor's advertisement goes Backup at once (it sends nothing
-  more) but keeps the addresses for :data:`RESIGN_HOLD` (the ``release``
-  timer): keepalived advertises before it takes the addresses and sends its
-  gratuitous ARP, and a datagram the link still sent to us in that gap
-  must find the address here, not a host that just let it go.
+  more) but keeps the addresses until the successor has announced every one
+  (:class:`SuccessorAnnounced`), :data:`RESIGN_HOLD` at most (the
+  ``release`` timer): keepalived advertises before it takes the addresses
+  and sends its gratuitous ARP, and a datagram the link still sent to us in
+  that gap must find the address here, not a host that just let it go.
 - The address owner uses every advertisement it receives (RFC 9568 erratum
   8298: log-only, counted as the ``owner`` anomaly), so that two owners elect
   one Master by primary address and an owner answers a priority-0 advert.
@@ -90,6 +92,7 @@ from .fsm_types import (
     Shutdown,
     Startup,
     State,
+    SuccessorAnnounced,
     Timer,
     TimerExpired,
     Transition,
@@ -129,6 +132,7 @@ __all__ = [
     "Shutdown",
     "Startup",
     "State",
+    "SuccessorAnnounced",
     "Timer",
     "TimerExpired",
     "Transition",
@@ -142,22 +146,30 @@ __all__ = [
 # an expiry this close to the deadline counts as on time.
 TIMER_TOLERANCE: Final = 0.001
 
-# How long a resigned Master keeps its addresses after its successor's first
-# advertisement (issue 13). keepalived sends that advert BEFORE it adds the
-# addresses and sends its gratuitous ARP (vrrp_state_goto_master, then
+# How long at most a resigned Master keeps its addresses after its successor's
+# first advertisement (issue 13). keepalived sends that advert BEFORE it adds
+# the addresses and sends its gratuitous ARP (vrrp_state_goto_master, then
 # vrrp_state_become_master): 0.1 to 1 ms later with Debian 12's 2.2.7, 0.1 to
 # 2.7 ms with Debian 13's 2.3.3 on a loaded host (captured in the successor,
 # tests/netns/test_resign_to_keepalived.py); until then the link's ARP
-# caches still send here. Short, because while we hold the addresses after the
-# successor's gratuitous ARP our kernel still answers an ARP request for them
-# (a host asking for the first time in that window may pick us). Our own
-# runner takes the addresses and announces them before it advertises, so
-# handing over to it the hold only lets a datagram already here be answered.
+# caches still send here. The hold ends as soon as the successor has
+# announced every advertised address (SuccessorAnnounced: the runner hears its
+# gratuitous ARP / unsolicited NA), so this bound only counts when that is
+# never heard (a lost frame, a successor that does not announce) or comes
+# late (a keepalived descheduled between its advert and its ARP). Only then
+# does our kernel answer ARP / NS for addresses the successor holds (a host
+# asking for the first time may pick us): before the successor's ARP our
+# answer is the right one, and its ARP, when it comes, corrects the caches.
+# 0.2 s (50 ms before the hold ended early): it covers a successor stalled 75
+# times its slowest measured gap; what it costs, ARP answers for 0.2 s instead
+# of 0.05 s, is paid only when the announcement is never heard.
+# Our own runner takes the addresses and announces them before it advertises:
+# the hold ends at its advert.
 # Not with a VMAC (RouterParams.resign_hold): the frames follow the virtual
 # MAC, which the bridge moves to the successor on its first advert; holding
 # gains nothing there, and an ARP answer we sent from the VMAC meanwhile would
 # pull the MAC back to us until the successor's next advert.
-RESIGN_HOLD: Final = 0.05
+RESIGN_HOLD: Final = 0.2
 
 
 def skew_time(*, version: int, priority: int, master_adver_interval_cs: int) -> float:
@@ -212,6 +224,9 @@ class VirtualRouter:
     enabled: bool = False
     resigning: bool = False
     since: float = 0.0
+    # Our VIPs another node announced while we await our successor
+    # (address -> when heard): see _on_successor_announced.
+    announced: dict[IPAddress, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.effective_priority:
@@ -232,6 +247,7 @@ class VirtualRouter:
             GroupBackup: self._on_group_backup,
             Resign: self._on_resign,
             Reconfigure: self._on_reconfigure,
+            SuccessorAnnounced: self._on_successor_announced,
         }
 
     def _derive(self) -> None:
@@ -278,8 +294,21 @@ class VirtualRouter:
 
     @property
     def releasing(self) -> bool:
-        """A resigned Master, Backup now, that still holds its addresses (:data:`RESIGN_HOLD`)."""
+        """A resigned Master, Backup now, that still holds its addresses (until its
+        successor announced them, :data:`RESIGN_HOLD` at most)."""
         return Timer.RELEASE in self.timers
+
+    @property
+    def awaits_successor(self) -> bool:
+        """Whether another node's gratuitous ARP / NA for our VIPs matters now:
+        a resigning Master that would hold (the runner listens from here) or a
+        releasing Backup (see :class:`SuccessorAnnounced`)."""
+        return self.releasing or (
+            self.enabled
+            and self.state is State.MASTER
+            and self.resigning
+            and self.params.resign_hold
+        )
 
     def advertisement(self, priority: int | None = None) -> Advertisement:
         """The advertisement this router sends now (``priority`` overrides)."""
@@ -302,7 +331,10 @@ class VirtualRouter:
         handler = self._handlers.get(type(event))
         if handler is None:
             raise StateError(f"unknown event {event!r}")
-        return handler(event, now)
+        actions = handler(event, now)
+        if self.announced and not self.awaits_successor:
+            self.announced.clear()  # one rule: remembered only while it matters
+        return actions
 
     # -- helpers ----------------------------------------------------------------
 
@@ -366,7 +398,7 @@ class VirtualRouter:
         was_master = self.state is State.MASTER
         self._cancel(Timer.ADVER, actions)
         self._move(State.BACKUP, cause, now, actions)
-        if was_master and hold:
+        if was_master and hold and not self._all_announced(since=now - RESIGN_HOLD):
             self._arm(Timer.RELEASE, now + RESIGN_HOLD, actions)
         elif was_master:
             actions.append(RemoveAddresses())
@@ -383,6 +415,10 @@ class VirtualRouter:
         if self.timers.pop(Timer.RELEASE, None) is not None:
             actions.append(CancelTimer(Timer.RELEASE))
             actions.append(RemoveAddresses(self.params.virtual_addresses if only_vips else None))
+
+    def _all_announced(self, *, since: float = float("-inf")) -> bool:
+        """Whether another node announced every advertised VIP (heard at ``since`` or later)."""
+        return all(vip in self.announced and self.announced[vip] >= since for vip in self._vip_set)
 
     def _want_master(self, cause: str, now: float, actions: list[Action]) -> None:
         """Take over now, or, in a sync group, ask the group first."""
@@ -526,7 +562,8 @@ class VirtualRouter:
             return actions  # cancelled or re-armed since: a stale expiry
         del self.timers[timer]
         if timer is Timer.RELEASE:
-            # The hand-over is RESIGN_HOLD old: the successor has announced.
+            # The hand-over is RESIGN_HOLD old and the successor's announcement
+            # was not heard: the bound.
             actions.append(RemoveAddresses())
         elif timer is Timer.ADVER and self.state is State.MASTER:
             # RFC 9568 §6.4.3
@@ -574,6 +611,27 @@ class VirtualRouter:
             self._advertise(now, actions)
         return actions
 
+    def _on_successor_announced(self, event: SuccessorAnnounced, now: float) -> list[Action]:
+        """Another node announced some of our VIPs (its gratuitous ARP / NA).
+
+        A releasing Backup lets its addresses go once EVERY advertised VIP was
+        announced: keepalived and our runner announce all of them in one burst
+        right after taking them, so waiting for the last costs microseconds,
+        while releasing at the first would drop the others in the very gap the
+        hold covers. Heard while still a resigning Master (our runner announces
+        before it advertises), it is remembered: the advert that follows
+        within :data:`RESIGN_HOLD` hands over without a hold.
+        """
+        actions: list[Action] = []
+        if not self.awaits_successor:
+            return actions
+        for address in event.addresses:
+            if address in self._vip_set:
+                self.announced[address] = now
+        if self.releasing and self._all_announced():
+            self._release(actions)
+        return actions
+
     def _on_reconfigure(self, event: Reconfigure, now: float) -> list[Action]:
         old = self.params
         new = replace(event.params, primary_address=old.primary_address)
@@ -584,6 +642,7 @@ class VirtualRouter:
             )
         actions: list[Action] = []
         self._release(actions, only_vips=True)  # those of the old definition
+        self.announced.clear()  # of the old definition's VIPs
         before = self.advertisement()
         self.params = new
         self._derive()

@@ -70,8 +70,9 @@ class RouterParams:
     auth_type: int = 0
     auth_data: bytes = b""
     unicast_peers: tuple[IPAddress, ...] = ()
-    # A resigned Master keeps its addresses fsm.RESIGN_HOLD past its successor's
-    # advert; off for a VMAC, whose frames follow the successor's first advert.
+    # A resigned Master keeps its addresses past its successor's advert until
+    # it announced them (fsm.RESIGN_HOLD at most); off for a VMAC, whose frames
+    # follow the successor's first advert.
     resign_hold: bool = True
 
     def __post_init__(self) -> None:
@@ -209,6 +210,21 @@ class Reconfigure:
     readdress: tuple[IPAddress, ...] = ()
 
 
+@dataclass(frozen=True)
+class SuccessorAnnounced:
+    """Another node announced ``addresses`` on the instance's interface.
+
+    A gratuitous ARP (request or reply, sender IP one of them) or an
+    unsolicited neighbour advertisement (target one of them) from a MAC not
+    ours: the runner listens while the router awaits its successor
+    (``VirtualRouter.awaits_successor``). A resigned Master holding its
+    addresses (fsm.RESIGN_HOLD) lets them go once every advertised one was
+    announced; heard just before the successor's advert, it is remembered.
+    """
+
+    addresses: tuple[IPAddress, ...]
+
+
 Event = Union[
     Startup,
     Shutdown,
@@ -222,6 +238,7 @@ Event = Union[
     GroupBackup,
     Resign,
     Reconfigure,
+    SuccessorAnnounced,
 ]
 
 

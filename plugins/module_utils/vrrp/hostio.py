@@ -21,11 +21,13 @@ from typing import Protocol
 
 from .config_types import InstanceConfig
 from .errors import NetlinkError, VRRPError
+from .fsm import SuccessorAnnounced
 from .held import Held, address_options, raise_errors
 from .instance import Instance, InstanceKernelIo, IPInterface
 from .linux import accept_filter, addresses, link
 from .linux.address_channel import AddressChange, AddressChannel
-from .linux.announce import Announcer, mac_bytes
+from .linux.announce import Announcer, interface_mac, mac_bytes
+from .linux.announce_watch import AnnounceWatch
 from .linux.sockets import Received, VrrpSocket
 from .linux.vmac_socket import VmacSocket
 from .packet import Advertisement
@@ -110,10 +112,48 @@ class KernelIo:
         # Every VIP added or removed goes through one netlink socket kept open,
         # an instance's VIPs as one batch (the mass takeover, issue 14 §5).
         self._vips = AddressChannel()
+        # Listeners for a successor's gratuitous ARP / NA, by instance name.
+        self._watches: dict[str, AnnounceWatch] = {}
 
     def close(self) -> None:
         """At stop: close what stays open between calls (the address channel)."""
         self._vips.close()
+        for watch in self._watches.values():
+            self.loop.remove_reader(watch.fileno())
+            watch.close()
+        self._watches.clear()
+
+    # ------------------------------------- a successor's announcements (issue 13)
+
+    def watch_announcements(self, instance: Instance, *, on: bool) -> None:
+        """Open (``on``) or close the instance's listener for another node's
+        gratuitous ARP / NA of its VIPs; each one heard is fed as
+        :class:`~.fsm_types.SuccessorAnnounced`."""
+        old = self._watches.pop(instance.name, None)
+        if old is not None:
+            self.loop.remove_reader(old.fileno())
+            old.close()
+        if not on:
+            return
+        ifname = instance.address_ifname
+        watch = AnnounceWatch(
+            ifname=ifname,
+            version=instance.ip_version,
+            own_mac=interface_mac(ifname),
+            addresses=[vip.ip for vip in instance.virtual_interfaces],
+        )
+        self._watches[instance.name] = watch
+        self.loop.add_reader(watch.fileno(), self._on_announcements, instance, watch)
+
+    @staticmethod
+    def _on_announcements(instance: Instance, watch: AnnounceWatch) -> None:
+        own, ignored = watch.own, watch.ignored
+        found = watch.read()
+        instance.stats["announce_watch.own"] += watch.own - own
+        instance.stats["announce_watch.ignored"] += watch.ignored - ignored
+        if found:
+            instance.stats["announce_watch.heard"] += len(found)
+            instance.feed(instance, SuccessorAnnounced(tuple(found)))
 
     # ------------------------------------------------------ an instance's I/O
 

@@ -78,6 +78,8 @@ class InstanceKernelIo(Protocol):
 
     def withdraw_held(self, instance: Instance, old: InstanceConfig) -> None: ...
 
+    def watch_announcements(self, instance: Instance, *, on: bool) -> None: ...
+
 
 class InstanceIo(InstanceKernelIo, Protocol):
     """What an instance needs from the host (implemented by the fleet: HostIo and Notifier)."""
@@ -187,6 +189,9 @@ class Instance:
         # The last datagram decoded for this instance, (payload, src, dst, TTL),
         # and its event: the fleet decodes the same datagram once.
         self.last_heard: tuple[tuple[bytes, str, str, int], AdvertReceived] | None = None
+        # Whether the host listens for our successor's gratuitous ARP / NA
+        # (the core's awaits_successor, followed after every list of actions).
+        self._watching = False
 
     def reconfigure(self, cfg: InstanceConfig, *, group: str | None) -> None:
         """Run on with a new definition of the same virtual router (a reload in place).
@@ -202,6 +207,9 @@ class Instance:
         self._retired = {vip.ip: vip for vip in old.virtual_addresses}
         self._wire_key = None  # peers or checksum form may have changed
         self.last_heard = None  # decoded under the old unicast_ttl
+        # A listener for the old VIPs: the next actions open one for the new
+        # ones if the core still awaits its successor.
+        self._watch_announcements(False)
         if cfg.garp != old.garp and self.router.state is State.MASTER:
             # The refresh chain runs on the old period: start it again.
             self._cancel_announcements()
@@ -438,6 +446,19 @@ class Instance:
             else:
                 if isinstance(action, (AddAddresses, RemoveAddresses)):
                     self._cancel_address_retry()
+        self._watch_announcements(self.router.awaits_successor)
+
+    def _watch_announcements(self, wanted: bool) -> None:
+        """Listen for the successor's announcements while the core awaits them
+        (fsm.SuccessorAnnounced); a listener that cannot open is counted and
+        logged: the hold's fixed bound still ends it."""
+        if wanted == self._watching:
+            return
+        self._watching = wanted
+        try:
+            self.io.watch_announcements(self, on=wanted)
+        except Exception as exc:  # the bound (fsm.RESIGN_HOLD) still applies
+            self._io_failed("WatchAnnouncements", exc)
 
     def _io_failed(self, what: str, exc: Exception) -> None:
         key = f"io_error.{what}"
@@ -633,3 +654,4 @@ class Instance:
         self._timers.close()
         self._cancel_announcements()
         self._cancel_address_retry()
+        self._watch_announcements(False)

@@ -57,7 +57,8 @@ _IPV6_HEADER: Final = struct.Struct("!IHBB16s16s")
 _MAX_FRAME: Final = 65535
 
 
-def _bpf(*insns: tuple[int, int, int, int]) -> bytes:
+def bpf(*insns: tuple[int, int, int, int]) -> bytes:
+    """A classic BPF program (``struct sock_filter`` array) of ``(code, jt, jf, k)``."""
     return b"".join(_BPF_INSN.pack(code, jt, jf, k & 0xFFFFFFFF) for code, jt, jf, k in insns)
 
 
@@ -73,7 +74,7 @@ def vrrp_filter(version: int, vrid: int) -> bytes:
     socket hears those) never wake us.
     """
     if version == 4:
-        return _bpf(
+        return bpf(
             (_BPF_LD_B_ABS, 0, 0, _SKF_AD_PKTTYPE),
             (_BPF_JEQ_K, 6, 0, PACKET_OUTGOING),
             (_BPF_LD_B_ABS, 0, 0, 9),
@@ -84,7 +85,7 @@ def vrrp_filter(version: int, vrid: int) -> bytes:
             (_BPF_RET_K, 0, 0, _MAX_FRAME),
             (_BPF_RET_K, 0, 0, 0),
         )
-    return _bpf(
+    return bpf(
         (_BPF_LD_B_ABS, 0, 0, _SKF_AD_PKTTYPE),
         (_BPF_JEQ_K, 5, 0, PACKET_OUTGOING),
         (_BPF_LD_B_ABS, 0, 0, 6),
@@ -96,7 +97,7 @@ def vrrp_filter(version: int, vrid: int) -> bytes:
     )
 
 
-DROP_ALL: Final = _bpf((_BPF_RET_K, 0, 0, 0))
+DROP_ALL: Final = bpf((_BPF_RET_K, 0, 0, 0))
 
 
 def group_mac(version: int) -> bytes:
@@ -125,7 +126,7 @@ def parse_ipv6_header(datagram: bytes) -> tuple[str, str, int, bytes] | str:
     )
 
 
-def _attach_filter(sock: socket.socket, program: bytes) -> None:
+def attach_filter(sock: socket.socket, program: bytes) -> None:
     """Attach a classic BPF ``program`` (the kernel copies it during the call)."""
     code = ctypes.create_string_buffer(program, len(program))
     fprog = _SOCK_FPROG.pack(len(program) // _BPF_INSN.size, ctypes.addressof(code))
@@ -150,7 +151,7 @@ class VmacSocket(VrrpSocket):
         try:
             rx.setblocking(False)
             # Filter before bind: nothing unfiltered is ever queued.
-            _attach_filter(rx, vrrp_filter(version, vrid))
+            attach_filter(rx, vrrp_filter(version, vrid))
             rx.bind((ifname, proto))
             mreq = _PACKET_MREQ.pack(self.ifindex, PACKET_MR_MULTICAST, 6, group_mac(version))
             rx.setsockopt(SOL_PACKET, PACKET_ADD_MEMBERSHIP, mreq)
@@ -163,7 +164,7 @@ class VmacSocket(VrrpSocket):
     def _configure(self) -> None:
         super()._configure()
         # This socket only sends: the listener is the packet socket.
-        _attach_filter(self._sock, DROP_ALL)
+        attach_filter(self._sock, DROP_ALL)
         if self.version == 6:
             # The parent's link-local source is not on the macvlan (an address
             # there would make a Backup send MLD reports from the VMAC).

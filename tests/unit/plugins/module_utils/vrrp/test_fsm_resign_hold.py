@@ -88,10 +88,11 @@ def test_a_vmac_instance_does_not_hold() -> None:
     assert not vmac.resign_hold
 
 
-def test_the_hold_is_short_against_the_arp_hazard() -> None:
-    # While held after the successor's gratuitous ARP our kernel still answers
-    # ARP for the address: a bound well under one advert interval.
-    assert 0 < RESIGN_HOLD <= 0.1
+def test_the_hold_is_bounded_against_the_arp_hazard() -> None:
+    # Held without having heard the successor's gratuitous ARP, our kernel
+    # still answers ARP for the address: the bound is short (the usual hold
+    # ends at that ARP, test_fsm_successor_announced.py).
+    assert 0 < RESIGN_HOLD <= 0.25
 
 
 def test_a_stop_or_takeover_master_drops_at_once_as_before() -> None:

@@ -50,6 +50,7 @@ class FakeIo:
         self.calls: dict[str, int] = dict.fromkeys(ACTIONS, 0)
         self.fail: dict[str, list[BaseException]] = {name: [] for name in ACTIONS}
         self.held = False  # the VIPs, as the kernel sees them
+        self.watching = False  # listening for a successor's GARP / NA
 
     def _call(self, name: str) -> None:
         self.calls[name] += 1
@@ -69,6 +70,9 @@ class FakeIo:
 
     def announce(self, instance: Instance) -> None:
         self._call("announce")
+
+    def watch_announcements(self, instance: Instance, *, on: bool) -> None:
+        self.watching = on
 
     def transition(self, instance: Instance, transition: Transition) -> None:
         self._call("transition")
@@ -324,3 +328,69 @@ def test_transitions_of_one_list_are_recorded_in_their_order() -> None:
     )
     assert io.order == ["add_addresses", "transition INIT->BACKUP", "transition BACKUP->MASTER"]
     assert [h.cause for h in inst.history] == ["first", "second"]
+
+
+# -- the successor's announcements (issue 13) --------------------------------------
+
+
+def test_the_instance_listens_for_its_successor_only_while_the_core_awaits_it() -> None:
+    """Opened at the resignation (our runner as successor announces BEFORE its
+    advert), kept through the hold, closed when the successor's GARP ends it."""
+    from vrrp.fsm import AdvertReceived, Resign, SuccessorAnnounced
+
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop)
+    become_master(inst, loop)
+    assert not io.watching
+    inst.feed(inst, Resign(active=True))
+    assert io.watching
+    vip = ip_address("192.0.2.100")
+    heard = Advertisement(version=3, vrid=51, priority=100, interval_cs=100, addresses=(vip,))
+    inst.feed(inst, AdvertReceived(heard, ip_address("192.0.2.12")))
+    assert inst.router.state is State.BACKUP and io.held and io.watching
+    inst.feed(inst, SuccessorAnnounced((vip,)))
+    assert not io.held and not io.watching
+    assert io.calls["remove_addresses"] == 1
+
+
+def test_a_listener_that_cannot_open_leaves_the_bound() -> None:
+    from vrrp.fsm import Resign
+
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop)
+
+    def refuse(instance: Instance, *, on: bool) -> None:
+        raise NetlinkError("announcement watch on eth0: EPERM")
+
+    io.watch_announcements = refuse  # type: ignore[method-assign]
+    become_master(inst, loop)
+    inst.feed(inst, Resign(active=True))
+    assert inst.stats["io_error.WatchAnnouncements"] == 1
+    assert inst.router.state is State.MASTER
+
+
+def test_a_reload_while_listening_listens_for_the_new_vips() -> None:
+    from vrrp.config import load_config as load
+    from vrrp.fsm import Reconfigure, Resign
+    from vrrp.instance import router_params
+
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop)
+    become_master(inst, loop)
+    inst.feed(inst, Resign(active=True))
+    opened: list[tuple[str, ...]] = []
+    original = io.watch_announcements
+
+    def watch(instance: Instance, *, on: bool) -> None:
+        original(instance, on=on)
+        if on:
+            opened.append(tuple(str(v.ip) for v in instance.virtual_interfaces))
+
+    io.watch_announcements = watch  # type: ignore[method-assign]
+    obj = {"name": "web", "interface": "eth0", "vrid": 51, "priority": 200,
+           "advert_interval": 1, "virtual_addresses": ["192.0.2.101/24"]}  # fmt: skip
+    cfg = load({"instances": [obj]}).instances[0]
+    inst.reconfigure(cfg, group=None)
+    params = router_params(cfg, primary=inst.router.params.primary_address)
+    inst.feed(inst, Reconfigure(params))
+    assert io.watching and opened == [("192.0.2.101",)]
