@@ -48,6 +48,8 @@ class OtherEngine:
         return getattr(self._lab, name)
 
     def python(self, target: Router, args: Sequence[str], **kwargs: Any) -> subprocess.Popen[Any]:
+        if kwargs.pop("read_only", ()):  # RunnerProc.start passes it; no mount here
+            raise ValueError("OtherEngine.python: read_only paths are not supported")
         env = dict(kwargs.pop("env", None) or os.environ)
         env["PYTHONPATH"] = os.pathsep.join(self._paths)
         env.setdefault("PYTHONUNBUFFERED", "1")

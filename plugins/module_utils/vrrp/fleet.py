@@ -113,6 +113,8 @@ class Fleet(HostFollower):
     def on_datagrams(self, key: SocketKey) -> None:
         """Decode what a VRRP socket heard and feed each advert to its instance."""
         ifname, version = key
+        feed = self._feed  # self.feed's target, one call less per advert
+        clock = self.loop.time
         for rx in self.io.receive(key):
             payload = rx.payload
             if len(payload) < 2:
@@ -148,7 +150,15 @@ class Fleet(HostFollower):
             inst.stats["adverts_received"] += 1
             if event.advert.priority == 0:
                 inst.stats["priority_zero_received"] += 1
-            self.feed(inst, event)
+            elif inst.group is None:
+                # The advert a Backup hears every interval: the core moves its
+                # Master_Down_Timer without building an action list (what
+                # feed() would do, a sync group's member aside).
+                at = inst.router.heard_again(event, clock())
+                if at is not None:
+                    inst.master_down_moved(at)
+                    continue
+            feed(inst, event)
 
     # -------------------------------------------------------------- tracking
 

@@ -725,7 +725,7 @@ class VirtualRouter:
                         f"{src} advertises {', '.join(map(str, advert.addresses))}",
                     )
                 )
-        if self.is_owner:
+        if self.effective_priority == OWNER_PRIORITY:  # is_owner, inline: every advert
             # RFC 9568 erratum 8298: log-only. Another Master for our VRID
             # (a second owner, or a router that cannot hear us) must still be
             # resolved, so the advert is used like any other (keepalived too).
@@ -737,6 +737,34 @@ class VirtualRouter:
         else:
             self._master_receive(advert, src, now, actions)
         return actions
+
+    def heard_again(self, event: AdvertReceived, now: float) -> float | None:
+        """:meth:`handle` for the advert a Backup hears every interval, without the action list.
+
+        For the event this router last accepted (the runner hands over the
+        same object for an equal datagram), when hearing it only follows the
+        Master and moves the Master_Down_Timer (RFC 9568 §6.4.2): does exactly
+        what ``handle`` does and returns the timer's new deadline, the one
+        ``ArmTimer`` that ``handle`` would return. None when anything else
+        could follow (another state, an owner, priority 0, a preemption or
+        its delay in play): nothing changed, the caller uses ``handle``.
+        """
+        if (
+            event is not self._accepted
+            or self.state is not State.BACKUP
+            or self.preempt_deadline is not None
+            or self.effective_priority == OWNER_PRIORITY
+        ):
+            return None
+        advert = event.advert
+        if advert.priority == STOP_PRIORITY or (
+            self.params.preempt and self._preempts(advert.priority)
+        ):
+            return None
+        self.wants_master = False
+        self._learn_master(advert, event.src)
+        at = self.timers[Timer.MASTER_DOWN] = now + self.master_down_interval
+        return at
 
     def _learn_master(self, advert: Advertisement, src: IPAddress) -> None:
         self.master_address = src

@@ -435,7 +435,9 @@ class Instance:
         takes its VIPs, announces them and advertises first, and the traffic
         does not wait for the record. Transitions keep their order.
         """
-        for action in records_last(actions, lambda action: action):
+        # A Backup's every advert is one ArmTimer: nothing to reorder.
+        ordered = actions if len(actions) < 2 else records_last(actions, lambda action: action)
+        for action in ordered:
             try:
                 self._execute(action)
             except Exception as exc:  # any failure must spare the rest
@@ -459,6 +461,10 @@ class Instance:
             self.io.watch_announcements(self, on=wanted)
         except Exception as exc:  # the bound (fsm.RESIGN_HOLD) still applies
             self._io_failed("WatchAnnouncements", exc)
+
+    def master_down_moved(self, at: float) -> None:
+        """Carry out ``ArmTimer(MASTER_DOWN, at)`` (``VirtualRouter.heard_again``'s deadline)."""
+        self._timers.arm(Timer.MASTER_DOWN, at)
 
     def _io_failed(self, what: str, exc: Exception) -> None:
         key = f"io_error.{what}"

@@ -137,8 +137,14 @@ def more_queued(sock: socket.socket, buf: bytearray) -> bool:
 _NONE_QUEUED: Final = bytes(4)
 
 
-def _ancillary(ancdata: list[tuple[int, int, bytes]], ifindex: int) -> tuple[int, str, int]:
-    """(TTL or -1, destination or "", ifindex) from a datagram's ancillary data."""
+def _ancillary(
+    ancdata: list[tuple[int, int, bytes]], ifindex: int, *, want_dst: bool = True
+) -> tuple[int, str, int]:
+    """(TTL or -1, destination or "", ifindex) from a datagram's ancillary data.
+
+    ``want_dst`` False leaves the destination "" (an IPv4 datagram's header
+    gives it: not made twice for every advert heard).
+    """
     ttl = -1
     dst = ""
     for level, kind, cdata in ancdata:
@@ -147,13 +153,15 @@ def _ancillary(ancdata: list[tuple[int, int, bytes]], ifindex: int) -> tuple[int
                 ttl = _cmsg_int(cdata)
             elif kind == IP_PKTINFO and len(cdata) >= _IN_PKTINFO.size:
                 ifindex, _spec, addr = _IN_PKTINFO.unpack_from(cdata)
-                dst = socket.inet_ntop(_AF_INET, addr)
+                if want_dst:
+                    dst = socket.inet_ntop(_AF_INET, addr)
         elif level == _SOL_IPV6:
             if kind == _IPV6_HOPLIMIT:
                 ttl = _cmsg_int(cdata)
             elif kind == _IPV6_PKTINFO and len(cdata) >= _IN6_PKTINFO.size:
                 addr6, ifindex = _IN6_PKTINFO.unpack_from(cdata)
-                dst = socket.inet_ntop(_AF_INET6, addr6)
+                if want_dst:
+                    dst = socket.inet_ntop(_AF_INET6, addr6)
     return ttl, dst, ifindex
 
 
@@ -335,8 +343,8 @@ class VrrpSocket:
         ancdata: list[tuple[int, int, bytes]],
         address: tuple[str, int] | tuple[str, int, int, int],
     ) -> Received | None:
-        ttl, dst, ifindex = _ancillary(ancdata, self.ifindex)
         if self.version == 4:
+            ttl, _none, ifindex = _ancillary(ancdata, self.ifindex, want_dst=False)
             header = vrrp_ipv4_header(data, self.drops)
             if header is None:
                 return None
@@ -345,6 +353,7 @@ class VrrpSocket:
             if ttl < 0:
                 ttl = header.ttl
         else:
+            ttl, dst, ifindex = _ancillary(ancdata, self.ifindex)
             payload = data
             src = str(address[0]).split("%", 1)[0]
             if ttl < 0 or not dst:
