@@ -184,9 +184,9 @@ def test_a_group_takeover_adds_every_members_vips_before_any_hook(
     host: FakeHost = runner.io  # type: ignore[assignment]
     add = host.add_addresses
 
-    def recorded_add(instance: Any, vips: Any = None) -> None:
+    def recorded_add(instance: Any, vips: Any = None, **kw: Any) -> None:
         order.append(f"add {instance.name}")
-        add(instance, vips)
+        add(instance, vips, **kw)
 
     submit = hooks.submit
 
