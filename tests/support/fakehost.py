@@ -17,7 +17,7 @@ that succeeds sets it up again.
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from vrrp.config_types import InstanceConfig
 from vrrp.errors import NetlinkError
@@ -59,9 +59,14 @@ class FakeHost:
             return
         self.sent.append((instance.name, advert))
 
-    def add_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None = None) -> None:
+    def add_addresses(
+        self, instance: Instance, vips: Sequence[IPInterface] | None = None, *, wait: bool = True
+    ) -> None:
         for vip in instance.virtual_interfaces if vips is None else vips:
             self.vips.add((instance.address_ifname, str(vip)))
+
+    def when_local(self, instance: Instance, callback: Callable[[], None]) -> bool:
+        return False  # every address is local at once here
 
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None

@@ -394,8 +394,13 @@ class Fleet(HostFollower):
     def send_advert(self, instance: Instance, advert: Advertisement) -> None:
         self.io.send_advert(instance, advert)
 
-    def add_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None = None) -> None:
-        self.io.add_addresses(instance, vips)
+    def add_addresses(
+        self, instance: Instance, vips: Sequence[IPInterface] | None = None, *, wait: bool = True
+    ) -> None:
+        self.io.add_addresses(instance, vips, wait=wait)
+
+    def when_local(self, instance: Instance, callback: Callable[[], None]) -> bool:
+        return self.io.when_local(instance, callback)
 
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None

@@ -25,9 +25,10 @@ from .fsm import SuccessorAnnounced
 from .held import Held, address_options, raise_errors
 from .instance import Instance, InstanceKernelIo, IPInterface
 from .linux import accept_filter, addresses, link
-from .linux.address_channel import AddressChange, AddressChannel
+from .linux.address_channel import AddressChange, AddressChannel, new_ipv6
 from .linux.announce import Announcer, interface_mac, mac_bytes
 from .linux.announce_watch import AnnounceWatch
+from .linux.local_wait import LocalWaiter
 from .linux.sockets import Received, VrrpSocket
 from .linux.vmac_socket import VmacSocket
 from .packet import Advertisement
@@ -114,10 +115,15 @@ class KernelIo:
         self._vips = AddressChannel()
         # Listeners for a successor's gratuitous ARP / NA, by instance name.
         self._watches: dict[str, AnnounceWatch] = {}
+        # A takeover's new IPv6 VIPs not known local yet (added without the
+        # wait), until when_local hands them to the one loop-side waiter.
+        self._unready: dict[str, list[tuple[str, IPInterface]]] = {}
+        self._local = LocalWaiter(loop)
 
     def close(self) -> None:
-        """At stop: close what stays open between calls (the address channel)."""
+        """At stop: close what stays open between calls (the address channel, the waiter)."""
         self._vips.close()
+        self._local.close()
         for watch in self._watches.values():
             self.loop.remove_reader(watch.fileno())
             watch.close()
@@ -171,16 +177,21 @@ class KernelIo:
                 instance.stats["send_errors"] += 1
                 log.debug("%s: %s", instance.name, exc)
 
-    def add_addresses(self, instance: Instance, vips: Sequence[IPInterface] | None = None) -> None:
+    def add_addresses(
+        self, instance: Instance, vips: Sequence[IPInterface] | None = None, *, wait: bool = True
+    ) -> None:
         """The VIPs (None: all of them, then what the Master holds beyond them, see
-        :mod:`.held`); every item is tried, the refusals raised together."""
+        :mod:`.held`); every item is tried, the refusals raised together.
+
+        ``wait``: until the new IPv6 VIPs are local (a blocking wait, at most
+        LOCAL_WAIT); without, :meth:`when_local` waits for them on the loop."""
         chosen = instance.virtual_interfaces if vips is None else vips
         # The drop first (accept off): no moment where the kernel accepts for them.
         _unused, held = self._held.get(instance.name, (instance, frozenset()))
         self._held[instance.name] = (instance, held | {vip.ip for vip in chosen})
         self._sync_for(instance)
         errors: list[str] = []
-        self._change_vips(instance, chosen, add=True, retired=False, errors=errors)
+        self._change_vips(instance, chosen, add=True, retired=False, errors=errors, wait=wait)
         if vips is None:
             Held(instance.cfg, ifname=instance.address_ifname).install(errors)
         raise_errors(errors)
@@ -193,6 +204,7 @@ class KernelIo:
         add: bool,
         retired: bool,
         errors: list[str],
+        wait: bool = True,
     ) -> None:
         """Add (or remove) ``vips`` in one batch; each refusal to ``errors``, in order."""
         changes = []
@@ -202,8 +214,17 @@ class KernelIo:
             vmac = instance.cfg.vmac and ifname == instance.address_ifname
             opts = address_options(options) if add else None
             changes.append(AddressChange.vip(ifname, vip, vmac=vmac, options=opts))
-        results = self._vips.add(changes) if add else self._vips.remove(changes)
+        results = self._vips.add(changes, wait=wait) if add else self._vips.remove(changes)
+        if add and not wait:
+            self._unready.setdefault(instance.name, []).extend(new_ipv6(changes, results))
         errors += [str(result) for result in results if isinstance(result, VRRPError)]
+
+    def when_local(self, instance: Instance, callback: Callable[[], None]) -> bool:
+        """After ``add_addresses(wait=False)``: call ``callback`` from the loop once
+        the IPv6 VIPs it added are local (or LOCAL_WAIT passed); False, and no
+        call, when nothing is left to wait for."""
+        targets = self._unready.pop(instance.name, [])
+        return bool(targets) and self._local.wait(targets, callback)
 
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None

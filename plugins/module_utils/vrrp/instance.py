@@ -65,8 +65,10 @@ class InstanceKernelIo(Protocol):
     def send_advert(self, instance: Instance, advert: Advertisement) -> None: ...
 
     def add_addresses(
-        self, instance: Instance, vips: Sequence[IPInterface] | None = None
+        self, instance: Instance, vips: Sequence[IPInterface] | None = None, *, wait: bool = True
     ) -> None: ...
+
+    def when_local(self, instance: Instance, callback: Callable[[], None]) -> bool: ...
 
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None
@@ -119,6 +121,79 @@ def records_last(items: Iterable[T], action_of: Callable[[T], Action]) -> list[T
     theirs): a new Master takes its VIPs, announces them and advertises before
     the record (history, counters, log line, hooks, state, metrics)."""
     return sorted(items, key=lambda item: isinstance(action_of(item), Transition))
+
+
+Step = tuple["Instance", Action]
+
+
+class Continuation:
+    """The rest of an action list, held back until the new IPv6 VIPs its
+    instances added are local (:meth:`InstanceKernelIo.when_local`): their
+    announcements, adverts and records, in their order, and ``then``.
+
+    Every instance with a step here runs it at once, before anything else it
+    is given (:meth:`Instance.settle`): no action is reordered or lost.
+    """
+
+    def __init__(self, then: Callable[[], None] | None) -> None:
+        self.steps: list[Step] = []
+        self.then = then
+        self.waits = 0  # when_local callbacks still to come
+        self.done = False
+
+    def hold(self) -> None:
+        for inst, _action in self.steps:
+            inst._continuation = self
+
+    def arrived(self) -> None:
+        """One instance's new VIPs are local (or the cap passed)."""
+        self.waits -= 1
+        if self.waits <= 0:
+            self.run(defer=True)
+
+    def run(self, *, defer: bool) -> None:
+        if self.done:
+            return
+        self.done = True
+        for inst, _action in self.steps:
+            if inst._continuation is self:
+                inst._continuation = None
+        carry_out(self.steps, then=self.then, defer=defer)
+
+    def drop(self, inst: Instance) -> None:
+        """``inst`` is closed: its steps go, the others' stay."""
+        self.steps = [step for step in self.steps if step[0] is not inst]
+        inst._continuation = None
+
+
+def carry_out(
+    steps: Sequence[Step], *, then: Callable[[], None] | None = None, defer: bool = True
+) -> None:
+    """Carry out each ``(instance, action)`` in order (Transitions already last,
+    :func:`records_last`), then call ``then``.
+
+    An instance's new IPv6 VIPs must be local before it announces them
+    (:mod:`.linux.local_wait`); with ``defer``, the wait does not block: the
+    rest of that instance's steps, and every Transition and ``then`` (records
+    stay last and in order), wait in a :class:`Continuation` while the other
+    instances' steps go on. One burst, one wait. ``defer`` False (an instance
+    settling its continuation at once) adds with the blocking wait as before.
+    """
+    rest = Continuation(then)
+    held: set[int] = set()  # id() of the instances waiting
+    for inst, action in steps:
+        if id(inst) in held or (held and isinstance(action, Transition)):
+            rest.steps.append((inst, action))
+            continue
+        inst.settle()
+        added = inst._carry_out(action, defer=defer)
+        if added and inst.io.when_local(inst, rest.arrived):
+            held.add(id(inst))
+            rest.waits += 1
+    if held:
+        rest.hold()
+    elif then is not None:
+        then()
 
 
 def router_params(cfg: InstanceConfig, *, primary: IPAddress) -> RouterParams:
@@ -192,6 +267,8 @@ class Instance:
         # Whether the host listens for our successor's gratuitous ARP / NA
         # (the core's awaits_successor, followed after every list of actions).
         self._watching = False
+        # What this instance still has to carry out once its new IPv6 VIPs are local.
+        self._continuation: Continuation | None = None
 
     def reconfigure(self, cfg: InstanceConfig, *, group: str | None) -> None:
         """Run on with a new definition of the same virtual router (a reload in place).
@@ -201,6 +278,7 @@ class Instance:
         feeds the core its :class:`~vrrp.fsm_types.Reconfigure` and the new
         tracking result; the router's state and timers are the core's.
         """
+        self.settle()  # what the old definition still had to announce
         old, self.cfg, self.group = self.cfg, cfg, group
         self._previous = old
         self._digest = (cfg, cfg.digest())
@@ -434,21 +512,41 @@ class Instance:
         hooks, state and metrics) after the list's other actions: a new Master
         takes its VIPs, announces them and advertises first, and the traffic
         does not wait for the record. Transitions keep their order.
+
+        New IPv6 VIPs are announced once local: the rest waits on the loop
+        (:func:`carry_out`), and is carried out at once, first, when the
+        instance is given anything else.
         """
         # A Backup's every advert is one ArmTimer: nothing to reorder.
         ordered = actions if len(actions) < 2 else records_last(actions, lambda action: action)
-        for action in ordered:
-            try:
-                self._execute(action)
-            except Exception as exc:  # any failure must spare the rest
-                self._io_failed(type(action).__name__, exc)
-                if isinstance(action, (AddAddresses, RemoveAddresses)):
-                    self._address_pending = type(action)
-                    self._retry_addresses_later()
-            else:
-                if isinstance(action, (AddAddresses, RemoveAddresses)):
-                    self._cancel_address_retry()
+        carry_out([(self, action) for action in ordered])
+        self.follow_successor_watch()
+
+    def follow_successor_watch(self) -> None:
+        """After a list of actions: listen for the successor's announcements
+        exactly while the core awaits them (``VirtualRouter.awaits_successor``)."""
         self._watch_announcements(self.router.awaits_successor)
+
+    def settle(self) -> None:
+        """Carry out at once what waits for new IPv6 VIPs to be local
+        (:class:`Continuation`): anything this instance does next comes after."""
+        if self._continuation is not None:
+            self._continuation.run(defer=False)
+
+    def _carry_out(self, action: Action, *, defer: bool) -> bool:
+        """One action of :meth:`execute`; True: it added VIPs without waiting
+        for the new IPv6 ones to be local (``defer``)."""
+        try:
+            self._execute(action, defer=defer)
+        except Exception as exc:  # any failure must spare the rest
+            self._io_failed(type(action).__name__, exc)
+            if isinstance(action, (AddAddresses, RemoveAddresses)):
+                self._address_pending = type(action)
+                self._retry_addresses_later()
+        else:
+            if isinstance(action, (AddAddresses, RemoveAddresses)):
+                self._cancel_address_retry()
+        return defer and isinstance(action, AddAddresses)
 
     def _watch_announcements(self, wanted: bool) -> None:
         """Listen for the successor's announcements while the core awaits them
@@ -464,6 +562,7 @@ class Instance:
 
     def master_down_moved(self, at: float) -> None:
         """Carry out ``ArmTimer(MASTER_DOWN, at)`` (``VirtualRouter.heard_again``'s deadline)."""
+        self.settle()  # a takeover's rest, if any, comes first (none in Backup)
         self._timers.arm(Timer.MASTER_DOWN, at)
 
     def _io_failed(self, what: str, exc: Exception) -> None:
@@ -502,6 +601,7 @@ class Instance:
 
     def _retry_addresses(self) -> None:
         self._address_retry = None
+        self.settle()
         pending, master = self._address_pending, self.router.state is State.MASTER
         if pending is None or (pending is AddAddresses) != master:
             # The state moved on since (the core's own actions for the new
@@ -535,7 +635,7 @@ class Instance:
             self._address_retry.cancel()
             self._address_retry = None
 
-    def _execute(self, action: Action) -> None:  # noqa: PLR0912
+    def _execute(self, action: Action, *, defer: bool = False) -> None:  # noqa: PLR0912
         if isinstance(action, ArmTimer):  # first: a Backup's every advert
             self._timers.arm(action.timer, action.at)
         elif isinstance(action, SendAdvert):
@@ -562,7 +662,8 @@ class Instance:
                     self.stats[action.kind],
                 )
         elif isinstance(action, AddAddresses):
-            self.io.add_addresses(self, self._interfaces(action.addresses, retired=False))
+            vips = self._interfaces(action.addresses, retired=False)
+            self.io.add_addresses(self, vips, wait=not defer)
         elif isinstance(action, RemoveAddresses):
             if action.addresses is None:  # leaving Master: nothing more to announce
                 self._cancel_announcements()
@@ -656,7 +757,10 @@ class Instance:
         self._announce_handles.clear()
 
     def close(self) -> None:
-        """Cancel every timer this instance owns (after its Shutdown)."""
+        """Cancel every timer this instance owns (after its Shutdown), and drop
+        what it still had to carry out."""
+        if self._continuation is not None:
+            self._continuation.drop(self)
         self._timers.close()
         self._cancel_announcements()
         self._cancel_address_retry()

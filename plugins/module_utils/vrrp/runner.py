@@ -42,7 +42,7 @@ from .fsm import Event, Transition
 from .group import SyncGroup
 from .hooks import HookRunner
 from .hostio import HostIo, KernelIo
-from .instance import Instance, records_last
+from .instance import Instance, carry_out, records_last
 from .linux.watch import LinkWatcher
 from .notifier import Notifier
 from .persist import RuntimeState
@@ -277,17 +277,27 @@ class Runner:
             log.exception("%s: %s while handling %r: %s", inst.name, type(exc).__name__, event, exc)
 
     def _execute_tagged(self, tagged: Tagged) -> None:
+        """Carry out a sync group's actions: every member's VIPs before any
+        record (hook), Transitions last; a group's notification after its
+        members' records (which may wait for new IPv6 VIPs: instance.carry_out)."""
+        steps = []
         moved: dict[str, str] = {}  # group -> cause of its members' last transition
         for member, action in records_last(tagged, lambda item: item[1]):
             target = self.instances.get(member)
             if target is not None:
-                target.execute([action])
+                steps.append((target, action))
                 if target.group is not None and isinstance(action, Transition):
                     moved[target.group] = f"{member}: {action.cause}"
-        for name, cause in moved.items():
-            group = self.groups.get(name)
-            if group is not None:
-                self.notifier.group_transition(group, cause)
+
+        def notify() -> None:
+            for name, cause in moved.items():
+                group = self.groups.get(name)
+                if group is not None:
+                    self.notifier.group_transition(group, cause)
+
+        carry_out(steps, then=notify if moved else None)
+        for target in {id(inst): inst for inst, _action in steps}.values():
+            target.follow_successor_watch()
 
     # ---------------------------------------------------------------- reload
 

@@ -72,22 +72,19 @@ class AddressChannel:
             self._rtnl.close()
             self._rtnl = None
 
-    def add(self, changes: Sequence[AddressChange]) -> list[Result]:
+    def add(self, changes: Sequence[AddressChange], *, wait: bool = True) -> list[Result]:
         """Add each address; True: added, False: it was there (EEXIST).
 
         A new IPv6 address is announced right after, so the NA moves the
-        traffic here: the batch's new IPv6 addresses are waited for, together,
-        until the kernel delivers each to this host (one
+        traffic here: with ``wait``, the batch's new IPv6 addresses are waited
+        for, together, until the kernel delivers each to this host (one
         :data:`.addresses.LOCAL_WAIT` for the batch at most, a workqueue's
-        delay after the ACK).
+        delay after the ACK). Without, the caller waits on the loop
+        (:func:`new_ipv6`, :class:`.local_wait.LocalWaiter`).
         """
         results = self._apply(changes, add=True)
-        new6 = [
-            (change.ifname, _interface(change.address))
-            for change, result in zip(changes, results)
-            if result is True and _interface(change.address).version == 6
-        ]
-        if new6:
+        new6 = new_ipv6(changes, results)
+        if new6 and wait:
             try:
                 wait_until_all_local(new6, rtnl=self._rtnl)
             except (NetlinkError, OSError):
@@ -158,6 +155,17 @@ def _result(ifname: str, iface: IPInterface, answer: int | NetlinkError, *, add:
     if answer:
         return NetlinkError(f"{what}: {os.strerror(answer)}")
     return True
+
+
+def new_ipv6(
+    changes: Sequence[AddressChange], results: Sequence[Result]
+) -> list[tuple[str, IPInterface]]:
+    """The ``(ifname, address)`` of the IPv6 addresses ``results`` says were added."""
+    return [
+        (change.ifname, _interface(change.address))
+        for change, result in zip(changes, results)
+        if result is True and _interface(change.address).version == 6
+    ]
 
 
 def _interface(address: str | IPInterface) -> IPInterface:

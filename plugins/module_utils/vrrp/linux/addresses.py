@@ -212,19 +212,7 @@ def wait_until_all_local(
     socket), else on a socket of its own.
     """
     found = [False] * len(targets)
-    pending: list[tuple[int, str, int]] = []  # (position, address, ifindex or 0)
-    indexes: dict[str, int] = {}
-    for at, (ifname, address) in enumerate(targets):
-        ip = (_parse_interface(address) if isinstance(address, str) else address).ip
-        ifindex = 0
-        if ip.is_link_local:  # an fe80:: address has a route on its link only
-            try:
-                if ifname not in indexes:
-                    indexes[ifname] = ifname_to_index(ifname)
-            except NetlinkError:
-                continue  # gone: nothing to wait for
-            ifindex = indexes[ifname]
-        pending.append((at, str(ip), ifindex))
+    pending = [(at, ip_text, ifindex) for at, (ip_text, ifindex) in route_lookups(targets)]
     if not pending:
         return found
     deadline = time.monotonic() + timeout
@@ -243,6 +231,27 @@ def wait_until_all_local(
                 break
             time.sleep(_LOCAL_POLL)
     return found
+
+
+def route_lookups(
+    targets: Sequence[tuple[str, str | IPInterface]],
+) -> list[tuple[int, tuple[str, int]]]:
+    """``(position, (address, ifindex or 0))`` to ask ``route_type`` for each
+    target; a link-local one whose interface is gone is left out (nothing to wait for)."""
+    out: list[tuple[int, tuple[str, int]]] = []
+    indexes: dict[str, int] = {}
+    for at, (ifname, address) in enumerate(targets):
+        ip = (_parse_interface(address) if isinstance(address, str) else address).ip
+        ifindex = 0
+        if ip.is_link_local:  # an fe80:: address has a route on its link only
+            try:
+                if ifname not in indexes:
+                    indexes[ifname] = ifname_to_index(ifname)
+            except NetlinkError:
+                continue
+            ifindex = indexes[ifname]
+        out.append((at, (str(ip), ifindex)))
+    return out
 
 
 def remove_address(ifname: str, address: str) -> bool:

@@ -27,7 +27,7 @@ def kernel(monkeypatch: Any) -> tuple[hostio.KernelIo, list[Any]]:
     log: list[Any] = []
 
     def change(op: str) -> Any:
-        def apply(self: Any, changes: Any) -> list[bool]:
+        def apply(self: Any, changes: Any, *, wait: bool = True) -> list[bool]:
             log.extend((op, str(c.address)) for c in changes)
             return [True] * len(changes)
 

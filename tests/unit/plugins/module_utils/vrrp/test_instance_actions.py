@@ -60,9 +60,12 @@ class FakeIo:
     def send_advert(self, instance: Instance, advert: Advertisement) -> None:
         self._call("send_advert")
 
-    def add_addresses(self, instance: Instance, vips: object = None) -> None:
+    def add_addresses(self, instance: Instance, vips: object = None, *, wait: bool = True) -> None:
         self._call("add_addresses")
         self.held = True
+
+    def when_local(self, instance: Instance, callback: object) -> bool:
+        return False
 
     def remove_addresses(self, instance: Instance, vips: object = None) -> None:
         self._call("remove_addresses")

@@ -184,9 +184,9 @@ def test_a_group_takeover_adds_every_members_vips_before_any_hook(
     host: FakeHost = runner.io  # type: ignore[assignment]
     add = host.add_addresses
 
-    def recorded_add(instance: Any, vips: Any = None) -> None:
+    def recorded_add(instance: Any, vips: Any = None, **kw: Any) -> None:
         order.append(f"add {instance.name}")
-        add(instance, vips)
+        add(instance, vips, **kw)
 
     submit = hooks.submit
 
@@ -206,3 +206,91 @@ def test_a_group_takeover_adds_every_members_vips_before_any_hook(
     hooks_run = [i for i, what in enumerate(order) if what.startswith("hook ")]
     assert sorted(order[i] for i in adds) == ["add inside", "add outside"]
     assert hooks_run and max(adds) < min(hooks_run), order
+
+
+def test_a_group_takeover_waiting_for_its_ipv6_vips_keeps_the_order(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The members' new VIPs are local only a moment after the adds (an IPv6
+    VIP's DAD work): each member announces after its own are local, and the
+    records, the members' and the group's hooks, come after; the loop is not
+    blocked meanwhile (instance.carry_out keeps the rest in a continuation)."""
+    hooks: RecordingHooks = runner.notifier.hooks  # type: ignore[assignment]
+    fake: FakeLoop = runner.loop  # type: ignore[assignment]
+    order: list[str] = []
+    host: FakeHost = runner.io  # type: ignore[assignment]
+    add, announce = host.add_addresses, host.announce
+
+    def recorded_add(instance: Any, vips: Any = None, *, wait: bool = True) -> None:
+        order.append(f"add {instance.name}")
+        add(instance, vips, wait=wait)
+
+    def when_local(instance: Any, callback: Any) -> bool:
+        def local() -> None:
+            order.append(f"local {instance.name}")
+            callback()
+
+        fake.call_later(0.01 if instance.name == "outside" else 0.03, local)
+        return True
+
+    def recorded_announce(instance: Any) -> None:
+        order.append(f"announce {instance.name}")
+        announce(instance)
+
+    submit = hooks.submit
+
+    def recorded_submit(instance: str, argv: Sequence[str], **kwargs: Any) -> bool:
+        order.append(f"hook {argv[0]}")
+        return submit(instance, argv, **kwargs)
+
+    monkeypatch.setattr(host, "add_addresses", recorded_add)
+    monkeypatch.setattr(host, "when_local", when_local)
+    monkeypatch.setattr(host, "announce", recorded_announce)
+    monkeypatch.setattr(hooks, "submit", recorded_submit)
+    runner.fleet.apply(load_config(CONFIG), previous=None)
+    for inst in runner.instances.values():
+        for reason in ("link", "address", "socket"):
+            runner.feed(inst, FaultCleared(reason))
+    order.clear()
+    run_until_master(runner)
+    assert sorted(order) == ["add inside", "add outside"]  # the rest waits
+    fake.run(until=fake.time() + 0.1)
+    for name in ("inside", "outside"):
+        assert order.index(f"local {name}") < order.index(f"announce {name}"), order
+    hooks_run = [i for i, what in enumerate(order) if what.startswith("hook ")]
+    assert hooks_run and max(order.index(f"announce {n}") for n in ("inside", "outside")) < min(
+        hooks_run
+    ), order
+    assert [what for what in order if what.startswith("hook /bin/grp")] == ["hook /bin/grp"]
+
+
+def test_a_resigning_group_listens_for_each_members_successor(runner: Runner) -> None:
+    """A sync group's actions go through the runner's group path, not
+    Instance.execute: each member listens for its successor's GARP / NA while
+    its core awaits it too, and stops when the announcement ends its hold."""
+    from ipaddress import ip_address
+
+    from vrrp.fsm import AdvertReceived, Resign, SuccessorAnnounced
+    from vrrp.packet import Advertisement
+
+    host: FakeHost = runner.io  # type: ignore[assignment]
+    runner.fleet.apply(load_config(CONFIG), previous=None)
+    for inst in runner.instances.values():
+        for reason in ("link", "address", "socket"):
+            runner.feed(inst, FaultCleared(reason))
+    run_until_master(runner)
+    assert not host.watching
+    for inst in runner.instances.values():
+        runner.feed(inst, Resign(active=True))
+    assert all(i.router.awaits_successor for i in runner.instances.values())
+    assert host.watching == set(runner.instances)
+    for inst in runner.instances.values():
+        vip = inst.router.params.virtual_addresses[0]
+        heard = Advertisement(
+            version=3, vrid=inst.router.params.vrid, priority=100, interval_cs=100, addresses=(vip,)
+        )
+        runner.feed(inst, AdvertReceived(heard, ip_address("192.0.2.200")))
+        runner.feed(inst, SuccessorAnnounced((vip,)))
+    assert {i.router.state for i in runner.instances.values()} == {State.BACKUP}
+    assert not any(i.router.awaits_successor for i in runner.instances.values())
+    assert not host.watching
