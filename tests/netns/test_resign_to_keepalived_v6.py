@@ -95,7 +95,7 @@ def test_a_resigning_runner_keeps_its_ipv6_vips_until_keepalived_announces_them(
     for n, mark in enumerate(marks):
         end = marks[n + 1] if n + 1 < len(marks) else float("inf")
         adv = next(t for t, _src, prio, _na in sent if mark <= t < end and prio)
-        for vip in (v.split("/")[0] for v in VIPS):
+        for vip in (v.split("/", maxsplit=1)[0] for v in VIPS):
             na = next(t for t, _s, _p, target in sent if adv - 0.1 <= t < end and target == vip)
             removed = next(t for t, ip in gone if mark <= t < end and ip == vip)
             rows.append(

@@ -143,7 +143,7 @@ class AnnounceWatch:
     def read(self) -> list[IPAddress]:
         """Our addresses announced by another node in the frames queued now."""
         found: list[IPAddress] = []
-        for _ in range(_READS_PER_WAKE):
+        for _read in range(_READS_PER_WAKE):
             try:
                 frame, addr = self._sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):

@@ -126,7 +126,7 @@ def test_n_ipv6_takeovers_in_one_turn_share_one_wait_off_the_loop(kernel: FakeKe
     for inst in insts:
         assert not [k for k in inst.stats if k.startswith("io_error")], inst.stats
         mine = [(what, local) for name, what, local in io.log if name == inst.name]
-        assert firsts([what for what, _ in mine]) == ["add", "announce", "advert", "record"]
+        assert firsts([what for what, _step in mine]) == ["add", "announce", "advert", "record"]
         assert mine[1][1], f"{inst.name}: NA before its VIP was local"
     # One shared wait: the lookups are far fewer than a poll per instance per address.
     assert len(kernel.sockets) <= 2
