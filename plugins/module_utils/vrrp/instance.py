@@ -721,6 +721,10 @@ class Instance:
         """
         if self.router.state is not State.MASTER:
             return
+        if self._continuation is not None:
+            # New IPv6 VIPs are not local yet: the pending Announce restarts
+            # the burst once they are; this round would move traffic too early.
+            return
         try:
             self.io.announce(self)
         except Exception as exc:  # one round must not cancel the others

@@ -146,3 +146,25 @@ def test_a_vip_never_local_is_announced_when_the_cap_runs_out(kernel: FakeKernel
     loop.run(until=at + addresses.LOCAL_WAIT + 0.05)
     assert firsts([what for _n, what, _l in io.log]) == ["add", "announce", "advert", "record"]
     io.close()
+
+
+def test_a_refresh_round_never_announces_a_vip_still_waiting_to_be_local(
+    kernel: FakeKernel,
+) -> None:
+    """A GARP/NA round of an older chain (the refresh, a delayed burst) that
+    comes due while the instance waits for new IPv6 VIPs announces nothing:
+    the pending announcement runs once they are local and restarts the burst."""
+    loop = FakeLoop()
+    io = RecordingIo(kernel, loop)
+    (inst,) = instances(io, loop)[:1]
+    kernel.late[str(inst.virtual_interfaces[1].ip)] = 10**9
+    inst.feed(inst, Startup())
+    io.log.clear()
+    at = inst.router.timers[Timer.MASTER_DOWN]
+    loop.run(until=at + addresses.LOCAL_WAIT / 2)
+    assert [what for _n, what, _l in io.log] == ["add"]
+    inst._announce_now(1, 1.0)  # pylint: disable=protected-access  # a refresh round due now
+    assert [what for _n, what, _l in io.log] == ["add"]
+    loop.run(until=at + addresses.LOCAL_WAIT + 0.05)
+    assert firsts([what for _n, what, _l in io.log]) == ["add", "announce", "advert", "record"]
+    io.close()
