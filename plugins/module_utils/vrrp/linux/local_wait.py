@@ -80,6 +80,7 @@ class LocalWaiter:
         now = self.loop.time()
         kinds: dict[tuple[str, int], int | None] = {}  # one look per address and poll
         done: list[_Waiting] = []
+        keep: list[_Waiting] = []
         try:
             if self._rtnl is None:
                 self._rtnl = netlink.Rtnl()
@@ -92,14 +93,13 @@ class LocalWaiter:
                     if kind != RTN_LOCAL and kind is not None:  # None: no route, never local
                         still.append(lookup)
                 entry.lookups = still
-                if not still or now >= entry.deadline:
-                    done.append(entry)
+                (done if not still or now >= entry.deadline else keep).append(entry)
         except (NetlinkError, OSError) as exc:
             # The adds stand; the wait was the best we could do: announce now.
             log.debug("waiting for new IPv6 addresses to be local: %s", exc)
             self._close_socket()
-            done = list(self._waiting)
-        self._waiting = [entry for entry in self._waiting if entry not in done]
+            done, keep = list(self._waiting), []
+        self._waiting = keep
         if self._waiting:
             self._handle = self.loop.call_later(LOCAL_POLL, self._poll)
         else:
