@@ -25,7 +25,7 @@ from typing import Any, Final
 from . import faults, reload_plan
 from .config import Config
 from .config_types import InstanceConfig
-from .errors import ConfigError, PacketError
+from .errors import ConfigError, PacketError, VRRPError
 from .follow import HostFollower
 from .fsm import (
     AdvertReceived,
@@ -55,6 +55,13 @@ log = logging.getLogger("failover-vrrp")
 _source_address: Final = functools.lru_cache(maxsize=1024)(ip_address)
 
 Tagged = Sequence[tuple[str, Any]]  # (member, action) from a sync group
+
+
+def core_error(counters: Counter[str], name: str, event: Event, exc: VRRPError) -> None:
+    """Count and log a bug in the core met on ``event``: it must not take the
+    host's other routers (or the rest of a batch of datagrams) down with it."""
+    counters["core_errors"] += 1
+    log.exception("%s: %s while handling %r: %s", name, type(exc).__name__, event, exc)
 
 
 class Fleet(HostFollower):
@@ -154,7 +161,11 @@ class Fleet(HostFollower):
                 # The advert a Backup hears every interval: the core moves its
                 # Master_Down_Timer without building an action list (what
                 # feed() would do, a sync group's member aside).
-                at = inst.router.heard_again(event, clock())
+                try:
+                    at = inst.router.heard_again(event, clock())
+                except VRRPError as exc:  # handle() below is the reference
+                    core_error(self.counters, inst.name, event, exc)
+                    at = None
                 if at is not None:
                     inst.master_down_moved(at)
                     continue

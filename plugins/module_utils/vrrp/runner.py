@@ -37,7 +37,7 @@ from .config import Config, check, check_host, load_isolated
 from .control import ControlServer
 from .control_api import ControlApi
 from .errors import ConfigError, VRRPError
-from .fleet import Fleet, Tagged
+from .fleet import Fleet, Tagged, core_error
 from .fsm import Event, Transition
 from .group import SyncGroup
 from .hooks import HookRunner
@@ -272,9 +272,7 @@ class Runner:
                 return
             self._execute_tagged(group.handle(inst.name, event, now))
         except VRRPError as exc:
-            # A bug in the core must not take the host's routers down with it.
-            self.counters["core_errors"] += 1
-            log.exception("%s: %s while handling %r: %s", inst.name, type(exc).__name__, event, exc)
+            core_error(self.counters, inst.name, event, exc)
 
     def _execute_tagged(self, tagged: Tagged) -> None:
         """Carry out a sync group's actions: every member's VIPs before any

@@ -196,6 +196,13 @@ def add_address(
     return True
 
 
+def look_again(kind: int | None) -> bool:
+    """Whether an address whose ``route_type`` is ``kind`` is worth another
+    look: not local (RTN_LOCAL) yet, but routed, so the kernel may still make
+    it local. None (no route at all, or its interface gone) settles it: nothing will."""
+    return kind is not None and kind != RTN_LOCAL
+
+
 def wait_until_all_local(
     targets: Sequence[tuple[str, str | IPInterface]],
     *,
@@ -222,9 +229,8 @@ def wait_until_all_local(
             still = []
             for at, ip_text, ifindex in pending:
                 kind = sock.route_type(ip_text, ifindex=ifindex)
-                if kind == RTN_LOCAL:
-                    found[at] = True
-                elif kind is not None:
+                found[at] = kind == RTN_LOCAL
+                if look_again(kind):
                     still.append((at, ip_text, ifindex))
             pending = still
             if not pending or time.monotonic() >= deadline:

@@ -25,7 +25,7 @@ from typing import Final
 
 from ..errors import NetlinkError
 from . import netlink
-from .addresses import LOCAL_WAIT, RTN_LOCAL, IPInterface, route_lookups
+from .addresses import LOCAL_WAIT, IPInterface, look_again, route_lookups
 
 log = logging.getLogger("failover-vrrp")
 
@@ -89,8 +89,7 @@ class LocalWaiter:
                 for lookup in entry.lookups:
                     if lookup not in kinds:
                         kinds[lookup] = self._rtnl.route_type(lookup[0], ifindex=lookup[1])
-                    kind = kinds[lookup]
-                    if kind != RTN_LOCAL and kind is not None:  # None: no route, never local
+                    if look_again(kinds[lookup]):
                         still.append(lookup)
                 entry.lookups = still
                 (done if not still or now >= entry.deadline else keep).append(entry)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from support.fakehost import FakeHost
 from vrrp import fleet as fleet_module
 from vrrp.config import load_config
-from vrrp.errors import PacketError
+from vrrp.errors import PacketError, VRRPError
 from vrrp.fsm import AdvertReceived
 from vrrp.linux.sockets import Received
 from vrrp.packet import VRRP_MCAST_V4, Advertisement, decode, encode
@@ -189,6 +189,35 @@ def test_the_same_advert_again_is_not_decoded_again(
         runner.fleet.on_datagrams(KEY)
         assert len(calls) == 2
         assert runner.instances["v4"].stats["drop.ttl"] == 1
+    finally:
+        for name in list(runner.instances):
+            runner.fleet.remove_instance(name)
+
+
+def test_a_core_error_on_the_backup_fast_path_spares_the_batch(
+    tmp_path: Path, loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in ``VirtualRouter.heard_again`` is what ``Runner.feed`` makes of
+    one in ``handle``: counted as core_errors, logged, and the datagrams after
+    it are still heard; the advert itself goes the general way (``handle``)."""
+    kernel = Kernel()
+    runner = make_runner(tmp_path, loop, kernel)
+    router = runner.instances["v4"].router
+
+    def broken(event: Any, now: float) -> float | None:
+        raise VRRPError("a bug on the fast path")
+
+    try:
+        kernel.queue = [datagram()]  # accepted by handle(): heard_again's next
+        runner.fleet.on_datagrams(KEY)
+        monkeypatch.setattr(router, "heard_again", broken)
+        before = dict(router.timers)
+        kernel.queue = [datagram(), datagram(), datagram(priority=0)]
+        runner.fleet.on_datagrams(KEY)  # raised out of the batch before the fix
+        stats = runner.instances["v4"].stats
+        assert stats["adverts_received"] == 4 and stats["priority_zero_received"] == 1
+        assert runner.counters["core_errors"] == 2
+        assert router.timers != before  # handle() moved the Master_Down_Timer
     finally:
         for name in list(runner.instances):
             runner.fleet.remove_instance(name)
