@@ -159,6 +159,13 @@ class Families:
             "announce": family(
                 counter, "announcements", "GARP/NA rounds sent (each one per virtual address)."
             ),
+            "successor": family(
+                counter,
+                "successor_announcements",
+                "GARP/NA frames heard while awaiting a successor: heard (our VIPs,"
+                " from another node), own (our own frames), ignored (anything else).",
+                "kind",
+            ),
             "io_errors": family(counter, "io_errors", "Kernel actions that failed.", "action"),
             "send_errors": family(counter, "send_errors", "Adverts the kernel refused."),
             "tracker": family(
@@ -235,6 +242,8 @@ def _instance(
             released += value if old == "MASTER" else 0
         elif head == "io_error":
             m["io_errors"].add_metric([*labels, rest], value)
+        elif head == "announce_watch":
+            m["successor"].add_metric([*labels, rest], value)
         elif key in ANOMALIES:
             m["anomalies"].add_metric([*labels, key], value)
     m["released"].add_metric(labels, released)

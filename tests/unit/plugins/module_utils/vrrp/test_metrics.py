@@ -188,6 +188,8 @@ def fake_state() -> tuple[dict[str, Any], dict[str, Any]]:
                 "address_mismatch": 3,
                 "io_error.AddAddresses": 6,
                 "announcements": 4,
+                "announce_watch.heard": 2,
+                "announce_watch.own": 7,
             },
             "down": {},
         },
@@ -248,6 +250,8 @@ def test_the_collector_over_a_made_up_state() -> None:
     assert got["vrrp_anomalies_total"][with_(("kind", "address_mismatch"))] == 3
     assert got["vrrp_io_errors_total"][with_(("action", "AddAddresses"))] == 6
     assert got["vrrp_announcements_total"][V6] == 4
+    heard = got["vrrp_successor_announcements_total"]
+    assert heard == {with_(("kind", "heard")): 2, with_(("kind", "own")): 7}  # from a kind's first
     assert got["vrrp_tracker_status"][with_(("kind", "interface"), ("tracker", "up1"))] == 0
     assert got["vrrp_tracker_weight"][with_(("kind", "interface"), ("tracker", "up1"))] == -10
     assert got["vrrp_tracker_status"][with_(("kind", "file"), ("tracker", "/run/w"))] == 3
