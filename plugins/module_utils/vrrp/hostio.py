@@ -114,7 +114,7 @@ class KernelIo:
         # an instance's VIPs as one batch (the mass takeover, issue 14 §5).
         self._vips = AddressChannel()
         # Listeners for a successor's gratuitous ARP / NA, by instance name.
-        self._watches: dict[str, AnnounceWatch] = {}
+        self._watches: dict[str, list[AnnounceWatch]] = {}
         # A takeover's new IPv6 VIPs not known local yet (added without the
         # wait), until when_local hands them to the one loop-side waiter.
         self._unready: dict[str, list[tuple[str, IPInterface]]] = {}
@@ -124,32 +124,47 @@ class KernelIo:
         """At stop: close what stays open between calls (the address channel, the waiter)."""
         self._vips.close()
         self._local.close()
-        for watch in self._watches.values():
-            self.loop.remove_reader(watch.fileno())
-            watch.close()
+        for watches in self._watches.values():
+            self._close_watches(watches)
         self._watches.clear()
 
     # ------------------------------------- a successor's announcements (issue 13)
 
     def watch_announcements(self, instance: Instance, *, on: bool) -> None:
-        """Open (``on``) or close the instance's listener for another node's
-        gratuitous ARP / NA of its VIPs; each one heard is fed as
-        :class:`~.fsm_types.SuccessorAnnounced`."""
-        old = self._watches.pop(instance.name, None)
-        if old is not None:
-            self.loop.remove_reader(old.fileno())
-            old.close()
+        """Open (``on``) or close the instance's listeners for another node's
+        gratuitous ARP / NA of its VIPs: one on each interface its VIPs live
+        on (a VIP with a ``dev`` is announced there), for the VIPs on it, all
+        or none. Each one heard is fed as :class:`~.fsm_types.SuccessorAnnounced`."""
+        self._close_watches(self._watches.pop(instance.name, []))
         if not on:
             return
-        ifname = instance.address_ifname
-        watch = AnnounceWatch(
-            ifname=ifname,
-            version=instance.ip_version,
-            own_mac=interface_mac(ifname),
-            addresses=[vip.ip for vip in instance.virtual_interfaces],
-        )
-        self._watches[instance.name] = watch
-        self.loop.add_reader(watch.fileno(), self._on_announcements, instance, watch)
+        by_ifname: dict[str, list[IPAddress]] = {}
+        for vip in instance.virtual_interfaces:
+            ifname = instance.vip_ifname(vip) or instance.address_ifname
+            by_ifname.setdefault(ifname, []).append(vip.ip)
+        opened: list[AnnounceWatch] = []
+        try:
+            for ifname, addresses in by_ifname.items():
+                opened.append(
+                    AnnounceWatch(
+                        ifname=ifname,
+                        version=instance.ip_version,
+                        own_mac=interface_mac(ifname),
+                        addresses=addresses,
+                    )
+                )
+        except Exception:
+            self._close_watches(opened, registered=False)
+            raise
+        for watch in opened:
+            self.loop.add_reader(watch.fileno(), self._on_announcements, instance, watch)
+        self._watches[instance.name] = opened
+
+    def _close_watches(self, watches: list[AnnounceWatch], *, registered: bool = True) -> None:
+        for watch in watches:
+            if registered:
+                self.loop.remove_reader(watch.fileno())
+            watch.close()
 
     @staticmethod
     def _on_announcements(instance: Instance, watch: AnnounceWatch) -> None:
