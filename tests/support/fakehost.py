@@ -39,6 +39,7 @@ class FakeHost:
         self.fail_on: str | None = None
         self.sockets: set[SocketKey] = set()
         self.announced: list[tuple[str, str]] = []
+        self.introduced: list[tuple[str, str]] = []  # announce_source: (ifname, address)
         self.watching: set[str] = set()  # instances listening for a successor's GARP / NA
         self.sent: list[tuple[str, Advertisement]] = []
         self.vmacs: set[str] = set()  # VMAC interfaces made (ours)
@@ -91,6 +92,9 @@ class FakeHost:
         self.announced += [
             (instance.address_ifname, str(v.ip)) for v in instance.virtual_interfaces
         ]
+
+    def announce_source(self, instance: Instance) -> None:
+        self.introduced.append((instance.ifname, str(instance.router.params.primary_address)))
 
     def open_announcer(self, instance: Instance) -> None:
         pass

@@ -421,6 +421,9 @@ class Fleet(HostFollower):
     def announce(self, instance: Instance) -> None:
         self.io.announce(instance)
 
+    def announce_source(self, instance: Instance) -> None:
+        self.io.announce_source(instance)
+
     def update_held(self, instance: Instance, old: InstanceConfig) -> None:
         self.io.update_held(instance, old)
 

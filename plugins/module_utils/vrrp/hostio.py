@@ -407,6 +407,14 @@ class KernelIo:
                 instance.stats["announce_errors"] += 1
                 log.debug("%s: announce %s on %s: %s", instance.name, ip, ifname, exc)
 
+    def announce_source(self, instance: Instance) -> None:
+        """One gratuitous ARP / unsolicited NA for the instance's own source
+        address, from its interface's own MAC (``Instance._introduce``)."""
+        source = instance.router.params.primary_address
+        router = source.version == 6 and addresses.ipv6_forwarding(instance.ifname)
+        with Announcer(ifname=instance.ifname) as announcer:
+            announcer.announce_own(str(source), router=router)
+
     @staticmethod
     def _announce_on(announcer: Announcer, instance: Instance) -> None:
         for ip in instance.held_here():

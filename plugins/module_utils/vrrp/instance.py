@@ -76,6 +76,8 @@ class InstanceKernelIo(Protocol):
 
     def announce(self, instance: Instance) -> None: ...
 
+    def announce_source(self, instance: Instance) -> None: ...
+
     def update_held(self, instance: Instance, old: InstanceConfig) -> None: ...
 
     def withdraw_held(self, instance: Instance, old: InstanceConfig) -> None: ...
@@ -676,8 +678,26 @@ class Instance:
                 # (fsm.RESIGN_HOLD), but it announces them no more.
                 self._cancel_announcements()
             self._record(action)
+            if action.old is State.INIT and action.new is State.BACKUP and self.cfg.unicast_peers:
+                self._introduce()
         elif isinstance(action, RequestMaster):
             self.stats["group_requests"] += 1
+
+    def _introduce(self) -> None:
+        """Entering Backup (at start, back from FAULT) with unicast peers: one
+        gratuitous ARP / unsolicited NA for our own source address.
+
+        A peer that is Master sends its adverts to our address; while its
+        kernel resolves that address (ARP / NS retried every second, 3 s in
+        all) they wait there, longer than our Master_Down_Interval at a short
+        interval: we would take over beside it. Our announcement completes
+        that resolution at once (an existing entry takes the address it
+        carries); a failure is counted, the timer still decides.
+        """
+        try:
+            self.io.announce_source(self)
+        except Exception as exc:  # the election goes on without it
+            self._io_failed("AnnounceSource", exc)
 
     def _expire(self, timer: Timer) -> None:
         self.feed(self, TimerExpired(timer))

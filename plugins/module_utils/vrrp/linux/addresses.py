@@ -330,6 +330,15 @@ def vmac_address(vrid: int, *, version: int) -> str:
     return f"00:00:5e:00:{1 if version == 4 else 2:02x}:{vrid:02x}"
 
 
+def ipv6_forwarding(ifname: str) -> bool:
+    """Whether ``ifname`` forwards IPv6 (its ``forwarding`` sysctl): the R
+    flag the kernel gives its own NAs there. False when it cannot be read."""
+    try:
+        return (SYSCTL_NET / "ipv6" / "conf" / ifname / "forwarding").read_text().strip() == "1"
+    except (OSError, ValueError):
+        return False
+
+
 def _write_sysctls(ifname: str, values: dict[str, str], *, version: int = 4) -> None:
     family = "ipv4" if version == 4 else "ipv6"
     if version == 6 and not (SYSCTL_NET / family).is_dir():

@@ -87,7 +87,9 @@ def _checksum(data: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def unsolicited_na_frame(*, mac: bytes, target: str, source: str | None = None) -> bytes:
+def unsolicited_na_frame(
+    *, mac: bytes, target: str, source: str | None = None, router: bool = True
+) -> bytes:
     """An unsolicited neighbour advertisement for ``target`` from ``mac``.
 
     ``source`` is the IPv6 source (default: the target itself, an address of
@@ -99,10 +101,12 @@ def unsolicited_na_frame(*, mac: bytes, target: str, source: str | None = None) 
     only when forwarding is on): a host that routes through the virtual
     address and gets an NA without R must remove it from its default router
     list (RFC 4861 §7.2.5), so every failover would cost it its default route.
+    ``router=False``: R clear, for an address of this host that is not a
+    router's (the kernel's own NAs follow the interface's ``forwarding``).
     """
     target_ip = ipaddress.IPv6Address(target)
     source_ip = ipaddress.IPv6Address(source) if source is not None else target_ip
-    flags = NA_FLAG_ROUTER | NA_FLAG_OVERRIDE
+    flags = (NA_FLAG_ROUTER if router else 0) | NA_FLAG_OVERRIDE
     body = _NA.pack(
         ICMPV6_NEIGHBOR_ADVERT, 0, 0, flags, target_ip.packed, ND_OPT_TARGET_LLADDR, 1, mac
     )
@@ -176,6 +180,15 @@ class Announcer:
         except OSError as exc:
             raise NetlinkError(f"announce on {self.ifname}: {exc}") from exc
         self.sent += 1
+
+    def announce_own(self, address: str, *, router: bool) -> None:
+        """One GARP / unsolicited NA for an address of this host itself (not a
+        VIP), from this sender's MAC; ``router``: the NA's R flag."""
+        ip = ipaddress.ip_address(address)
+        if ip.version == 4:
+            self._send(garp_frame(mac=self.mac, vip=address))
+        else:
+            self._send(unsolicited_na_frame(mac=self.mac, target=address, router=router))
 
     def announce(self, address: str) -> None:
         """One GARP (IPv4) or one unsolicited NA (IPv6) for ``address``."""

@@ -40,7 +40,14 @@ from vrrp.fsm import (
 from vrrp.instance import Instance
 from vrrp.packet import Advertisement
 
-ACTIONS = ("send_advert", "add_addresses", "remove_addresses", "announce", "transition")
+ACTIONS = (
+    "send_advert",
+    "add_addresses",
+    "remove_addresses",
+    "announce",
+    "announce_source",
+    "transition",
+)
 
 
 class FakeIo:
@@ -73,6 +80,9 @@ class FakeIo:
 
     def announce(self, instance: Instance) -> None:
         self._call("announce")
+
+    def announce_source(self, instance: Instance) -> None:
+        self._call("announce_source")
 
     def watch_announcements(self, instance: Instance, *, on: bool) -> None:
         self.watching = on
@@ -397,3 +407,35 @@ def test_a_reload_while_listening_listens_for_the_new_vips() -> None:
     params = router_params(cfg, primary=inst.router.params.primary_address)
     inst.feed(inst, Reconfigure(params))
     assert io.watching and opened == [("192.0.2.101",)]
+
+
+# -- a unicast Backup introduces itself ---------------------------------------------
+
+
+@pytest.mark.parametrize("peers", [[], ["192.0.2.12"]], ids=["multicast", "unicast"])
+def test_entering_backup_with_unicast_peers_announces_our_source(peers: list[str]) -> None:
+    """A unicast peer may be resolving our address (its adverts wait in its
+    kernel, retried each second: longer than our Master_Down_Interval); our
+    GARP / NA on entering Backup, at start and back from FAULT, ends that."""
+    from vrrp.fsm import FaultCleared, FaultRaised
+
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop, unicast_peers=peers)
+    inst.feed(inst, Startup())
+    assert io.calls["announce_source"] == len(peers)
+    inst.feed(inst, FaultRaised("link"))
+    inst.feed(inst, FaultCleared("link"))
+    assert inst.router.state is State.BACKUP
+    assert io.calls["announce_source"] == 2 * len(peers)
+    master_down(inst, loop)  # a Master announces its VIPs; it does not introduce itself
+    assert io.calls["announce_source"] == 2 * len(peers)
+
+
+def test_an_introduction_that_fails_is_counted_and_the_transition_recorded() -> None:
+    loop, io = FakeLoop(), FakeIo()
+    inst = make(io, loop, unicast_peers=["192.0.2.12"])
+    io.fail["announce_source"].append(NetlinkError("packet socket on eth0: ENETDOWN"))
+    inst.feed(inst, Startup())
+    assert inst.stats["io_error.AnnounceSource"] == 1
+    assert inst.router.state is State.BACKUP and io.calls["transition"] == 1
+    assert [(h.old, h.new) for h in inst.history] == [("INIT", "BACKUP")]

@@ -82,6 +82,19 @@ def test_unsolicited_na_always_router_flag_and_explicit_source() -> None:
     assert ones_complement_sum(pseudo + frame[54:]) == 0xFFFF
 
 
+def test_an_own_address_na_follows_forwarding_for_its_router_flag() -> None:
+    """Our own source address (a unicast Backup introducing itself) is a
+    router's only when the host forwards: R as the kernel would set it."""
+    host = unsolicited_na_frame(mac=MAC, target="2001:db8::12", router=False)
+    flags = int.from_bytes(host[54 + 4 : 54 + 8], "big")
+    assert flags == 0x20000000  # O alone
+    pseudo = host[22:54] + (32).to_bytes(4, "big") + bytes(3) + bytes([58])
+    assert ones_complement_sum(pseudo + host[54:]) == 0xFFFF
+    assert unsolicited_na_frame(mac=MAC, target="2001:db8::12", router=True)[
+        58:62
+    ] == bytes.fromhex("a0000000")
+
+
 def test_multicast_mac_v6() -> None:
     assert multicast_mac_v6(ipaddress.IPv6Address("ff02::1:ff00:12")) == bytes.fromhex(
         "3333ff000012"
