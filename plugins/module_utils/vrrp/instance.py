@@ -140,10 +140,17 @@ class Continuation:
         self.then = then
         self.waits = 0  # when_local callbacks still to come
         self.done = False
+        # id() of the instances whose new VIPs are waited for; the others
+        # here (a sync group's) only have their records held back.
+        self.held: set[int] = set()
 
     def hold(self) -> None:
         for inst, _action in self.steps:
             inst._continuation = self
+
+    def awaits_local(self, inst: Instance) -> bool:
+        """Whether new VIPs of ``inst`` are not local yet (not only its records wait)."""
+        return id(inst) in self.held
 
     def arrived(self) -> None:
         """One instance's new VIPs are local (or the cap passed)."""
@@ -180,7 +187,7 @@ def carry_out(
     settling its continuation at once) adds with the blocking wait as before.
     """
     rest = Continuation(then)
-    held: set[int] = set()  # id() of the instances waiting
+    held = rest.held  # id() of the instances waiting
     for inst, action in steps:
         if id(inst) in held or (held and isinstance(action, Transition)):
             rest.steps.append((inst, action))
@@ -721,9 +728,11 @@ class Instance:
         """
         if self.router.state is not State.MASTER:
             return
-        if self._continuation is not None:
+        if self._continuation is not None and self._continuation.awaits_local(self):
             # New IPv6 VIPs are not local yet: the pending Announce restarts
             # the burst once they are; this round would move traffic too early.
+            # (A sync group member whose only held steps are its records
+            # announces on: its own VIPs are local.)
             return
         try:
             self.io.announce(self)

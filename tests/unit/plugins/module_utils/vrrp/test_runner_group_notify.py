@@ -294,3 +294,35 @@ def test_a_resigning_group_listens_for_each_members_successor(runner: Runner) ->
     assert {i.router.state for i in runner.instances.values()} == {State.BACKUP}
     assert not any(i.router.awaits_successor for i in runner.instances.values())
     assert not host.watching
+
+
+def test_a_member_without_vips_to_wait_for_sends_its_whole_burst(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dual-stack group: one member's new VIPs wait to be local (IPv6), the
+    other's are local at once (IPv4). Only the records of the second wait with
+    the first's announcements; its own GARP burst goes on, every round of it."""
+    fake: FakeLoop = runner.loop  # type: ignore[assignment]
+    host: FakeHost = runner.io  # type: ignore[assignment]
+
+    def when_local(instance: Any, callback: Any) -> bool:
+        if instance.name == "outside":
+            return False  # nothing to wait for
+        fake.call_later(0.03, callback)
+        return True
+
+    monkeypatch.setattr(host, "when_local", when_local)
+    runner.fleet.apply(load_config(CONFIG), previous=None)
+    for inst in runner.instances.values():
+        for reason in ("link", "address", "socket"):
+            runner.feed(inst, FaultCleared(reason))
+    run_until_master(runner)
+    fake.run(until=fake.time() + 0.1)  # the wait is over; the second burst is 5 s away
+    repeat = runner.instances["outside"].cfg.garp.repeat
+    rounds = {
+        name: sum(
+            1 for _dev, vip in host.announced if vip == inst.cfg.virtual_addresses[0].ip.compressed
+        )
+        for name, inst in runner.instances.items()
+    }
+    assert rounds == {"outside": repeat, "inside": repeat}
