@@ -113,8 +113,9 @@ class KernelIo:
         # Every VIP added or removed goes through one netlink socket kept open,
         # an instance's VIPs as one batch (the mass takeover, issue 14 §5).
         self._vips = AddressChannel()
-        # Listeners for a successor's gratuitous ARP / NA, by instance name.
-        self._watches: dict[str, AnnounceWatch] = {}
+        # Listeners for a successor's gratuitous ARP / NA, by instance name:
+        # one per interface its VIPs live on.
+        self._watches: dict[str, list[AnnounceWatch]] = {}
         # A takeover's new IPv6 VIPs not known local yet (added without the
         # wait), until when_local hands them to the one loop-side waiter.
         self._unready: dict[str, list[tuple[str, IPInterface]]] = {}
@@ -124,32 +125,45 @@ class KernelIo:
         """At stop: close what stays open between calls (the address channel, the waiter)."""
         self._vips.close()
         self._local.close()
-        for watch in self._watches.values():
-            self.loop.remove_reader(watch.fileno())
-            watch.close()
-        self._watches.clear()
+        for name in list(self._watches):
+            self._unwatch(name)
 
     # ------------------------------------- a successor's announcements (issue 13)
 
     def watch_announcements(self, instance: Instance, *, on: bool) -> None:
-        """Open (``on``) or close the instance's listener for another node's
-        gratuitous ARP / NA of its VIPs; each one heard is fed as
-        :class:`~.fsm_types.SuccessorAnnounced`."""
-        old = self._watches.pop(instance.name, None)
-        if old is not None:
-            self.loop.remove_reader(old.fileno())
-            old.close()
+        """Open (``on``) or close the instance's listeners for another node's
+        gratuitous ARP / NA of its VIPs, one on each interface they live on
+        (a VIP's ``dev`` is announced there); each one heard is fed as
+        :class:`~.fsm_types.SuccessorAnnounced`. An interface that refuses
+        spares the others (the hold's bound covers its VIPs); its error is raised."""
+        self._unwatch(instance.name)
         if not on:
             return
-        ifname = instance.address_ifname
-        watch = AnnounceWatch(
-            ifname=ifname,
-            version=instance.ip_version,
-            own_mac=interface_mac(ifname),
-            addresses=[vip.ip for vip in instance.virtual_interfaces],
-        )
-        self._watches[instance.name] = watch
-        self.loop.add_reader(watch.fileno(), self._on_announcements, instance, watch)
+        where: dict[str, list[IPAddress]] = {}
+        for vip in instance.virtual_interfaces:
+            ifname = instance.vip_ifname(vip) or instance.address_ifname
+            where.setdefault(ifname, []).append(vip.ip)
+        watches = self._watches[instance.name] = []
+        errors: list[str] = []
+        for ifname, ips in where.items():
+            try:
+                watch = AnnounceWatch(
+                    ifname=ifname,
+                    version=instance.ip_version,
+                    own_mac=interface_mac(ifname),
+                    addresses=ips,
+                )
+            except VRRPError as exc:
+                errors.append(str(exc))
+                continue
+            watches.append(watch)
+            self.loop.add_reader(watch.fileno(), self._on_announcements, instance, watch)
+        raise_errors(errors)
+
+    def _unwatch(self, name: str) -> None:
+        for watch in self._watches.pop(name, ()):
+            self.loop.remove_reader(watch.fileno())
+            watch.close()
 
     @staticmethod
     def _on_announcements(instance: Instance, watch: AnnounceWatch) -> None:
