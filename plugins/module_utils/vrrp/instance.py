@@ -167,10 +167,13 @@ class Continuation:
                 inst._continuation = None
         carry_out(self.steps, then=self.then, defer=defer)
 
-    def drop(self, inst: Instance) -> None:
-        """``inst`` is closed: its steps go, the others' stay."""
+    def drop(self, inst: Instance) -> list[Step]:
+        """``inst``'s steps leave (it is closed, or carries them out itself); the
+        others' stay. Returns them."""
+        mine = [step for step in self.steps if step[0] is inst]
         self.steps = [step for step in self.steps if step[0] is not inst]
         inst._continuation = None
+        return mine
 
 
 def carry_out(
@@ -537,8 +540,15 @@ class Instance:
     def settle(self) -> None:
         """Carry out at once what waits for new IPv6 VIPs to be local
         (:class:`Continuation`): anything this instance does next comes after."""
-        if self._continuation is not None:
-            self._continuation.run(defer=False)
+        pending = self._continuation
+        if pending is None:
+            return
+        if pending.awaits_local(self):
+            pending.run(defer=False)
+        else:
+            # Only its records wait (a sync group member whose VIPs are local):
+            # they go now; the members whose VIPs are not local wait on.
+            carry_out(pending.drop(self), defer=False)
 
     def _carry_out(self, action: Action, *, defer: bool) -> bool:
         """One action of :meth:`execute`; True: it added VIPs without waiting
