@@ -132,7 +132,10 @@ class Continuation:
     announcements, adverts and records, in their order, and ``then``.
 
     Every instance with a step here runs it at once, before anything else it
-    is given (:meth:`Instance.settle`): no action is reordered or lost.
+    is given (:meth:`Instance.settle`): no action of an instance is reordered
+    or lost. An instance whose VIPs are local, here only for its records (a
+    sync group member beside one that waits), runs just its own; the others
+    wait on, ``then`` after them all.
     """
 
     def __init__(self, then: Callable[[], None] | None) -> None:
