@@ -131,11 +131,11 @@ class Continuation:
     instances added are local (:meth:`InstanceKernelIo.when_local`): their
     announcements, adverts and records, in their order, and ``then``.
 
-    Every instance with a step here runs it at once, before anything else it
-    is given (:meth:`Instance.settle`): no action of an instance is reordered
-    or lost. An instance whose VIPs are local, here only for its records (a
-    sync group member beside one that waits), runs just its own; the others
-    wait on, ``then`` after them all.
+    Every instance with a step here runs its own at once, before anything
+    else it is given (:meth:`Instance.settle`): no action of an instance is
+    reordered or lost. The other instances' steps (a sync group's members)
+    wait on, and ``then`` comes after them all: an event for one member never
+    makes another announce VIPs that are not local yet.
     """
 
     def __init__(self, then: Callable[[], None] | None) -> None:
@@ -159,16 +159,16 @@ class Continuation:
         """One instance's new VIPs are local (or the cap passed)."""
         self.waits -= 1
         if self.waits <= 0:
-            self.run(defer=True)
+            self.run()
 
-    def run(self, *, defer: bool) -> None:
+    def run(self) -> None:
         if self.done:
             return
         self.done = True
         for inst, _action in self.steps:
             if inst._continuation is self:
                 inst._continuation = None
-        carry_out(self.steps, then=self.then, defer=defer)
+        carry_out(self.steps, then=self.then)
 
     def drop(self, inst: Instance) -> list[Step]:
         """``inst``'s steps leave (it is closed, or carries them out itself); the
@@ -190,7 +190,7 @@ def carry_out(
     rest of that instance's steps, and every Transition and ``then`` (records
     stay last and in order), wait in a :class:`Continuation` while the other
     instances' steps go on. One burst, one wait. ``defer`` False (an instance
-    settling its continuation at once) adds with the blocking wait as before.
+    settling its own steps at once) adds with the blocking wait as before.
     """
     rest = Continuation(then)
     held = rest.held  # id() of the instances waiting
@@ -546,12 +546,10 @@ class Instance:
         pending = self._continuation
         if pending is None:
             return
-        if pending.awaits_local(self):
-            pending.run(defer=False)
-        else:
-            # Only its records wait (a sync group member whose VIPs are local):
-            # they go now; the members whose VIPs are not local wait on.
-            carry_out(pending.drop(self), defer=False)
+        # Its own steps only: the other members' wait on for their VIPs.
+        carry_out(pending.drop(self), defer=False)
+        if not pending.steps:
+            pending.run()  # nothing left to wait with: ``then`` now
 
     def _carry_out(self, action: Action, *, defer: bool) -> bool:
         """One action of :meth:`execute`; True: it added VIPs without waiting
