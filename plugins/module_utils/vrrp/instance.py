@@ -195,10 +195,10 @@ def carry_out(
     rest = Continuation(then)
     held = rest.held  # id() of the instances waiting
     for inst, action in steps:
+        inst.settle()  # what an older batch holds back of it comes first
         if id(inst) in held or (held and isinstance(action, Transition)):
             rest.steps.append((inst, action))
             continue
-        inst.settle()
         added = inst._carry_out(action, defer=defer)
         if added and inst.io.when_local(inst, rest.arrived):
             held.add(id(inst))
