@@ -70,6 +70,8 @@ class InstanceKernelIo(Protocol):
 
     def when_local(self, instance: Instance, callback: Callable[[], None]) -> bool: ...
 
+    def wait_local(self, instance: Instance) -> None: ...
+
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None
     ) -> None: ...
@@ -546,6 +548,12 @@ class Instance:
         pending = self._continuation
         if pending is None:
             return
+        if pending.awaits_local(self):
+            # Its NA must still follow its VIPs (LOCAL_WAIT at most, on the loop).
+            try:
+                self.io.wait_local(self)
+            except Exception as exc:  # the wait is the best we can do: go on
+                self._io_failed("WaitLocal", exc)
         # Its own steps only: the other members' wait on for their VIPs.
         carry_out(pending.drop(self), defer=False)
         if not pending.steps:
