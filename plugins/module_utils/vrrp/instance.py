@@ -543,8 +543,9 @@ class Instance:
         self._watch_announcements(self.router.awaits_successor)
 
     def settle(self) -> None:
-        """Carry out at once what waits for new IPv6 VIPs to be local
-        (:class:`Continuation`): anything this instance does next comes after."""
+        """Carry out at once what this instance has waiting for new IPv6 VIPs to
+        be local (:class:`Continuation`), once its own are (a short wait on
+        the spot): anything it does next comes after."""
         pending = self._continuation
         if pending is None:
             return
