@@ -69,6 +69,9 @@ class FakeHost:
     def when_local(self, instance: Instance, callback: Callable[[], None]) -> bool:
         return False  # every address is local at once here
 
+    def wait_local(self, instance: Instance) -> None:
+        pass
+
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None
     ) -> None:

@@ -413,6 +413,9 @@ class Fleet(HostFollower):
     def when_local(self, instance: Instance, callback: Callable[[], None]) -> bool:
         return self.io.when_local(instance, callback)
 
+    def wait_local(self, instance: Instance) -> None:
+        self.io.wait_local(instance)
+
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None
     ) -> None:

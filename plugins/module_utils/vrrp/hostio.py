@@ -119,6 +119,9 @@ class KernelIo:
         # wait), until when_local hands them to the one loop-side waiter.
         self._unready: dict[str, list[tuple[str, IPInterface]]] = {}
         self._local = LocalWaiter(loop)
+        # Those the waiter waits for now, by instance: wait_local waits for
+        # them on the spot (an instance given something else meanwhile).
+        self._waited: dict[str, list[tuple[str, IPInterface]]] = {}
 
     def close(self) -> None:
         """At stop: close what stays open between calls (the address channel, the waiter)."""
@@ -238,8 +241,27 @@ class KernelIo:
         """After ``add_addresses(wait=False)``: call ``callback`` from the loop once
         the IPv6 VIPs it added are local (or LOCAL_WAIT passed); False, and no
         call, when nothing is left to wait for."""
-        targets = self._unready.pop(instance.name, [])
-        return bool(targets) and self._local.wait(targets, callback)
+        name = instance.name
+        targets = self._unready.pop(name, [])
+        if not targets:
+            return False
+
+        def arrived() -> None:
+            if self._waited.get(name) is targets:
+                del self._waited[name]
+            callback()
+
+        if not self._local.wait(targets, arrived):
+            return False
+        self._waited[name] = targets
+        return True
+
+    def wait_local(self, instance: Instance) -> None:
+        """What :meth:`when_local` waits for on the loop, waited for now (blocking,
+        LOCAL_WAIT at most): the instance carries out its held-back NA at once."""
+        targets = self._waited.pop(instance.name, None)
+        if targets:
+            addresses.wait_until_all_local(targets)
 
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None

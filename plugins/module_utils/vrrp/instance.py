@@ -70,6 +70,8 @@ class InstanceKernelIo(Protocol):
 
     def when_local(self, instance: Instance, callback: Callable[[], None]) -> bool: ...
 
+    def wait_local(self, instance: Instance) -> None: ...
+
     def remove_addresses(
         self, instance: Instance, vips: Sequence[IPInterface] | None = None
     ) -> None: ...
@@ -133,8 +135,11 @@ class Continuation:
     instances added are local (:meth:`InstanceKernelIo.when_local`): their
     announcements, adverts and records, in their order, and ``then``.
 
-    Every instance with a step here runs it at once, before anything else it
-    is given (:meth:`Instance.settle`): no action is reordered or lost.
+    Every instance with a step here runs its own at once, before anything
+    else it is given (:meth:`Instance.settle`): no action of an instance is
+    reordered or lost. The other instances' steps (a sync group's members)
+    wait on, and ``then`` comes after them all: an event for one member never
+    makes another announce VIPs that are not local yet.
     """
 
     def __init__(self, then: Callable[[], None] | None) -> None:
@@ -142,30 +147,40 @@ class Continuation:
         self.then = then
         self.waits = 0  # when_local callbacks still to come
         self.done = False
+        # id() of the instances whose new VIPs are waited for; the others
+        # here (a sync group's) only have their records held back.
+        self.held: set[int] = set()
 
     def hold(self) -> None:
         for inst, _action in self.steps:
             inst._continuation = self
 
+    def awaits_local(self, inst: Instance) -> bool:
+        """Whether new VIPs of ``inst`` are not local yet (not only its records wait)."""
+        return id(inst) in self.held
+
     def arrived(self) -> None:
         """One instance's new VIPs are local (or the cap passed)."""
         self.waits -= 1
         if self.waits <= 0:
-            self.run(defer=True)
+            self.run()
 
-    def run(self, *, defer: bool) -> None:
+    def run(self) -> None:
         if self.done:
             return
         self.done = True
         for inst, _action in self.steps:
             if inst._continuation is self:
                 inst._continuation = None
-        carry_out(self.steps, then=self.then, defer=defer)
+        carry_out(self.steps, then=self.then)
 
-    def drop(self, inst: Instance) -> None:
-        """``inst`` is closed: its steps go, the others' stay."""
+    def drop(self, inst: Instance) -> list[Step]:
+        """``inst``'s steps leave (it is closed, or carries them out itself); the
+        others' stay. Returns them."""
+        mine = [step for step in self.steps if step[0] is inst]
         self.steps = [step for step in self.steps if step[0] is not inst]
         inst._continuation = None
+        return mine
 
 
 def carry_out(
@@ -179,15 +194,15 @@ def carry_out(
     rest of that instance's steps, and every Transition and ``then`` (records
     stay last and in order), wait in a :class:`Continuation` while the other
     instances' steps go on. One burst, one wait. ``defer`` False (an instance
-    settling its continuation at once) adds with the blocking wait as before.
+    settling its own steps at once) adds with the blocking wait as before.
     """
     rest = Continuation(then)
-    held: set[int] = set()  # id() of the instances waiting
+    held = rest.held  # id() of the instances waiting
     for inst, action in steps:
+        inst.settle()  # what an older batch holds back of it comes first
         if id(inst) in held or (held and isinstance(action, Transition)):
             rest.steps.append((inst, action))
             continue
-        inst.settle()
         added = inst._carry_out(action, defer=defer)
         if added and inst.io.when_local(inst, rest.arrived):
             held.add(id(inst))
@@ -530,10 +545,22 @@ class Instance:
         self._watch_announcements(self.router.awaits_successor)
 
     def settle(self) -> None:
-        """Carry out at once what waits for new IPv6 VIPs to be local
-        (:class:`Continuation`): anything this instance does next comes after."""
-        if self._continuation is not None:
-            self._continuation.run(defer=False)
+        """Carry out at once what this instance has waiting for new IPv6 VIPs to
+        be local (:class:`Continuation`), once its own are (a short wait on
+        the spot): anything it does next comes after."""
+        pending = self._continuation
+        if pending is None:
+            return
+        if pending.awaits_local(self):
+            # Its NA must still follow its VIPs (LOCAL_WAIT at most, on the loop).
+            try:
+                self.io.wait_local(self)
+            except Exception as exc:  # the wait is the best we can do: go on
+                self._io_failed("WaitLocal", exc)
+        # Its own steps only: the other members' wait on for their VIPs.
+        carry_out(pending.drop(self), defer=False)
+        if not pending.steps:
+            pending.run()  # nothing left to wait with: ``then`` now
 
     def _carry_out(self, action: Action, *, defer: bool) -> bool:
         """One action of :meth:`execute`; True: it added VIPs without waiting
@@ -741,9 +768,11 @@ class Instance:
         """
         if self.router.state is not State.MASTER:
             return
-        if self._continuation is not None:
+        if self._continuation is not None and self._continuation.awaits_local(self):
             # New IPv6 VIPs are not local yet: the pending Announce restarts
             # the burst once they are; this round would move traffic too early.
+            # (A sync group member whose only held steps are its records
+            # announces on: its own VIPs are local.)
             return
         try:
             self.io.announce(self)

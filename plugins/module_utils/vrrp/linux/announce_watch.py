@@ -12,8 +12,8 @@ returns None for anything malformed, ours or not an announcement, never raises.
 
 What counts: an ARP request or reply whose sender IP is the address (RFC 5227
 §3 announcement, or keepalived's reply form), from a sender MAC not ours; an
-NA with the solicited flag clear (RFC 4861 §7.2.6) whose target is the
-address, from a MAC not ours.
+NA with the solicited flag clear (RFC 4861 §7.2.6) and hop limit 255
+(§7.1.2) whose target is the address, from a MAC not ours.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ _ARP_OP: Final = _ETH + 6
 _ARP_SHA: Final = _ETH + 8
 _ARP_SPA: Final = _ETH + 14
 _IP6_NEXT: Final = _ETH + 6
+_IP6_HOP_LIMIT: Final = _ETH + 7
 _IP6_HEADER: Final = 40
 _ICMP6: Final = _ETH + _IP6_HEADER
 _NA_TARGET: Final = _ICMP6 + 8
@@ -97,6 +98,8 @@ def announced_address(frame: bytes, *, version: int, own_mac: bytes) -> IPAddres
     if len(frame) < _NA_TARGET + 16 or frame[12:14] != b"\x86\xdd":
         return None
     if frame[_IP6_NEXT] != IPPROTO_ICMPV6 or frame[_ICMP6] != ICMPV6_NEIGHBOR_ADVERT:
+        return None
+    if frame[_IP6_HOP_LIMIT] != 255:  # RFC 4861 §7.1.2: from off the link
         return None
     if frame[_ICMP6 + 4] & NA_FLAG_SOLICITED:
         return None

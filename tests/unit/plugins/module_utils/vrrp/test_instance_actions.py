@@ -74,6 +74,9 @@ class FakeIo:
     def when_local(self, instance: Instance, callback: object) -> bool:
         return False
 
+    def wait_local(self, instance: Instance) -> None:
+        pass
+
     def remove_addresses(self, instance: Instance, vips: object = None) -> None:
         self._call("remove_addresses")
         self.held = False

@@ -21,7 +21,7 @@ import pytest
 from support.fakehost import FakeHost
 from support.fakeloop import FakeLoop
 from vrrp.config import load_config
-from vrrp.fsm import FaultCleared, FaultRaised, State, Timer
+from vrrp.fsm import FaultCleared, FaultRaised, PriorityChanged, State, Timer
 from vrrp.hooks import HookRunner, group_state_word
 from vrrp.runner import Runner
 
@@ -294,3 +294,91 @@ def test_a_resigning_group_listens_for_each_members_successor(runner: Runner) ->
     assert {i.router.state for i in runner.instances.values()} == {State.BACKUP}
     assert not any(i.router.awaits_successor for i in runner.instances.values())
     assert not host.watching
+
+
+def test_a_member_without_vips_to_wait_for_sends_its_whole_burst(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dual-stack group: one member's new VIPs wait to be local (IPv6), the
+    other's are local at once (IPv4). Only the records of the second wait with
+    the first's announcements; its own GARP burst goes on, every round of it."""
+    fake: FakeLoop = runner.loop  # type: ignore[assignment]
+    host: FakeHost = runner.io  # type: ignore[assignment]
+
+    def when_local(instance: Any, callback: Any) -> bool:
+        if instance.name == "outside":
+            return False  # nothing to wait for
+        fake.call_later(0.03, callback)
+        return True
+
+    monkeypatch.setattr(host, "when_local", when_local)
+    runner.fleet.apply(load_config(CONFIG), previous=None)
+    for inst in runner.instances.values():
+        for reason in ("link", "address", "socket"):
+            runner.feed(inst, FaultCleared(reason))
+    run_until_master(runner)
+    fake.run(until=fake.time() + 0.1)  # the wait is over; the second burst is 5 s away
+    repeat = runner.instances["outside"].cfg.garp.repeat
+    rounds = {
+        name: sum(
+            1 for _dev, vip in host.announced if vip == inst.cfg.virtual_addresses[0].ip.compressed
+        )
+        for name, inst in runner.instances.items()
+    }
+    assert rounds == {"outside": repeat, "inside": repeat}
+
+
+def test_an_event_for_a_member_with_nothing_to_wait_for_leaves_the_others_waiting(
+    runner: Runner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dual-stack group's takeover: while one member's IPv6 VIPs wait to be
+    local, the other member (its VIPs local, only its record held back) is
+    given an event (a tracker moved its priority). Its own record is carried
+    out first, as anything it is given next comes after; the waiting member
+    still announces only once its VIPs are local, and the group's hook still
+    comes after every member's record."""
+    hooks: RecordingHooks = runner.notifier.hooks  # type: ignore[assignment]
+    fake: FakeLoop = runner.loop  # type: ignore[assignment]
+    host: FakeHost = runner.io  # type: ignore[assignment]
+    order: list[str] = []
+    announce, submit = host.announce, hooks.submit
+
+    def when_local(instance: Any, callback: Any) -> bool:
+        if instance.name == "outside":
+            return False
+
+        def local() -> None:
+            order.append("local inside")
+            callback()
+
+        fake.call_later(0.05, local)
+        return True
+
+    def recorded_announce(instance: Any) -> None:
+        order.append(f"announce {instance.name}")
+        announce(instance)
+
+    def recorded_submit(instance: str, argv: Sequence[str], **kwargs: Any) -> bool:
+        order.append(f"hook {argv[0]} {instance}")
+        return submit(instance, argv, **kwargs)
+
+    monkeypatch.setattr(host, "when_local", when_local)
+    monkeypatch.setattr(host, "announce", recorded_announce)
+    monkeypatch.setattr(hooks, "submit", recorded_submit)
+    runner.fleet.apply(load_config(CONFIG), previous=None)
+    for inst in runner.instances.values():
+        for reason in ("link", "address", "socket"):
+            runner.feed(inst, FaultCleared(reason))
+    order.clear()
+    run_until_master(runner)
+    fake.run(until=fake.time() + 0.01)
+    outside = runner.instances["outside"]
+    runner.feed(outside, PriorityChanged(140))  # within the wait
+    assert "announce inside" not in order, order
+    assert "hook /bin/inst-master outside" in order  # its record came first
+    assert outside.history[-1].new == "MASTER"
+    fake.run(until=fake.time() + 0.1)
+    assert order.index("local inside") < order.index("announce inside"), order
+    group_hook = next(i for i, what in enumerate(order) if what.startswith("hook /bin/grp "))
+    assert group_hook > order.index("hook /bin/inst-master inside"), order
+    assert order.count("announce inside") == runner.instances["inside"].cfg.garp.repeat

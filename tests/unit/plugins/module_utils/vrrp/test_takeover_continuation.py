@@ -23,6 +23,7 @@ from test_instance_actions import FakeIo, make
 from support.fakeloop import FakeLoop
 from vrrp.fsm import (
     Action,
+    AddAddresses,
     AdvertReceived,
     FaultCleared,
     FaultRaised,
@@ -30,8 +31,9 @@ from vrrp.fsm import (
     Startup,
     State,
     Timer,
+    Transition,
 )
-from vrrp.instance import Instance, records_last
+from vrrp.instance import Instance, carry_out, records_last
 from vrrp.packet import Advertisement
 
 
@@ -135,3 +137,31 @@ def test_a_pending_takeover_is_never_reordered_lost_or_doubled(
     assert done == expected
     assert inst._continuation is None
     event("a continuation was pending" if pending_seen else "none pending")
+
+
+def test_an_instance_with_a_pending_record_keeps_its_records_in_order() -> None:
+    """carry_out's own contract, beside any core: an instance that still has a
+    record held back (its VIPs local, a group member's not yet) and is given
+    only a record in a later batch that also waits, carries out the older
+    record first, whichever wait ends first; closed, it runs nothing more."""
+    loop = FakeLoop()
+    io = DeferringIo(loop, [0.0])
+    slow, fast, x = (make(io, loop, name=n) for n in ("slow", "fast", "x"))
+    local_at = {"slow": 0.05, "fast": 0.01}
+
+    def when_local(instance: Instance, callback: Callable[[], None]) -> bool:
+        if instance is x:
+            return False
+        loop.call_later(local_at[instance.name], callback)
+        return True
+
+    io.when_local = when_local  # type: ignore[method-assign]
+    records: list[str] = []
+    x._record = lambda transition: records.append(transition.cause)  # type: ignore[method-assign]
+    first = Transition(State.BACKUP, State.MASTER, "first", 0.0)
+    second = Transition(State.MASTER, State.BACKUP, "second", 0.0)
+    carry_out([(slow, AddAddresses()), (x, AddAddresses()), (slow, first), (x, first)])
+    carry_out([(fast, AddAddresses()), (x, second)])
+    loop.run(until=1.0)
+    assert records == ["first", "second"]
+    assert x._continuation is None

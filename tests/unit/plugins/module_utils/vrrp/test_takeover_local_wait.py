@@ -23,7 +23,7 @@ from support.fakeloop import FakeLoop
 from vrrp import hostio
 from vrrp.config import load_config
 from vrrp.errors import NetlinkError
-from vrrp.fsm import Startup, State, Timer, Transition
+from vrrp.fsm import PriorityChanged, Startup, State, Timer, Transition
 from vrrp.instance import Instance
 from vrrp.linux import address_channel, addresses, netlink
 from vrrp.packet import Advertisement
@@ -167,4 +167,29 @@ def test_a_refresh_round_never_announces_a_vip_still_waiting_to_be_local(
     assert [what for _n, what, _l in io.log] == ["add"]
     loop.run(until=at + addresses.LOCAL_WAIT + 0.05)
     assert firsts([what for _n, what, _l in io.log]) == ["add", "announce", "advert", "record"]
+    io.close()
+
+
+def test_an_instance_given_something_while_it_waits_announces_only_once_local(
+    kernel: FakeKernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an instance is given while its new IPv6 VIPs wait (a tracker moved
+    its priority) comes after its held-back NA, advert and record: those go at
+    once then, but the NA still only once the VIPs are local (a short wait on
+    the loop, LOCAL_WAIT at most, as before the wait left the loop)."""
+    loop = FakeLoop()
+    io = RecordingIo(kernel, loop)
+    (inst,) = instances(io, loop)[:1]
+    kernel.late[str(inst.virtual_interfaces[1].ip)] = 3
+    inst.feed(inst, Startup())
+    io.log.clear()
+    at = inst.router.timers[Timer.MASTER_DOWN]
+    loop.run(until=at)
+    assert [what for _n, what, _l in io.log] == ["add"]
+    monkeypatch.setattr(addresses.time, "sleep", lambda seconds: None)  # this one may wait
+    inst.feed(inst, PriorityChanged(150))
+    assert firsts([what for _n, what, _l in io.log]) == ["add", "announce", "advert", "record"]
+    announces = [local for _n, what, local in io.log if what == "announce"]
+    assert all(announces), "NA before its VIP was local"
+    loop.run(until=at + 0.2)
     io.close()

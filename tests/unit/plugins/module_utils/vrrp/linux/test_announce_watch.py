@@ -53,6 +53,15 @@ def test_a_solicited_na_is_an_answer_not_an_announcement() -> None:
     assert announced_address(bytes(frame), version=6, own_mac=OURS) is None
 
 
+def test_an_na_that_crossed_a_router_is_no_announcement() -> None:
+    """RFC 4861 §7.1.2: a neighbour advertisement whose hop limit is not 255
+    came from off the link (or was forwarded): the kernel discards it, and it
+    does not end a resigned Master's hold either."""
+    frame = bytearray(unsolicited_na_frame(mac=THEIRS, target="2001:db8::100"))
+    frame[14 + 7] = 64
+    assert announced_address(bytes(frame), version=6, own_mac=OURS) is None
+
+
 def test_a_family_reads_only_its_frames() -> None:
     assert (
         announced_address(garp_frame(mac=THEIRS, vip="192.0.2.1"), version=6, own_mac=OURS) is None
