@@ -202,9 +202,21 @@ def test_renamed_interface_is_gone_until_it_is_back(lab: Lab, fam: Family) -> No
     _never_two_masters(lab, high, low, fam)
 
 
+@pytest.mark.parametrize("retrans", [None, 10_000], ids=["default", "slow-resolve"])
 @pytest.mark.parametrize("fam", [V4, V6], ids=["ipv4", "ipv6"])
-def test_unicast_interface_that_appears_late_is_heard(lab: Lab, fam: Family) -> None:
+def test_unicast_interface_that_appears_late_is_heard(
+    lab: Lab, fam: Family, retrans: int | None
+) -> None:
+    """The Master's unicast adverts wait in its kernel while it resolves our
+    address (ARP / NS, retried every ``retrans_time_ms``, 1 s by default: longer
+    than our 0.36 s Master_Down_Interval); ``slow-resolve``: every 10 s. Only
+    our own gratuitous ARP / unsolicited NA on entering Backup lets its adverts
+    reach us before our timer runs out (before: Master for a moment, every time)."""
     r1, r2 = _routers(lab, fam)
+    if retrans is not None:
+        family = "ipv4" if fam is V4 else "ipv6"
+        sysctl = f"net.{family}.neigh.eth0.retrans_time_ms={retrans}"
+        lab.run(r1, ["sysctl", "-qw", sysctl], check=True)
     high = RunnerProc(lab, r1, _config(fam, r1, r2, priority=200, unicast=True, vmac=False))
     low = RunnerProc(lab, r2, _config(fam, r2, r1, priority=100, unicast=True, vmac=False))
     lab.delete_link(r2)
@@ -212,32 +224,9 @@ def test_unicast_interface_that_appears_late_is_heard(lab: Lab, fam: Family) -> 
     high.start()
     lab.wait_for(lambda: high.state_of(NAME) == "MASTER", timeout=5, what="high MASTER")
     assert low.state_of(NAME) == "FAULT"
-    lab.make_link(r2)
-    lab.wait_for(lambda: low.state_of(NAME) == "BACKUP", timeout=5, what="low BACKUP")
-    _never_two_masters(lab, high, low, fam)
-    # Not even for a moment (a poll can miss a Master that yields in 1 ms).
-    assert stats_of(low, NAME).get("became_master", 0) == 0, low.log()[-3000:]
-
-
-@pytest.mark.parametrize("fam", [V4, V6], ids=["ipv4", "ipv6"])
-def test_a_unicast_peer_still_resolving_us_learns_us_when_we_come(lab: Lab, fam: Family) -> None:
-    """The Master's unicast adverts wait in its kernel while it resolves our
-    address (ARP / NS, retried every ``retrans_time_ms``, 1 s by default: longer
-    than our 0.36 s Master_Down_Interval). Here it retries every 10 s: only our
-    own gratuitous ARP / unsolicited NA on entering Backup lets its adverts
-    reach us before our timer runs out (before: two Masters, every time)."""
-    r1, r2 = _routers(lab, fam)
-    family = "ipv4" if fam is V4 else "ipv6"
-    lab.run(r1, ["sysctl", "-qw", f"net.{family}.neigh.eth0.retrans_time_ms=10000"], check=True)
-    high = RunnerProc(lab, r1, _config(fam, r1, r2, priority=200, unicast=True, vmac=False))
-    low = RunnerProc(lab, r2, _config(fam, r2, r1, priority=100, unicast=True, vmac=False))
-    lab.delete_link(r2)
-    low.start()
-    high.start()
-    lab.wait_for(lambda: high.state_of(NAME) == "MASTER", timeout=5, what="high MASTER")
-    peer = _own(r2, fam).split("/")[0]
-    neigh = lab.run(r1, ["ip", "neigh", "show", peer], check=True).stdout
-    assert "INCOMPLETE" in neigh, neigh  # r1 is resolving r2: its adverts wait
+    if retrans is not None:
+        neigh = lab.run(r1, ["ip", "neigh", "show", _own(r2, fam).split("/")[0]]).stdout
+        assert "INCOMPLETE" in neigh, neigh  # r1 is resolving r2: its adverts wait
     lab.make_link(r2)
     lab.wait_for(lambda: low.state_of(NAME) == "BACKUP", timeout=5, what="low BACKUP")
     _never_two_masters(lab, high, low, fam)
