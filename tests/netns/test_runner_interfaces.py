@@ -224,9 +224,9 @@ def test_unicast_interface_that_appears_late_is_heard(
     high.start()
     lab.wait_for(lambda: high.state_of(NAME) == "MASTER", timeout=5, what="high MASTER")
     assert low.state_of(NAME) == "FAULT"
-    if retrans is not None:
-        neigh = lab.run(r1, ["ip", "neigh", "show", _own(r2, fam).split("/")[0]]).stdout
-        assert "INCOMPLETE" in neigh, neigh  # r1 is resolving r2: its adverts wait
+    if retrans is not None:  # r1 is resolving r2 (from its first advert on): its adverts wait
+        argv = ["ip", "neigh", "show", _own(r2, fam).split("/")[0]]
+        lab.wait_for(lambda: "INCOMPLETE" in lab.run(r1, argv).stdout, timeout=5, what="INCOMPLETE")
     lab.make_link(r2)
     lab.wait_for(lambda: low.state_of(NAME) == "BACKUP", timeout=5, what="low BACKUP")
     _never_two_masters(lab, high, low, fam)

@@ -57,6 +57,11 @@ log = logging.getLogger("failover-vrrp")
 
 IPInterface = Union[IPv4Interface, IPv6Interface]
 HISTORY_LENGTH: Final = 64
+# When a unicast Backup introduces itself (Instance._introduce), as fractions
+# of its Master_Down_Interval: three unsolicited NAs at most (RFC 4861 §7.2.6),
+# all well before the timer; the first may be lost (a bridge port that
+# forwards a moment after our end of the link is up).
+INTRODUCTIONS: Final = (0.0, 1 / 8, 1 / 3)
 
 
 class InstanceKernelIo(Protocol):
@@ -266,6 +271,7 @@ class Instance:
         self.link_probe = "netlink"
         self._timers = LoopTimers(loop, self._expire)
         self._announce_handles: list[asyncio.TimerHandle] = []
+        self._introductions: list[asyncio.TimerHandle] = []
         # Virtual addresses the kernel refused to add (or remove): tried again
         # at the advert rhythm until the kernel matches the core's state.
         self._address_pending: type[AddAddresses | RemoveAddresses] | None = None
@@ -711,8 +717,9 @@ class Instance:
             self.stats["group_requests"] += 1
 
     def _introduce(self) -> None:
-        """Entering Backup (at start, back from FAULT) with unicast peers: one
-        gratuitous ARP / unsolicited NA for our own source address.
+        """Entering Backup (at start, back from FAULT) with unicast peers: a
+        gratuitous ARP / unsolicited NA for our own source address, at each
+        of :data:`INTRODUCTIONS` while still Backup.
 
         A peer that is Master sends its adverts to our address; while its
         kernel resolves that address (ARP / NS retried every second, 3 s in
@@ -721,10 +728,24 @@ class Instance:
         that resolution at once (an existing entry takes the address it
         carries); a failure is counted, the timer still decides.
         """
+        self._cancel_introductions()
+        mdi = self.router.master_down_interval
+        self._introduce_now()
+        for fraction in INTRODUCTIONS[1:]:
+            self._introductions.append(self.loop.call_later(fraction * mdi, self._introduce_now))
+
+    def _introduce_now(self) -> None:
+        if self.router.state is not State.BACKUP:
+            return
         try:
             self.io.announce_source(self)
         except Exception as exc:  # the election goes on without it
             self._io_failed("AnnounceSource", exc)
+
+    def _cancel_introductions(self) -> None:
+        for handle in self._introductions:
+            handle.cancel()
+        self._introductions.clear()
 
     def _expire(self, timer: Timer) -> None:
         self.feed(self, TimerExpired(timer))
@@ -816,5 +837,6 @@ class Instance:
             self._continuation.drop(self)
         self._timers.close()
         self._cancel_announcements()
+        self._cancel_introductions()
         self._cancel_address_retry()
         self._watch_announcements(False)

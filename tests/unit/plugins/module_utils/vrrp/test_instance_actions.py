@@ -419,19 +419,31 @@ def test_a_reload_while_listening_listens_for_the_new_vips() -> None:
 def test_entering_backup_with_unicast_peers_announces_our_source(peers: list[str]) -> None:
     """A unicast peer may be resolving our address (its adverts wait in its
     kernel, retried each second: longer than our Master_Down_Interval); our
-    GARP / NA on entering Backup, at start and back from FAULT, ends that."""
+    GARP / NA on entering Backup, at start and back from FAULT, ends that:
+    three times within the first third of the interval, while Backup."""
     from vrrp.fsm import FaultCleared, FaultRaised
+    from vrrp.instance import INTRODUCTIONS
 
     loop, io = FakeLoop(), FakeIo()
     inst = make(io, loop, unicast_peers=peers)
+    mdi = inst.router.master_down_interval
     inst.feed(inst, Startup())
     assert io.calls["announce_source"] == len(peers)
+    loop.run(until=loop.time() + INTRODUCTIONS[-1] * mdi + 0.001)
+    assert io.calls["announce_source"] == 3 * len(peers)
     inst.feed(inst, FaultRaised("link"))
     inst.feed(inst, FaultCleared("link"))
     assert inst.router.state is State.BACKUP
-    assert io.calls["announce_source"] == 2 * len(peers)
+    assert io.calls["announce_source"] == 4 * len(peers)
+    inst.feed(inst, FaultRaised("link"))  # the rest is not sent while in FAULT
+    loop.run(until=loop.time() + mdi)
+    assert io.calls["announce_source"] == 4 * len(peers)
+    inst.feed(inst, FaultCleared("link"))
     master_down(inst, loop)  # a Master announces its VIPs; it does not introduce itself
-    assert io.calls["announce_source"] == 2 * len(peers)
+    loop.run(until=loop.time() + 2 * mdi)
+    assert io.calls["announce_source"] == 7 * len(peers)
+    inst.feed(inst, Shutdown())
+    inst.close()
 
 
 def test_an_introduction_that_fails_is_counted_and_the_transition_recorded() -> None:
