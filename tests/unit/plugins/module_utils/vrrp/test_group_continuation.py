@@ -17,13 +17,13 @@ the records of its batch.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from test_runner_group_notify import CONFIG, RecordingHooks
 
@@ -73,20 +73,7 @@ def event_for(what: str, inst: Any) -> Any:
     return Resign(active=not router.resigning)
 
 
-@pytest.fixture
-def loop() -> Iterator[None]:
-    real = asyncio.new_event_loop()
-    asyncio.set_event_loop(real)
-    yield
-    asyncio.set_event_loop(None)
-    real.close()
-
-
-@settings(
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture],
-)
+@settings(max_examples=200, deadline=None)
 @given(
     waits=st.tuples(
         st.one_of(st.none(), st.floats(0.001, 0.1)), st.one_of(st.none(), st.floats(0.001, 0.1))
@@ -97,7 +84,22 @@ def loop() -> Iterator[None]:
     ),
 )
 def test_a_group_continuation_keeps_each_members_order(
-    loop: None,
+    tmp_path_factory: pytest.TempPathFactory,
+    waits: tuple[float | None, float | None],
+    steps: list[tuple[str, str, float]],
+) -> None:
+    # An event loop of its own per example (no function-scoped fixture:
+    # hypothesis on Python 3.9's Debian lacks the health check's name).
+    real = asyncio.new_event_loop()
+    asyncio.set_event_loop(real)
+    try:
+        _keeps_each_members_order(tmp_path_factory, waits, steps)
+    finally:
+        asyncio.set_event_loop(None)
+        real.close()
+
+
+def _keeps_each_members_order(
     tmp_path_factory: pytest.TempPathFactory,
     waits: tuple[float | None, float | None],
     steps: list[tuple[str, str, float]],
